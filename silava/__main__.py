@@ -1,0 +1,5 @@
+import sys
+
+from silava.cli import main
+
+sys.exit(main())

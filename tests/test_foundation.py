@@ -1,0 +1,116 @@
+"""Repository foundation: import boundaries, the umbrella CLI, the compat layer's no-op cases."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+
+@pytest.mark.parametrize("package", ["train", "export", "hwsim"])
+def test_import_does_not_import_lava(package):
+    code = (
+        "import importlib, pkgutil, sys\n"
+        f"pkg = importlib.import_module({package!r})\n"
+        "for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
+        "    if m.name.split('.')[-1] in ('__main__',):\n"
+        "        continue\n"
+        "    importlib.import_module(m.name)\n"
+        "bad = sorted(k for k in sys.modules if k == 'lava' or k.startswith('lava.') or k.startswith('lava_models'))\n"
+        "print(bad)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, f"importing {package} pulled in lava: {res.stdout} {res.stderr[-2000:]}"
+
+
+def test_hwsim_and_netfile_do_not_import_torch():
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import hwsim\n"
+        "mods = [m.name for m in pkgutil.walk_packages(hwsim.__path__, 'hwsim.')]\n"
+        "for name in mods + ['export.netfile']:\n"
+        "    try:\n        importlib.import_module(name)\n"
+        "    except ModuleNotFoundError as e:\n"
+        "        if e.name != name: raise\n"
+        "print(sorted(k for k in sys.modules if k == 'torch'))\n"
+        "sys.exit(1 if 'torch' in sys.modules else 0)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stdout + res.stderr[-2000:]
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "silava", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_cli_help_and_unknown_command():
+    res = run_cli("--help")
+    assert res.returncode == 0
+    for name in ("train", "export", "sim", "run", "compare", "demo"):
+        assert name in res.stdout
+    res = run_cli("frobnicate")
+    assert res.returncode == 2
+    assert "unknown command" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_cli_unimplemented_subcommand_exits_2(monkeypatch, capsys):
+    from silava import cli
+
+    monkeypatch.setitem(cli.COMMANDS, "nothing", ("silava._no_such_module", "placeholder"))
+    assert cli.main(["nothing"]) == 2
+    err = capsys.readouterr().err
+    assert "not implemented" in err and len(err.strip().splitlines()) == 1
+
+
+def test_compat_is_noop_before_python_311(monkeypatch):
+    from lava_models import compat
+
+    monkeypatch.setattr(compat, "_installed", False)
+    monkeypatch.setattr(compat.sys, "version_info", (3, 10, 14))
+    before = list(sys.meta_path)
+    assert compat.install() is False
+    assert sys.meta_path == before
+
+
+def test_compat_leaves_hashable_byteencoder_alone(monkeypatch):
+    """A fixed Lava (hashable ByteEncoder) is built exactly as written."""
+    import dataclasses
+    import types
+
+    from lava_models.compat import _HashableByteEncoderLoader
+
+    class Inner:
+        def create_module(self, spec):
+            return None
+
+        def exec_module(self, module):
+            exec(
+                "from dataclasses import dataclass\n"
+                "@dataclass(frozen=True)\nclass ByteEncoder:\n    ptr: int = 0\n"
+                "@dataclass\nclass Other:\n    x: int = 0\n",
+                module.__dict__,
+            )
+
+    module = types.ModuleType("fake_var_model")
+    monkeypatch.setitem(sys.modules, "fake_var_model", module)
+    _HashableByteEncoderLoader(Inner()).exec_module(module)
+    assert module.ByteEncoder.__dataclass_params__.frozen is True
+    assert module.Other.__hash__ is None  # untouched
+    assert dataclasses.dataclass.__module__ == "dataclasses"  # restored
+
+
+def test_missing_lava_is_one_line_exit_2():
+    """With lava hidden, require_lava raises LavaMissingError naming what to install."""
+    code = (
+        "import sys\n"
+        "sys.modules['lava'] = None  # as if lava-nc were not installed\n"
+        "import lava_models\n"
+        "from lava_models import require_lava, LavaMissingError\n"
+        "try:\n    require_lava()\nexcept LavaMissingError as e:\n    print(e); sys.exit(2)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 2, res.stderr
+    assert "Lava is not installed" in res.stdout and "lava-nc" in res.stdout
