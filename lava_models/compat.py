@@ -27,9 +27,21 @@ installed when :mod:`lava_models` is imported and edits no file on disk.
    its attributes raises ``ImportError`` naming what is missing. Where torchvision
    and cv2 do import, the real subpackage is loaded.
 
-Both fixes are no-ops where they are not needed: on Python < 3.11 nothing is
-installed, and a Lava whose ``ByteEncoder`` is already hashable (a fixed release)
-is left untouched (the wrapper only adds ``unsafe_hash`` to an unhashable class).
+3. ``lava.magma.runtime.message_infrastructure.multiprocessing`` calls
+   ``multiprocessing.set_start_method('fork')`` at import time. That raises
+   ``RuntimeError: context has already been set`` once anything in the process has
+   fixed the start method, e.g. any tqdm progress bar (tqdm creates a multiprocessing
+   lock), so Lava cannot be imported after a progress bar has been shown.
+
+   Fix: while that one module executes, ``set_start_method(m)`` is a no-op if the start
+   method already is ``m``; any other case behaves as before (a ``spawn`` context still
+   raises, since Lava needs ``fork``).
+
+Each fix is a no-op where it is not needed: the ``ByteEncoder`` fix applies only on
+Python >= 3.11 and leaves an already hashable ``ByteEncoder`` (a fixed Lava) untouched
+(the wrapper only adds ``unsafe_hash`` to an unhashable class); the placeholder is used
+only when torchvision or cv2 fails to import; the start-method tolerance only skips a
+call that would set the method it already has.
 """
 from __future__ import annotations
 
@@ -43,12 +55,13 @@ from typing import Any, Sequence
 
 VAR_MODEL = "lava.magma.compiler.var_model"
 OBJECT_DETECTION = "lava.lib.dl.slayer.object_detection"
+LAVA_MULTIPROCESSING = "lava.magma.runtime.message_infrastructure.multiprocessing"
 
 _installed = False
 
 
 def needed() -> bool:
-    """True where the fixes are needed (Python >= 3.11)."""
+    """True where the ``ByteEncoder`` fix is needed (Python >= 3.11)."""
     return sys.version_info >= (3, 11)
 
 
@@ -77,6 +90,32 @@ class _HashableByteEncoderLoader(importlib.abc.Loader):
             self.inner.exec_module(module)
         finally:
             dataclasses.dataclass = original
+
+
+class _TolerantStartMethodLoader(importlib.abc.Loader):
+    """Runs Lava's multiprocessing module with ``set_start_method`` tolerant of an equal method."""
+
+    def __init__(self, inner: importlib.abc.Loader):
+        self.inner = inner
+
+    def create_module(self, spec):
+        return self.inner.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        import multiprocessing
+
+        original = multiprocessing.set_start_method
+
+        def tolerant(method, force=False):
+            if not force and multiprocessing.get_start_method(allow_none=True) == method:
+                return None
+            return original(method, force=force)
+
+        multiprocessing.set_start_method = tolerant
+        try:
+            self.inner.exec_module(module)
+        finally:
+            multiprocessing.set_start_method = original
 
 
 class _ObjectDetectionPlaceholder(types.ModuleType):
@@ -124,16 +163,21 @@ def _object_detection_blocker() -> str | None:
 
 
 class LavaCompatFinder(importlib.abc.MetaPathFinder):
-    """Meta-path finder that applies the two fixes described in the module docstring."""
+    """Meta-path finder that applies the fixes described in the module docstring."""
 
     def find_spec(self, fullname: str, path: Sequence[str] | None, target=None):
-        if fullname not in (VAR_MODEL, OBJECT_DETECTION):
+        if fullname not in (VAR_MODEL, OBJECT_DETECTION, LAVA_MULTIPROCESSING):
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
             return None
         if fullname == VAR_MODEL:
+            if not needed():
+                return None
             spec.loader = _HashableByteEncoderLoader(spec.loader)
+            return spec
+        if fullname == LAVA_MULTIPROCESSING:
+            spec.loader = _TolerantStartMethodLoader(spec.loader)
             return spec
         reason = _object_detection_blocker()
         if reason is None:
@@ -142,12 +186,10 @@ class LavaCompatFinder(importlib.abc.MetaPathFinder):
 
 
 def install() -> bool:
-    """Install the import fixes once. Returns True if they are active."""
+    """Install the import hook once (idempotent). Returns True."""
     global _installed
     if _installed:
         return True
-    if not needed():
-        return False
     sys.meta_path.insert(0, LavaCompatFinder())
     _installed = True
     return True

@@ -65,14 +65,12 @@ def test_cli_unimplemented_subcommand_exits_2(monkeypatch, capsys):
     assert "not implemented" in err and len(err.strip().splitlines()) == 1
 
 
-def test_compat_is_noop_before_python_311(monkeypatch):
+def test_compat_bytencoder_fix_is_noop_before_python_311(monkeypatch):
     from lava_models import compat
 
-    monkeypatch.setattr(compat, "_installed", False)
     monkeypatch.setattr(compat.sys, "version_info", (3, 10, 14))
-    before = list(sys.meta_path)
-    assert compat.install() is False
-    assert sys.meta_path == before
+    assert compat.needed() is False
+    assert compat.LavaCompatFinder().find_spec(compat.VAR_MODEL, None) is None
 
 
 def test_compat_leaves_hashable_byteencoder_alone(monkeypatch):

@@ -201,3 +201,24 @@ def test_compat_layer_is_what_makes_lava_import():
         assert plain.returncode != 0 and "mutable default" in plain.stderr
     assert fixed.returncode == 0, fixed.stderr
     assert fixed.stdout.strip().endswith("ok")
+
+
+def test_lava_imports_and_runs_after_a_progress_bar():
+    """tqdm fixes multiprocessing's start method; Lava's import-time set_start_method('fork')
+    would then raise 'context has already been set' without the compat layer."""
+    code = (
+        "import tqdm\n"
+        "for _ in tqdm.tqdm(range(2), disable=True):\n    pass\n"
+        "import lava_models, numpy as np\n"
+        "from lava.proc.lif.process import LIF\n"
+        "from lava.proc.io.source import RingBuffer\n"
+        "from lava.proc.dense.process import Dense\n"
+        "from lava_models.runner import run_steps\n"
+        "src = RingBuffer(data=np.ones((2, 4), np.int32)); d = Dense(weights=np.eye(2, dtype=np.int32))\n"
+        "lif = LIF(shape=(2,), vth=1000, du=4095, dv=0)\n"
+        "src.s_out.connect(d.s_in); d.a_out.connect(lif.a_in)\n"
+        "print(run_steps(lif, 4, read=lambda: lif.v.get().tolist()))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "[192.0, 192.0]"  # 3 delivered steps x (1 << 6)

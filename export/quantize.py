@@ -1,0 +1,302 @@
+"""Quantize folded float layers to the integer model of docs/fixed_point.md §4.
+
+Rounding: ``rnd(x) = sign(x) * floor(|x| + 0.5)`` (round half away from zero, Lava's
+``loihi2round``) is the only rounding used; values outside their range are clipped and the
+clips are counted (see :mod:`export.report`). Per layer, with ``S = 2^s``
+(``s = stateFracBits``), ``D = decayBits`` and ``b`` mantissa bits (default 8, ``q = 8 - b``)::
+
+    e    = the smallest integer with max|W''| * S / 2^(e + 7 + q) <= 2^(b-1) - 1
+           (= ceil(log2(max|W''| * S / (127 * 2^7))) for b = 8; all-zero W'' -> e = 0)
+    m    = clip(rnd(W'' * S / 2^(e + 7 + q)), -(2^(b-1) - 1), 2^(b-1) - 1);   w = 2^(q+1) * m
+    bias = clip(rnd(c'' * S / 64), -4096, 4095)
+
+so that one float unit of synaptic input is S state units: ``(w * 2^e) << 6 = W'' * S``.
+Neuron constants, each ``rnd(value * 2^D)`` clipped to its range:
+
+* SILIF:  alpha, beta in [0, 2^D];  coupling = rnd(a 2^D) in [-2^D, 2^D];
+          spikeAdapt = rnd(b S) in +-(2^23 - 1);  vThMant = S / 64 (threshold 1)
+* CSILIF: cosDecay = rnd(lam_re 2^D), sinDecay = rnd(lam_im 2^D) in [-2^D, 2^D];
+          vThMant = S / 128 (threshold 0.5; needs s >= 7)
+* LI:     alpha in [0, 2^D]
+* CUBA:   D = 12 always; the exponent is folded into the state scale (netx derives its own
+          exponent from the weights, exact only for e = 0): ``s <- s - e``, ``e <- 0``,
+          ``vThMant = 2^s / 64``; ``iDecay = clip(max(1, rnd(du 4096)), 1, 4096)``,
+          ``vDecay = clip(rnd(dv 4096), 0, 4096)``; bias uses the folded scale ``2^s``.
+
+Hardware range checks (named functions, each raising :class:`QuantError` with one line naming
+the layer, the value, the limit and the fix): :func:`check_weight_exp` (e in [-8, 7]),
+:func:`check_threshold` (vThMant in [1, 2^17 - 1]), :func:`check_state_frac_bits` (s in
+[6, 22]), :func:`check_decay_bits` (D in [8, 24]), :func:`check_weight_bits` (b in [2, 8]),
+:func:`check_finite` (no NaN/Inf).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from export.fold import FoldedLayer, FoldedNetwork
+from export.netfile import (BIAS_MAX, BIAS_MIN, CUBA_DECAY_BITS, DECAY_BITS_MAX, DECAY_BITS_MIN, STATE_FRAC_BITS_MAX,
+                            STATE_FRAC_BITS_MIN, STATE_MAX, VTH_MAX, VTH_MIN, WEIGHT_EXP_MAX, WEIGHT_EXP_MIN, Layer,
+                            Meta, Network, validate)
+
+ROUNDING = "round half away from zero: rnd(x) = sign(x) * floor(|x| + 0.5)"
+
+
+class QuantError(ValueError):
+    """A parameter cannot be represented on Loihi 2 (one line: layer, value, limit, fix)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+@dataclass
+class QuantConfig:
+    """Quantization settings; per-layer overrides are keyed by layer index (readout included)."""
+
+    weight_bits: int = 8
+    decay_bits: int = 12
+    state_frac_bits: int = 12
+    layer_decay_bits: dict[int, int] = field(default_factory=dict)
+    layer_state_frac_bits: dict[int, int] = field(default_factory=dict)
+
+    def decay_bits_for(self, i: int) -> int:
+        return int(self.layer_decay_bits.get(i, self.decay_bits))
+
+    def state_frac_bits_for(self, i: int) -> int:
+        return int(self.layer_state_frac_bits.get(i, self.state_frac_bits))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["layer_decay_bits"] = {str(k): int(v) for k, v in sorted(self.layer_decay_bits.items())}
+        d["layer_state_frac_bits"] = {str(k): int(v) for k, v in sorted(self.layer_state_frac_bits.items())}
+        return d
+
+
+def rnd(x: Any) -> np.ndarray:
+    """Round half away from zero (Lava ``loihi2round``): ``sign(x) * floor(|x| + 0.5)``."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+# --------------------------------------------------------------------------- range checks
+
+def _where(i: int, ntype: str) -> str:
+    return f"layer {i} ({ntype})"
+
+
+def check_weight_bits(bits: int) -> None:
+    """Weight mantissa bits must be in [2, 8] (8-bit signed Loihi mantissa; 1 bit has no magnitude)."""
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 2 <= int(bits) <= 8:
+        raise QuantError(f"weight bits {bits!r} out of range [2, 8]: use --weight-bits 2..8 "
+                         f"(8 = Loihi's full signed mantissa)")
+
+
+def check_weight_exp(where: str, e: int, peak: float, s: int) -> None:
+    """Weight exponent in [-8, 7] (Lava Dense ``weight_exp``, 4-bit signed)."""
+    if e > WEIGHT_EXP_MAX:
+        raise QuantError(f"{where}: weight exponent {e} above the limit {WEIGHT_EXP_MAX} (max |W'| = {peak:.4g} "
+                         f"at state scale 2^{s}): the weights cannot be represented; lower --state-frac-bits "
+                         f"(or --layer-state-frac-bits for this layer) or retrain with smaller weights")
+    if e < WEIGHT_EXP_MIN:
+        raise QuantError(f"{where}: weight exponent {e} below the limit {WEIGHT_EXP_MIN} (max |W'| = {peak:.4g} "
+                         f"at state scale 2^{s}): the weights are too small to represent; raise "
+                         f"--state-frac-bits (or --layer-state-frac-bits for this layer)")
+
+
+def check_threshold(where: str, vth: float) -> None:
+    """Threshold mantissa vThMant in [1, 2^17 - 1] and an integer (Lava LIF ``vth``, 17-bit unsigned)."""
+    if not (VTH_MIN <= vth <= VTH_MAX) or vth != int(vth):
+        raise QuantError(f"{where}: threshold mantissa vThMant = {vth:g} outside the integers [{VTH_MIN}, {VTH_MAX}]; "
+                         f"choose a state scale with 2^s / 64 (CSILIF: 2^s / 128) in range, i.e. "
+                         f"--state-frac-bits 7..22 (CUBA: the weight exponent is subtracted from s)")
+
+
+def check_state_frac_bits(where: str, s: int, hint: str = "") -> None:
+    """State fraction bits s in [6, 22] (24-bit states need headroom above the threshold)."""
+    if not STATE_FRAC_BITS_MIN <= s <= STATE_FRAC_BITS_MAX:
+        raise QuantError(f"{where}: state fraction bits s = {s} outside [{STATE_FRAC_BITS_MIN}, "
+                         f"{STATE_FRAC_BITS_MAX}]{hint}; set --state-frac-bits (or --layer-state-frac-bits "
+                         f"for this layer) in range")
+
+
+def check_decay_bits(where: str, D: int) -> None:
+    """Decay grid bits D in [8, 24]."""
+    if not DECAY_BITS_MIN <= D <= DECAY_BITS_MAX:
+        raise QuantError(f"{where}: decay bits D = {D} outside [{DECAY_BITS_MIN}, {DECAY_BITS_MAX}]; set "
+                         f"--decay-bits (or --layer-decay-bits for this layer) in range")
+
+
+def check_finite(where: str, name: str, value: Any) -> None:
+    """Every parameter must be finite."""
+    arr = np.asarray(value, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise QuantError(f"{where}: parameter {name} has non-finite values (NaN/Inf); the checkpoint is "
+                         f"diverged or damaged: re-train or use an earlier checkpoint")
+
+
+# --------------------------------------------------------------------------- primitives
+
+def weight_exponent(peak: float, s: int, weight_bits: int = 8) -> int:
+    """Smallest ``e`` with ``peak * 2^s / 2^(e + 7 + q) <= 2^(b-1) - 1`` (``q = 8 - b``); 0 if peak == 0."""
+    if peak == 0:
+        return 0
+    q = 8 - weight_bits
+    top = 2 ** (weight_bits - 1) - 1
+    e = math.ceil(math.log2(peak * 2.0**s / (top * 2.0 ** (7 + q))))
+    # guard the floating-point log2 against off-by-one at exact powers of two
+    while peak * 2.0**s / 2.0 ** (e - 1 + 7 + q) <= top:
+        e -= 1
+    while peak * 2.0**s / 2.0 ** (e + 7 + q) > top:
+        e += 1
+    return int(e)
+
+
+def quantize_weights(weight: np.ndarray, s: int, e: int, weight_bits: int = 8) -> tuple[np.ndarray, int]:
+    """``w = 2^(q+1) * clip(rnd(W * 2^s / 2^(e+7+q)), -(2^(b-1) - 1), 2^(b-1) - 1)`` and the clipped count.
+
+    The mantissa range is symmetric: Lava's Dense clips an all-non-positive (inhibitory)
+    matrix to [-255, 0], so a mantissa of -2^(b-1) (w = -256) would not survive there.
+    """
+    q = 8 - weight_bits
+    m = rnd(np.asarray(weight, dtype=np.float64) * 2.0**s / 2.0 ** (e + 7 + q))
+    lo, hi = -(2 ** (weight_bits - 1) - 1), 2 ** (weight_bits - 1) - 1
+    clipped = int(np.sum((m < lo) | (m > hi)))
+    return (np.clip(m, lo, hi).astype(np.int64) * 2 ** (q + 1)), clipped
+
+
+def quantize_bias(bias: np.ndarray, s: int) -> tuple[np.ndarray, int]:
+    """``bias = clip(rnd(c * 2^s / 64), -4096, 4095)`` and the saturated count."""
+    b = rnd(np.asarray(bias, dtype=np.float64) * 2.0**s / 64)
+    saturated = int(np.sum((b < BIAS_MIN) | (b > BIAS_MAX)))
+    return np.clip(b, BIAS_MIN, BIAS_MAX).astype(np.int64), saturated
+
+
+def on_grid(value: np.ndarray, bits: int, lo: int, hi: int) -> tuple[np.ndarray, int]:
+    """``clip(rnd(value * 2^bits), lo, hi)`` and the clipped count."""
+    v = rnd(np.asarray(value, dtype=np.float64) * 2.0**bits)
+    return np.clip(v, lo, hi).astype(np.int64), int(np.sum((v < lo) | (v > hi)))
+
+
+# --------------------------------------------------------------------------- layers
+
+@dataclass
+class LayerStats:
+    """What quantizing one layer clipped (read by :mod:`export.report`)."""
+
+    weight_exp: int
+    state_frac_bits: int
+    decay_bits: int
+    exponent_folded: int = 0             # CUBA: the exponent moved into s
+    weights_clipped: int = 0
+    bias_saturated: int = 0
+    constants_clipped: dict[str, int] = field(default_factory=dict)
+
+
+def quantize_layer(fl: FoldedLayer, i: int, config: QuantConfig,
+                   input_message_bits: int = 0) -> tuple[Layer, LayerStats]:
+    """Quantize one folded layer (index ``i``) to a netfile :class:`Layer` (see the module docstring)."""
+    where = _where(i, fl.neuron_type)
+    check_weight_bits(config.weight_bits)
+    for name, value in [("weight", fl.weight), ("bias", fl.bias), *fl.params.items()]:
+        check_finite(where, name, value)
+    s = config.state_frac_bits_for(i)
+    check_state_frac_bits(where, s)
+    peak = float(np.max(np.abs(fl.weight))) if fl.weight.size else 0.0
+    e = weight_exponent(peak, s, config.weight_bits)
+    if fl.neuron_type == "CUBA":
+        if i in config.layer_decay_bits and config.layer_decay_bits[i] != CUBA_DECAY_BITS:
+            raise QuantError(f"{where}: decay bits {config.layer_decay_bits[i]} requested, but CUBA layers "
+                             f"(Lava's LIF) have 12-bit decays; drop --layer-decay-bits for layer {i}")
+        D = CUBA_DECAY_BITS
+        s_fold = s - e
+        check_state_frac_bits(where, s_fold, hint=f" after folding the weight exponent {e} into s = {s} "
+                                                    f"(max |W'| = {peak:.4g})")
+        stats = LayerStats(weight_exp=0, state_frac_bits=s_fold, decay_bits=D, exponent_folded=e)
+        w, stats.weights_clipped = quantize_weights(fl.weight, s_fold, 0, config.weight_bits)
+        if not np.any(w):
+            raise QuantError(f"{where}: all weights quantize to zero (max |W'| = {peak:.4g}); netx cannot load "
+                             f"an all-zero CUBA layer: raise --state-frac-bits or retrain")
+        bias, stats.bias_saturated = quantize_bias(fl.bias, s_fold)
+        vth = 2.0**s_fold / 64
+        check_threshold(where, vth)
+        i_decay, clip_i = on_grid(fl.params["cur_decay"], 12, 1, 4096)   # iDecay >= 1 (du is unsigned)
+        v_decay, clip_v = on_grid(fl.params["vol_decay"], 12, 0, 4096)
+        stats.constants_clipped = {"iDecay": clip_i, "vDecay": clip_v}
+        neuron = {"iDecay": i_decay, "vDecay": v_decay, "vThMant": int(vth), "refDelay": 1,
+                  "gradedSpike": False, "stateFracBits": int(s_fold)}
+        layer = Layer("CUBA", w, neuron, bias=bias, weight_exp=0, input_message_bits=input_message_bits,
+                      float_params=fl.float_group())
+        return layer, stats
+
+    D = config.decay_bits_for(i)
+    check_decay_bits(where, D)
+    vth = {"SILIF": 2.0**s / 64, "CSILIF": 2.0**s / 128}.get(fl.neuron_type)
+    if vth is not None:
+        check_threshold(where, vth)
+    check_weight_exp(where, e, peak, s)
+    stats = LayerStats(weight_exp=e, state_frac_bits=s, decay_bits=D)
+    w, stats.weights_clipped = quantize_weights(fl.weight, s, e, config.weight_bits)
+    bias, stats.bias_saturated = quantize_bias(fl.bias, s)
+    one = 2**D
+    p = fl.params
+    clipped: dict[str, int] = {}
+    if fl.neuron_type == "SILIF":
+        neuron: dict[str, Any] = {}
+        neuron["alpha"], clipped["alpha"] = on_grid(p["alpha"], D, 0, one)
+        neuron["beta"], clipped["beta"] = on_grid(p["beta"], D, 0, one)
+        neuron["coupling"], clipped["coupling"] = on_grid(p["a"], D, -one, one)
+        neuron["spikeAdapt"], clipped["spikeAdapt"] = on_grid(p["b"], s, -STATE_MAX, STATE_MAX)
+    elif fl.neuron_type == "CSILIF":
+        neuron = {}
+        neuron["cosDecay"], clipped["cosDecay"] = on_grid(p["lam_re"], D, -one, one)
+        neuron["sinDecay"], clipped["sinDecay"] = on_grid(p["lam_im"], D, -one, one)
+    elif fl.neuron_type == "LI":
+        neuron = {}
+        neuron["alpha"], clipped["alpha"] = on_grid(p["alpha"], D, 0, one)
+    else:
+        raise QuantError(f"{where}: unknown neuron type {fl.neuron_type!r}")
+    if vth is not None:
+        neuron["vThMant"] = int(vth)
+    neuron["decayBits"] = int(D)
+    neuron["stateFracBits"] = int(s)
+    stats.constants_clipped = clipped
+    layer = Layer(fl.neuron_type, w, neuron, bias=bias, weight_exp=e, input_message_bits=input_message_bits,
+                  float_params=fl.float_group())
+    return layer, stats
+
+
+def quantize_network(folded: FoldedNetwork, config: QuantConfig | None = None, *, input_message_bits: int = 0,
+                     meta: Meta | None = None) -> tuple[Network, list[LayerStats]]:
+    """Quantize every layer; returns the validated :class:`Network` and per-layer stats.
+
+    ``input_message_bits`` applies to the first layer (8 for spike-count inputs). ``meta``
+    defaults to a minimal :class:`Meta` (steps 1) with the network's sizes; ``meta.quantization``
+    is filled with the settings and the per-layer exponents and scales.
+    """
+    config = config or QuantConfig()
+    check_weight_bits(config.weight_bits)
+    n = len(folded.layers)
+    for key, table in (("--layer-decay-bits", config.layer_decay_bits),
+                       ("--layer-state-frac-bits", config.layer_state_frac_bits)):
+        bad = [k for k in table if not 0 <= int(k) < n]
+        if bad:
+            raise QuantError(f"{key}: layer index {bad[0]} out of range [0, {n - 1}] (the readout is layer {n - 1})")
+    layers, stats = [], []
+    for i, fl in enumerate(folded.layers):
+        layer, st = quantize_layer(fl, i, config, input_message_bits if i == 0 else 0)
+        layers.append(layer)
+        stats.append(st)
+    if meta is None:
+        meta = Meta(steps=1, n_inputs=folded.n_inputs, n_classes=folded.n_classes,
+                    input_encoding="counts" if input_message_bits else "binary",
+                    source_neuron=folded.source_neuron)
+    meta.quantization = {**config.to_dict(), "rounding": ROUNDING,
+                         "layers": [{"type": l.neuron_type, "weight_exp": st.weight_exp,
+                                     "state_frac_bits": st.state_frac_bits, "decay_bits": st.decay_bits,
+                                     "exponent_folded": st.exponent_folded} for l, st in zip(layers, stats)]}
+    net = Network(layers=layers, meta=meta)
+    validate(net)
+    return net, stats

@@ -1,0 +1,233 @@
+"""Random valid integer networks and inputs, for tests and benchmarks (numpy only).
+
+:func:`random_network` draws each layer the way an exported network looks: a float
+"folded" layer (weights ``W'``, bias ``c'`` in float units, threshold 1) is drawn so that
+the layer is active, then put on the integer grid with the rules of docs/fixed_point.md §4::
+
+    e    = ceil(log2(max|W'| * S / (127 * 2^7)))          (or the given weight_exp)
+    w    = 2 * clip(rnd(W' * S / 2^(e+7)), -127, 127)
+    bias = clip(rnd(c' * S / 64), -4096, 4095)
+    constants = rnd(value * 2^D);  CUBA: s <- s - e, e <- 0, vThMant = 2^s / 64
+
+with ``rnd`` = round half away from zero. The per-row input gain is scaled to the neuron's
+dynamics (``(1 - alpha)`` for SILIF/LI, ``(1 - |lambda|)`` for CSILIF, ``du * dv`` for CUBA)
+so that a reasonable fraction of neurons spikes. A few percent of neurons get edge-case
+constants (pure integrators ``alpha, beta = 2^D``, no memory ``alpha = 0``, ``|lambda| >= 1``,
+CUBA ``iDecay = 1`` / ``vDecay = 0`` or ``4096``, extreme biases, all-maximal weight rows),
+and about 1 % are "runaways" (a pure integrator with an extreme bias) that saturate within a
+few dozen steps, so saturation, wrap and decay corner cases occur with small probability.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from export.netfile import (NEURON_TYPES, STATE_FRAC_BITS_MAX, STATE_FRAC_BITS_MIN, WEIGHT_EXP_MAX,
+                            WEIGHT_EXP_MIN, Layer, Meta, Network, validate)
+
+EDGE_PROB = 0.03          # per neuron and per kind of edge case
+BIAS_EDGE_PROB = 0.01
+HOT_ROW_PROB = 0.01       # a row of all-maximal weights
+RUNAWAY_PROB = 0.01       # a neuron driven into saturation (pure integrator + extreme bias)
+HIDDEN_RATE = 0.15        # assumed spike rate of hidden layers when scaling weights
+
+
+def rnd(x: np.ndarray | float) -> np.ndarray:
+    """Round half away from zero: ``sign(x) * floor(|x| + 0.5)`` (Lava's loihi2round)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+def _grid(values: np.ndarray, bits: int, lo: int, hi: int) -> np.ndarray:
+    return np.clip(rnd(values * 2.0**bits), lo, hi).astype(np.int64)
+
+
+def _edge(rng: np.random.Generator, n: int, p: float = EDGE_PROB) -> np.ndarray:
+    return rng.random(n) < p
+
+
+def _input_moments(first: bool, input_message_bits: int, rate: float) -> tuple[float, float]:
+    """(E[x], E[x^2]) of one input element per step."""
+    if not first:
+        return HIDDEN_RATE, HIDDEN_RATE
+    if input_message_bits > 0:
+        # random_inputs: nonzero with prob `rate`, value ~ geometric(0.4) >= 1 (mean 2.5, E[v^2] = 10)
+        return rate * 2.5, rate * 10.0
+    return rate, rate
+
+
+def _float_layer(rng: np.random.Generator, n_in: int, n_out: int, mean_x: float, mean_x2: float,
+                 gain: np.ndarray, bias: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Float folded weights and bias: per-step drive ~ N(0.4, 1) (threshold units) times the row gain."""
+    sigma = 1.0 / math.sqrt(max(n_in * mean_x2, 1e-9))
+    mu = 0.4 / max(n_in * mean_x, 1e-9)
+    w = rng.normal(mu, sigma, (n_out, n_in))
+    c = rng.normal(0.05, 0.1, n_out) if bias else np.zeros(n_out)
+    return w * gain[:, None], c * gain
+
+
+def _weights(rng: np.random.Generator, w: np.ndarray, s: int, weight_exp: int | None) -> tuple[np.ndarray, int]:
+    """Integer weights (even, [-254, 254]) and exponent for float folded weights ``w`` at scale 2^s."""
+    peak = float(np.max(np.abs(w)))
+    if weight_exp is None:
+        e = 0 if peak == 0 else math.ceil(math.log2(peak * 2.0**s / (127 * 2**7)))
+        e = int(min(max(e, WEIGHT_EXP_MIN), WEIGHT_EXP_MAX))
+    else:
+        e = int(weight_exp)
+    m = np.clip(rnd(w * 2.0**s / 2.0 ** (e + 7)), -127, 127).astype(np.int64)
+    hot = _edge(rng, m.shape[0], HOT_ROW_PROB)
+    m[hot] = 127
+    return 2 * m, e
+
+
+def _bias(rng: np.random.Generator, c: np.ndarray, s: int) -> np.ndarray:
+    b = np.clip(rnd(c * 2.0**s / 64), -4096, 4095).astype(np.int64)
+    edge = _edge(rng, b.size, BIAS_EDGE_PROB)
+    b[edge] = rng.choice([-4096, 4095], size=int(edge.sum()))
+    return b
+
+
+def _neuron(rng: np.random.Generator, ntype: str, n: int, D: int, s: int) -> tuple[dict, np.ndarray]:
+    """Integer neuron constants and the per-row input gain for ``ntype``."""
+    one = 2**D
+    if ntype == "SILIF":
+        alpha = rng.uniform(0.37, 0.96, n)
+        beta = rng.uniform(0.96, 0.995, n)
+        a = rng.uniform(-0.2, 1.0, n)
+        b = rng.uniform(0.0, 2.0, n)
+        neuron = {"alpha": _grid(alpha, D, 0, one), "beta": _grid(beta, D, 0, one),
+                  "coupling": _grid(a, D, -one, one),
+                  "spikeAdapt": np.clip(rnd(b * 2.0**s), -(2**23 - 1), 2**23 - 1).astype(np.int64)}
+        gain = (1.0 - alpha) * 2.5
+        for key, choices in (("alpha", [0, one]), ("beta", [one]), ("coupling", [-one, one])):
+            e = _edge(rng, n)
+            neuron[key][e] = rng.choice(choices, size=int(e.sum()))
+            if key == "alpha":
+                gain[e] = 0.3
+        neuron.update(vThMant=2**s // 64, decayBits=D, stateFracBits=s)
+        return neuron, gain
+    if ntype == "CSILIF":
+        r = rng.uniform(0.78, 0.995, n)
+        phi = rng.uniform(0.03, 1.57, n) * rng.choice([-1.0, 1.0], n, p=[0.1, 0.9])
+        e1, e0 = _edge(rng, n), _edge(rng, n)
+        r[e1] = rng.choice([1.0, 1.02], size=int(e1.sum()))
+        r[e0] = 0.0
+        cos = _grid(r * np.cos(phi), D, -one, one)
+        sin = _grid(r * np.sin(phi), D, -one, one)
+        gain = np.maximum(1.0 - np.minimum(r, 1.0), 0.05) * 2.0
+        return {"cosDecay": cos, "sinDecay": sin, "vThMant": 2**s // 128, "decayBits": D,
+                "stateFracBits": s}, gain
+    if ntype == "LI":
+        alpha = rng.uniform(0.82, 0.96, n)
+        a = _grid(alpha, D, 0, one)
+        e = _edge(rng, n)
+        a[e] = rng.choice([0, one], size=int(e.sum()))
+        return {"alpha": a, "decayBits": D, "stateFracBits": s}, np.maximum(1.0 - alpha, 0.05)
+    if ntype == "CUBA":
+        du = rng.uniform(0.1, 0.6, n)
+        dv = rng.uniform(0.1, 0.6, n)
+        i_decay = np.clip(rnd(du * 4096), 1, 4096).astype(np.int64)
+        v_decay = np.clip(rnd(dv * 4096), 0, 4096).astype(np.int64)
+        e = _edge(rng, n)
+        i_decay[e] = rng.choice([1, 4096], size=int(e.sum()))
+        e = _edge(rng, n)
+        v_decay[e] = rng.choice([0, 4096], size=int(e.sum()))
+        # vThMant and stateFracBits are set once the weight exponent is folded in
+        return {"iDecay": i_decay, "vDecay": v_decay, "refDelay": 1, "gradedSpike": False}, du * dv * 2.0
+    raise ValueError(f"unknown neuron type {ntype!r} (choose one of {', '.join(NEURON_TYPES)})")
+
+
+def _runaway(rng: np.random.Generator, ntype: str, neuron: dict, w: np.ndarray, b: np.ndarray) -> None:
+    """Turn a few neurons into runaways that saturate within a few dozen steps (in place)."""
+    hit = _edge(rng, b.size, RUNAWAY_PROB)
+    if not hit.any():
+        return
+    if ntype == "CUBA":                      # V integrates a large negative bias; U integrates hot input
+        neuron["vDecay"][hit], neuron["iDecay"][hit], b[hit], w[hit] = 0, 1, -4096, 254
+        return
+    one = 2 ** int(neuron["decayBits"])
+    b[hit] = 4095
+    if ntype == "SILIF":
+        neuron["alpha"][hit], neuron["coupling"][hit] = one, 0
+    elif ntype == "CSILIF":
+        neuron["cosDecay"][hit], neuron["sinDecay"][hit] = one, 0
+    elif ntype == "LI":
+        neuron["alpha"][hit] = one
+
+
+def random_network(neuron_type: str, sizes: list[int], steps: int, seed: int, *, readout: bool = True,
+                   input_message_bits: int = 0, decay_bits: int = 12, state_frac_bits: int = 12,
+                   bias: bool = True, weight_exp: int | None = None) -> Network:
+    """A random, valid, active integer network.
+
+    ``sizes = [n_inputs, hidden..., n_classes]``; hidden layers are ``neuron_type``; the last
+    layer is an LI readout if ``readout`` (else ``neuron_type`` too). ``neuron_type="LI"``
+    gives a single LI layer (``len(sizes) == 2``). ``input_message_bits > 0`` makes the first
+    layer take graded counts. ``weight_exp=None`` picks each layer's exponent from its
+    largest weight; CUBA layers fold the exponent into the state scale (``s - e``, ``e = 0``).
+    """
+    ntype = neuron_type.upper()
+    if ntype not in NEURON_TYPES:
+        raise ValueError(f"unknown neuron type {neuron_type!r} (choose one of {', '.join(NEURON_TYPES)})")
+    if len(sizes) < 2 or any(int(n) < 1 for n in sizes):
+        raise ValueError(f"sizes must be [n_inputs, ..., n_classes] with positive entries, got {sizes}")
+    if ntype == "LI" and len(sizes) != 2:
+        raise ValueError("LI is a non-spiking readout: random_network('LI', ...) builds a single layer; "
+                         "use a spiking type with readout=True for deeper networks")
+    if ntype == "CSILIF" and state_frac_bits < 7:
+        raise ValueError("CSILIF needs state_frac_bits >= 7 (vThMant = 2^s / 128)")
+    rng = np.random.default_rng(seed)
+    n_layers = len(sizes) - 1
+    layers = []
+    for i in range(n_layers):
+        n_in, n_out = int(sizes[i]), int(sizes[i + 1])
+        ltype = "LI" if (readout and i == n_layers - 1) or ntype == "LI" else ntype
+        s = int(state_frac_bits)
+        D = 12 if ltype == "CUBA" else int(decay_bits)
+        neuron, gain = _neuron(rng, ltype, n_out, D, s)
+        mean_x, mean_x2 = _input_moments(i == 0, input_message_bits, 0.2)
+        w_f, c_f = _float_layer(rng, n_in, n_out, mean_x, mean_x2, gain, bias)
+        if ltype == "CUBA":
+            _, e = _weights(rng, w_f, s, weight_exp)
+            s = int(min(max(s - e, STATE_FRAC_BITS_MIN), STATE_FRAC_BITS_MAX))
+            w, _ = _weights(rng, w_f, s, 0)
+            if not np.any(w):
+                w[0, 0] = 2
+            e = 0
+            neuron.update(vThMant=2**s // 64, stateFracBits=s)
+        else:
+            w, e = _weights(rng, w_f, s, weight_exp)
+        b = _bias(rng, c_f, s) if bias else None
+        if b is not None:
+            _runaway(rng, ltype, neuron, w, b)
+        layers.append(Layer(neuron_type=ltype, weight=w, neuron=neuron, bias=b, weight_exp=e,
+                            input_message_bits=int(input_message_bits) if i == 0 else 0))
+    meta = Meta(steps=int(steps), n_inputs=int(sizes[0]), n_classes=int(sizes[-1]),
+                input_encoding="counts" if input_message_bits else "binary", source_neuron=ntype.lower(),
+                task={"name": "synth", "seed": int(seed), "sizes": [int(n) for n in sizes]},
+                quantization={"synth": True, "decay_bits": int(decay_bits),
+                              "state_frac_bits": int(state_frac_bits)})
+    net = Network(layers=layers, meta=meta)
+    validate(net)
+    return net
+
+
+def random_inputs(net: Network, batch: int, seed: int, rate: float = 0.2) -> np.ndarray:
+    """Random inputs int64 ``[B, T, F]`` for ``net``.
+
+    Binary input: Bernoulli(``rate``) spikes. Graded input (first layer
+    ``input_message_bits > 0``): nonzero with probability ``rate``, value ~ geometric(0.4)
+    (mean 2.5) and, with probability 0.002, the largest payload ``2^bits - 1``; always
+    within ``[0, 2^bits - 1]``.
+    """
+    rng = np.random.default_rng(seed)
+    shape = (int(batch), int(net.meta.steps), int(net.meta.n_inputs))
+    active = rng.random(shape) < rate
+    bits = int(net.layers[0].input_message_bits)
+    if bits == 0:
+        return active.astype(np.int64)
+    top = 2**bits - 1
+    values = np.minimum(rng.geometric(0.4, shape), top)
+    values[rng.random(shape) < 0.002] = top
+    return np.where(active, values, 0).astype(np.int64)

@@ -1,0 +1,279 @@
+"""``python export/to_lava.py ckpt.pt``: quantize a trained checkpoint to Loihi 2 fixed point.
+
+Writes ``model.net`` (next to the checkpoint unless ``-o``), plus the quantization report
+``model.quant.json`` and ``model.quant.txt`` (next to the network unless ``--report-dir``).
+Pipeline: :func:`train.checkpoint.load_checkpoint` -> :func:`export.fold.fold_model` (BatchNorm and
+input gains folded, docs/fixed_point.md §4) -> :func:`export.quantize.quantize_network` ->
+:func:`export.netfile.write`. All outputs are written to temporary files first and moved into
+place only when everything succeeded: on any error no output file is left behind.
+
+Bad input (a damaged or foreign checkpoint, an unsupported neuron, NaN/Inf parameters, weights
+that cannot be represented, an unwritable output path, bad options) prints one line on stderr
+naming the problem and the fix, and exits with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+if __package__ in (None, ""):  # run as a file: make the repository root importable
+    _root = str(Path(__file__).resolve().parents[1])
+    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+        sys.path[0] = _root
+    elif _root not in sys.path:
+        sys.path.insert(0, _root)
+
+from export import netfile  # noqa: E402
+from export.fold import FoldError, fold_model  # noqa: E402
+from export.quantize import QuantConfig, QuantError, check_decay_bits, check_state_frac_bits, check_weight_bits  # noqa: E402
+from export.report import build_report, report_json, report_text  # noqa: E402
+
+PROG = "to_lava.py"
+INPUT_MESSAGE_BITS = {"binary": 0, "counts": 8}
+
+
+class ExportError(Exception):
+    """Bad input for the export command (one-line message: problem and fix)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of usage + message
+        raise ExportError(f"{message} (see `{self.prog} --help`)")
+
+
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    p = _Parser(prog=prog, description="Quantize a silava checkpoint to Loihi 2 fixed point and write "
+                                       "model.net (netx HDF5) plus a quantization report.")
+    p.add_argument("checkpoint", help="ckpt.pt written by train/train.py (or its run directory)")
+    p.add_argument("-o", "--output", help="output model.net (default: model.net next to the checkpoint)")
+    p.add_argument("--weight-bits", type=int, default=8, help="weight mantissa bits, 2..8 (default 8)")
+    p.add_argument("--decay-bits", type=int, default=12,
+                   help="decay/rotation grid bits D of SILIF/CSILIF/LI layers, 8..24 (default 12 = Loihi; CUBA is always 12)")
+    p.add_argument("--state-frac-bits", type=int, default=12,
+                   help="state fraction bits s (float 1.0 = 2^s state units), 6..22 (default 12)")
+    p.add_argument("--layer-decay-bits", nargs="+", action="extend", default=[], metavar="I=D",
+                   help="per-layer decay bits, e.g. 1=16 (layer indices count the readout)")
+    p.add_argument("--layer-state-frac-bits", nargs="+", action="extend", default=[], metavar="I=S",
+                   help="per-layer state fraction bits, e.g. 0=10")
+    p.add_argument("--report-dir", help="folder for model.quant.json / model.quant.txt (default: next to model.net)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the output paths")
+    return p
+
+
+def _overrides(items: Sequence[str], flag: str) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[int(key)] = int(value)
+        except ValueError:
+            raise ExportError(f"{flag}: expected LAYER=BITS (e.g. 1=16), got {item!r}") from None
+    return out
+
+
+# --------------------------------------------------------------------------- task facts
+
+def task_facts(data_config: dict[str, Any]) -> tuple[int, float, str]:
+    """``(steps, dt, input_encoding)`` of the checkpoint's task, from its stored config (no data is read).
+
+    Values stored in ``data_config`` win; missing ones come from the task builder's defaults
+    (``train.data.task_arguments``): ``dt`` directly or ``max_time / (n_steps - 1)`` (SHD binning).
+    """
+    name = data_config.get("name")
+    if not isinstance(name, str) or not name:
+        raise ExportError("the checkpoint's data_config has no task name: re-train with train/train.py")
+    if name == "gsc":
+        raise ExportError("task 'gsc' has real-valued (graded) log-mel inputs; model.net v1 takes binary spikes "
+                          "or integer spike counts: train on a spike-encoded task (randman, shd, ssc, spoken-digits)")
+    try:
+        from train.data import task_arguments
+        args = {**task_arguments(name), **data_config}
+    except (ValueError, ImportError) as exc:
+        raise ExportError(f"cannot read task {name!r} of the checkpoint ({exc}); update silava") from None
+    steps = args.get("n_steps")
+    if "dt" in args and args["dt"] is not None:
+        dt = args["dt"]
+    elif "max_time" in args and steps:
+        dt = float(args["max_time"]) / (int(steps) - 1)
+    else:
+        dt = None
+    encoding = "binary" if name == "randman" else ("counts" if "max_time" in args else None)
+    if not isinstance(steps, (int, float)) or int(steps) < 1 or dt is None or encoding is None:
+        raise ExportError(f"cannot derive steps, dt and input encoding of task {name!r} from the checkpoint; "
+                          f"update silava")
+    return int(steps), float(dt), encoding
+
+
+# --------------------------------------------------------------------------- outputs
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _resolve_paths(ckpt: Path, output: Optional[str], report_dir: Optional[str]) -> tuple[Path, Path, Path]:
+    base = ckpt if ckpt.is_dir() else ckpt.parent
+    net_path = Path(output) if output else base / "model.net"
+    if net_path.is_dir():
+        net_path = net_path / "model.net"
+    stem = net_path.name[: -len(".net")] if net_path.name.endswith(".net") else net_path.name
+    rdir = Path(report_dir) if report_dir else net_path.parent
+    return net_path, rdir / f"{stem}.quant.json", rdir / f"{stem}.quant.txt"
+
+
+def _temp_for(path: Path) -> Path:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}; choose a writable output path "
+                          f"(-o / --report-dir)") from None
+    os.close(fd)
+    return Path(tmp)
+
+
+def write_outputs(net: netfile.Network, files: dict[Path, str | None]) -> None:
+    """Write model.net (``None`` content) and text files atomically, all or nothing."""
+    temps: dict[Path, Path] = {}
+    placed: list[Path] = []
+    try:
+        for path, text in files.items():
+            temps[path] = _temp_for(path)
+            try:
+                if text is None:
+                    os.unlink(temps[path])
+                    netfile.write(temps[path], net)
+                else:
+                    temps[path].write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise ExportError(f"cannot write {path}: {exc.strerror or exc}; choose a writable output "
+                                  f"path (-o / --report-dir)") from None
+        mask = os.umask(0)
+        os.umask(mask)
+        for path, tmp in temps.items():
+            os.chmod(tmp, 0o666 & ~mask)
+            os.replace(tmp, path)
+            placed.append(path)
+    except BaseException:
+        for tmp in temps.values():
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+        for path in placed:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        raise
+
+
+# --------------------------------------------------------------------------- main
+
+def _versions(ckpt: dict[str, Any]) -> dict[str, Any]:
+    import h5py
+    import numpy as np
+
+    try:
+        from silava import __version__ as silava_version
+    except ImportError:
+        silava_version = "unknown"
+    out = {"silava": str(silava_version), "numpy": np.__version__, "h5py": h5py.__version__,
+           "python": sys.version.split()[0]}
+    try:
+        import torch
+        out["torch"] = str(torch.__version__)
+    except ImportError:
+        pass
+    out["checkpoint"] = dict(ckpt.get("versions") or {})
+    return out
+
+
+def export_checkpoint(ckpt_path: str | os.PathLike, *, output: Optional[str] = None,
+                      config: Optional[QuantConfig] = None, report_dir: Optional[str] = None) -> dict[str, Any]:
+    """Export ``ckpt_path``; returns ``{"net": path, "json": path, "text": path, "report": dict, "network": Network}``.
+
+    Raises :class:`ExportError` (one-line message) for every bad input.
+    """
+    from train.checkpoint import CheckpointError, load_checkpoint
+
+    config = config or QuantConfig()
+    ckpt_path = Path(ckpt_path)
+    net_path, json_path, text_path = _resolve_paths(ckpt_path, output, report_dir)
+    try:
+        model, ckpt = load_checkpoint(ckpt_path)
+    except CheckpointError as exc:
+        raise ExportError(str(exc)) from None
+    real_ckpt = ckpt_path / "ckpt.pt" if ckpt_path.is_dir() else ckpt_path
+    try:
+        folded = fold_model(model)
+    except FoldError as exc:
+        raise ExportError(f"{real_ckpt}: {exc}") from None
+    steps, dt, encoding = task_facts(dict(ckpt["data_config"]))
+    metrics = ckpt.get("metrics") or {}
+    acc = metrics.get("test_acc")
+    float_accuracy = float(acc) if isinstance(acc, (int, float)) and not isinstance(acc, bool) else math.nan
+    meta = netfile.Meta(
+        steps=steps, n_inputs=folded.n_inputs, n_classes=folded.n_classes, dt=dt, input_encoding=encoding,
+        decision="softmax_sum", timeline="lava", source_neuron=str(ckpt["model_config"].get("neuron", "")),
+        checkpoint_sha256=_sha256(real_ckpt), float_accuracy=float_accuracy, task=dict(ckpt["data_config"]),
+        created=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat())
+    from export.quantize import quantize_network
+
+    try:
+        net, stats = quantize_network(folded, config, input_message_bits=INPUT_MESSAGE_BITS[encoding], meta=meta)
+    except QuantError as exc:
+        raise ExportError(str(exc)) from None
+    except netfile.NetFileError as exc:
+        raise ExportError(f"the quantized network is not valid: {exc}") from None
+    versions = _versions(ckpt)
+    net.meta.silava_version = versions["silava"]
+    net.meta.quantization["versions"] = versions
+    report = build_report(folded, net, stats, config)
+    report["checkpoint"] = str(real_ckpt)
+    report["output"] = str(net_path)
+    write_outputs(net, {net_path: None, json_path: report_json(report), text_path: report_text(report)})
+    return {"net": net_path, "json": json_path, "text": text_path, "report": report, "network": net}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command line entry (also ``silava export``); returns the exit status."""
+    prog = PROG if argv is None else "silava export"
+    try:
+        args = build_parser(prog).parse_args(list(sys.argv[1:] if argv is None else argv))
+        check_weight_bits(args.weight_bits)
+        check_decay_bits("--decay-bits", args.decay_bits)
+        check_state_frac_bits("--state-frac-bits", args.state_frac_bits)
+        config = QuantConfig(weight_bits=args.weight_bits, decay_bits=args.decay_bits,
+                             state_frac_bits=args.state_frac_bits,
+                             layer_decay_bits=_overrides(args.layer_decay_bits, "--layer-decay-bits"),
+                             layer_state_frac_bits=_overrides(args.layer_state_frac_bits, "--layer-state-frac-bits"))
+        result = export_checkpoint(args.checkpoint, output=args.output, config=config, report_dir=args.report_dir)
+    except (ExportError, QuantError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        sys.stdout.write(report_text(result["report"]))
+    print(f"wrote {result['net']}")
+    print(f"wrote {result['json']}")
+    print(f"wrote {result['text']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

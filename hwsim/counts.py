@@ -1,0 +1,501 @@
+"""Activity and size counts of a network run: SOPs (NeuroBench 2.3.0), spikes, messages, buffers.
+
+Everything is counted on the T in-window steps of each sample (the logical timeline of
+docs/fixed_point.md §5), per layer, per sample and per time step, from the bit-exact run
+(:func:`counts_from_sim`) or from per-step arrays (:func:`count_activity`).
+
+Synaptic operations exactly as NeuroBench 2.3.0 ``SynapticOperations`` defines them
+(Yik et al., Nat. Commun. 16, 2025; spec lava_loihi.md §5), for layer l with input x_t
+(what its Dense receives: 0/1 spikes, or clipped graded payloads for a counts layer)::
+
+    effective ops(l, t) = Σ_{j: x_j(t) ≠ 0} nnz(W_l[:, j])        (bias never counted)
+    an AC if every x_j(t) ∈ {−1, 0, 1}, else a MAC                (graded payloads > 1 → MACs)
+    dense ops(l, t)     = in_features · out_features
+
+NeuroBench classifies AC/MAC per recorded call of the layer; we classify per sample and
+step, i.e. NeuroBench run with batch size 1 (with larger batches NeuroBench counts a whole
+batch-step as MACs as soon as one sample in it carries a payload > 1). Totals are reported
+per sample (NeuroBench divides the accumulated total by the number of samples).
+
+Other counts (per layer l, sample, step):
+
+* output events: spikes (spiking types) or non-zero graded outputs (LI readout, sent every step);
+* activation sparsity = zeros / total neuron outputs (NeuroBench ``ActivationSparsity``);
+* neuron updates: every neuron every step (Loihi services all compartments); an update is
+  *active* when the neuron received at least one synaptic event (an input j with x_j ≠ 0 and
+  W_ij ≠ 0) or has a non-zero bias — SANA-FE's rule (sim.c: ``spike_count || bias || force``);
+* messages: one per (output event, destination core that needs it) — Loihi sends a spike
+  once per destination core, not per synapse; the input layer's events come from the host and
+  the last layer's outputs go to it. Tile hops by X–Y routing between the placed cores;
+* per core (with a :class:`hwsim.mapper.Mapping`): effective synaptic ops, MACs, active
+  neurons, output events and messages sent.
+
+State buffers as the SiLIF paper counts them (appendix A.3, "#buffers" = states per neuron ×
+neurons): SiLIF 2 (u, w), C-SiLIF 2 (Re u, Im u), CUBA 2 (u, v), LI 1 (v); the
+previous-spike bit of SiLIF / C-SiLIF is reported separately. Memory at deployed widths:
+weights 8-bit mantissa (+ 4-bit exponent per layer), states 24-bit, parameters at their widths.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from export.netfile import Layer, Network
+    from hwsim.mapper import Mapping
+
+STATE_BITS = 24                    # Loihi neuron state width (Lava uv_bitwidth = 24)
+WEIGHT_MANTISSA_BITS = 8           # signed 8-bit weight mantissa (w = 2m)
+WEIGHT_EXP_BITS = 4                # weight exponent in [-8, 7]
+BIAS_BITS = 13                     # bias mantissa in [-4096, 4095]
+VTH_BITS = 17                      # vThMant in [1, 2^17 - 1]
+_F32_EXACT = 2**24
+
+
+# --------------------------------------------------------------------------- per neuron type
+
+@dataclass(frozen=True)
+class NeuronCost:
+    """Cost entry of one neuron type (docs/fixed_point.md §3 equations).
+
+    ``state_words``: 24-bit states per neuron (the SiLIF paper's "buffers"); ``prev_spike_bits``:
+    the stored previous spike P; ``mults``/``adds``/``compares``: integer operations of one
+    update (a conditional add of a constant on P counts as an add).
+    """
+
+    type_name: str
+    state_words: int
+    state_labels: tuple[str, ...]
+    prev_spike_bits: int
+    spiking: bool
+    mults: int
+    adds: int
+    compares: int
+
+    @property
+    def ops_per_update(self) -> int:
+        return self.mults + self.adds + self.compares
+
+
+#: one entry per model.net neuron type
+NEURON_COSTS: dict[str, NeuronCost] = {
+    # U = wrap(mul(4096-iDecay, U) + A); V = sat(mul(4096-vDecay, V) + U + B); s = V > VTH
+    "CUBA": NeuronCost("CUBA", 2, ("u", "v"), 0, True, mults=2, adds=3, compares=1),
+    # W' = mul(beta,W) + mul(coupling,U) + spikeAdapt*P; U' = mul(alpha, U - P*VTH) - mul(2^D-alpha, W') + A + B
+    "SILIF": NeuronCost("SILIF", 2, ("u", "w"), 1, True, mults=4, adds=6, compares=1),
+    # Xr = X - P*VTH; X' = mul(c,Xr) - mul(s,Y) + A + B; Y' = mul(s,Xr) + mul(c,Y)
+    "CSILIF": NeuronCost("CSILIF", 2, ("Re u", "Im u"), 1, True, mults=4, adds=5, compares=1),
+    # V = sat(mul(alpha, V) + A + B)
+    "LI": NeuronCost("LI", 1, ("v",), 0, False, mults=1, adds=2, compares=0),
+}
+
+
+def param_bits(key: str, decay_bits: int) -> int:
+    """Stored width of one value of neuron key ``key`` (docs/fixed_point.md §3 ranges)."""
+    d = int(decay_bits)
+    widths = {
+        "alpha": d + 1, "beta": d + 1,                          # [0, 2^D]
+        "coupling": d + 2, "cosDecay": d + 2, "sinDecay": d + 2,  # [-2^D, 2^D]
+        "spikeAdapt": STATE_BITS, "vThMant": VTH_BITS,
+        "iDecay": 13, "vDecay": 13,                             # [0, 4096]
+        "decayBits": 5, "stateFracBits": 5, "refDelay": 1, "gradedSpike": 1,
+    }
+    return widths.get(key, STATE_BITS)
+
+
+def layer_name(net: "Network", i: int) -> str:
+    """``layer/i (TYPE in->out)``: how reports and error messages name a layer."""
+    layer = net.layers[i]
+    return f"layer/{i} ({layer.neuron_type} {layer.in_features}->{layer.out_features})"
+
+
+def neuron_memory_bits(layer: "Layer") -> dict[str, int]:
+    """Neuron-side memory of one layer at deployed widths.
+
+    ``state_bits_per_neuron = 24 · state_words + prev_spike_bits``; ``param_bits_per_neuron`` =
+    widths of the per-neuron (array) keys and the bias; ``shared_param_bits`` = widths of the
+    keys given as one value for the layer (stored once per core).
+    """
+    cost = NEURON_COSTS[layer.neuron_type]
+    d = int(layer.neuron.get("decayBits", 12))
+    per_neuron = 0
+    shared = 0
+    for key, value in layer.neuron.items():
+        if isinstance(value, np.ndarray) and value.ndim == 1:
+            per_neuron += param_bits(key, d)
+        else:
+            shared += param_bits(key, d)
+    if layer.bias is not None:
+        per_neuron += BIAS_BITS
+    return {"state_words": cost.state_words, "prev_spike_bits": cost.prev_spike_bits,
+            "state_bits_per_neuron": STATE_BITS * cost.state_words + cost.prev_spike_bits,
+            "param_bits_per_neuron": per_neuron, "shared_param_bits": shared}
+
+
+def static_counts(net: "Network") -> list[dict[str, Any]]:
+    """Per layer: sizes, parameters, connection sparsity, buffers and memory at deployed widths."""
+    out = []
+    for i, layer in enumerate(net.layers):
+        w = np.asarray(layer.weight)
+        n_out, n_in = w.shape
+        nnz = int(np.count_nonzero(w))
+        cost = NEURON_COSTS[layer.neuron_type]
+        mem = neuron_memory_bits(layer)
+        n_params_neuron = sum(int(np.size(v)) for k, v in layer.neuron.items()
+                              if isinstance(v, np.ndarray) and v.ndim == 1)
+        weight_bits = n_out * n_in * WEIGHT_MANTISSA_BITS + WEIGHT_EXP_BITS
+        bias_bits = n_out * BIAS_BITS if layer.bias is not None else 0
+        param_bits_total = mem["param_bits_per_neuron"] * n_out + mem["shared_param_bits"] - bias_bits
+        state_bits = STATE_BITS * cost.state_words * n_out
+        spike_bits = cost.prev_spike_bits * n_out
+        out.append({
+            "index": i, "name": layer_name(net, i), "neuron_type": layer.neuron_type,
+            "in_features": n_in, "out_features": n_out, "graded_input": int(layer.input_message_bits) > 0,
+            "input_message_bits": int(layer.input_message_bits), "weight_exp": int(layer.weight_exp),
+            "weights": n_out * n_in, "nonzero_weights": nnz,
+            "connection_sparsity": round(1.0 - nnz / float(n_out * n_in), 4),
+            "bias": n_out if layer.bias is not None else 0,
+            "neuron_params": n_params_neuron,
+            "parameters": n_out * n_in + (n_out if layer.bias is not None else 0) + n_params_neuron,
+            "dense_ops_per_step": n_out * n_in,
+            "state_words_per_neuron": cost.state_words, "state_labels": list(cost.state_labels),
+            "buffers": cost.state_words * n_out,
+            "prev_spike_bits": spike_bits,
+            "neuron_ops_per_update": cost.ops_per_update,
+            "memory_bits": {"weights": weight_bits, "bias": bias_bits, "neuron_params": param_bits_total,
+                            "states": state_bits, "prev_spike": spike_bits,
+                            "total": weight_bits + bias_bits + param_bits_total + state_bits + spike_bits},
+        })
+    return out
+
+
+# --------------------------------------------------------------------------- activity
+
+@dataclass
+class LayerCounts:
+    """Activity of one layer: ``[B, T]`` int64 arrays per sample and step, ``[B, T, k]`` per core."""
+
+    index: int
+    name: str
+    neuron_type: str
+    n_in: int
+    n_out: int
+    graded_input: bool
+    spiking: bool
+    input_events: np.ndarray
+    effective_acs: np.ndarray
+    effective_macs: np.ndarray
+    output_events: np.ndarray
+    active_neurons: np.ndarray
+    messages: np.ndarray              # sent by this layer's cores (to the next layer or the host)
+    hops_x: np.ndarray                # Σ over those messages of their east-west tile hops
+    hops_y: np.ndarray
+    core_synops: np.ndarray           # [B, T, k] effective ops performed by each core of the layer
+    core_macs: np.ndarray             # [B, T, k] of which MACs
+    core_active: np.ndarray
+    core_output_events: np.ndarray
+    core_messages: np.ndarray         # [B, T, k] messages sent by each core
+
+    @property
+    def effective_ops(self) -> np.ndarray:
+        return self.effective_acs + self.effective_macs
+
+    @property
+    def dense_ops_per_step(self) -> int:
+        return self.n_in * self.n_out
+
+    @property
+    def zeros(self) -> np.ndarray:
+        """Zero neuron outputs per sample and step."""
+        return self.n_out - self.output_events
+
+
+@dataclass
+class Counts:
+    """Activity of a whole run over ``samples`` × ``steps`` (in-window steps)."""
+
+    layers: list[LayerCounts]
+    samples: int
+    steps: int
+    host_messages: np.ndarray         # [B, T] input messages host -> first layer's cores
+    host_hops_x: np.ndarray
+    host_hops_y: np.ndarray
+    mapping: "Mapping"
+    notes: list[str] = field(default_factory=list)
+
+
+def _exact_float(bound: int) -> type:
+    """float32 when every partial sum stays below 2^24 (exact), else float64."""
+    return np.float32 if bound < _F32_EXACT else np.float64
+
+
+def _delivered(x: np.ndarray, bits: int) -> np.ndarray:
+    """What the first Dense receives: 0/1 (binary) or payloads clipped to [0, 2^bits - 1]."""
+    from hwsim.kernels import clip_graded  # the golden rule (numpy only)
+
+    return clip_graded(x, bits)
+
+
+def _chunk_samples(steps: int, width: int, rows: int = 1 << 15) -> int:
+    return max(1, rows // max(1, steps) // max(1, width // 512))
+
+
+def count_activity(net: "Network", x: np.ndarray, outputs: Sequence[np.ndarray],
+                   mapping: "Optional[Mapping]" = None) -> Counts:
+    """Count the activity of a run from its per-step arrays.
+
+    ``x``: int ``[B, T, F]`` network input (raw: binary layers take ``x ≠ 0``, graded layers the
+    payload clipped to ``[0, 2^bits − 1]``); ``outputs[l]``: layer l's output ``[B, T, n_l]``
+    (spikes 0/1, or V for an LI readout) on the same T steps. ``mapping`` defaults to
+    :func:`hwsim.mapper.map_network` with default limits.
+    """
+    from hwsim.mapper import map_network
+
+    if mapping is None:
+        mapping = map_network(net)
+    n_layers = len(net.layers)
+    if len(outputs) != n_layers:
+        raise ValueError(f"count_activity: expected {n_layers} output arrays (one per layer), got {len(outputs)}")
+    x = np.asarray(x)
+    batch, steps = x.shape[0], x.shape[1]
+    for i, out in enumerate(outputs):
+        if out.shape != (batch, steps, net.layers[i].out_features):
+            raise ValueError(f"count_activity: {layer_name(net, i)} output has shape {tuple(out.shape)}, "
+                             f"expected {(batch, steps, net.layers[i].out_features)}")
+
+    def zeros(*shape: int, dtype=np.int64) -> np.ndarray:
+        return np.zeros((batch, steps) + shape, dtype=dtype)
+
+    layers: list[LayerCounts] = []
+    for i, layer in enumerate(net.layers):
+        k = len(mapping.layer_cores[i])
+        layers.append(LayerCounts(
+            index=i, name=layer_name(net, i), neuron_type=layer.neuron_type, n_in=layer.in_features,
+            n_out=layer.out_features, graded_input=int(layer.input_message_bits) > 0,
+            spiking=NEURON_COSTS[layer.neuron_type].spiking,
+            input_events=zeros(), effective_acs=zeros(), effective_macs=zeros(), output_events=zeros(),
+            active_neurons=zeros(), messages=zeros(), hops_x=zeros(), hops_y=zeros(),
+            core_synops=zeros(k), core_macs=zeros(k), core_active=zeros(k), core_output_events=zeros(k),
+            core_messages=zeros(k)))
+    host = {"messages": zeros(), "hops_x": zeros(), "hops_y": zeros()}
+
+    for i, layer in enumerate(net.layers):
+        lc = layers[i]
+        src = x if i == 0 else outputs[i - 1]
+        _count_layer(net, i, mapping, src, outputs[i], lc, layers[i - 1] if i > 0 else None, host)
+    last = layers[-1]
+    _count_host_output(mapping, outputs[-1], last)
+    return Counts(layers=layers, samples=batch, steps=steps, host_messages=host["messages"],
+                  host_hops_x=host["hops_x"], host_hops_y=host["hops_y"], mapping=mapping)
+
+
+def _slice_onehot(bounds: np.ndarray, n: int) -> np.ndarray:
+    """int [n, k]: neuron j belongs to slice c."""
+    k = len(bounds) - 1
+    owner = np.searchsorted(bounds, np.arange(n), side="right") - 1
+    onehot = np.zeros((n, k), dtype=np.float32)
+    onehot[np.arange(n), owner] = 1.0
+    return onehot
+
+
+def _count_layer(net: "Network", i: int, mapping: "Mapping", src: np.ndarray, out: np.ndarray,
+                 lc: LayerCounts, prev: Optional[LayerCounts], host: dict) -> None:
+    """Fill ``lc`` (inputs, SOPs, active, outputs) and the sender's messages, chunk by chunk."""
+    layer = net.layers[i]
+    w = np.asarray(layer.weight)
+    nz = w != 0
+    n_out, n_in = w.shape
+    bounds = mapping.bounds[i]
+    k = len(bounds) - 1
+    graded = int(layer.input_message_bits) > 0
+    ftype = _exact_float(n_in * n_out)
+    # nnz of each column per core slice: [n_in, k]
+    nnz_slices = np.stack([nz[a:b].sum(axis=0) for a, b in zip(bounds[:-1], bounds[1:])], axis=1).astype(ftype)
+    nnz_col = nnz_slices.sum(axis=1)
+    bias = np.zeros(n_out, dtype=bool) if layer.bias is None else np.asarray(layer.bias) != 0
+    biased_per_core = np.add.reduceat(bias.astype(np.int64), bounds[:-1]) if n_out else np.zeros(k, np.int64)
+    quiet = np.flatnonzero(~bias)                     # neurons whose activity depends on input
+    quiet_w = nz[quiet].T.astype(np.float32) if quiet.size else None          # [n_in, q]
+    quiet_onehot = _slice_onehot(bounds, n_out)[quiet] if quiet.size else None  # [q, k]
+    # senders: the previous layer's cores, or the host
+    conn = mapping.conn[i].astype(np.float32)          # [n_in, k]
+    if prev is None:
+        src_bounds = np.array([0, n_in])
+        hx, hy = mapping.hop_matrix(None, mapping.layer_cores[i])
+    else:
+        src_bounds = mapping.bounds[i - 1]
+        hx, hy = mapping.hop_matrix(mapping.layer_cores[i - 1], mapping.layer_cores[i])
+    batch, steps = lc.input_events.shape
+    per = _chunk_samples(steps, max(n_in, n_out))
+    for s0 in range(0, batch, per):
+        s1 = min(batch, s0 + per)
+        rows = (s1 - s0) * steps
+        xin = np.asarray(src[s0:s1]).reshape(rows, n_in)
+        if prev is None:                                  # the network input, as the first Dense receives it
+            xin = _delivered(xin, int(layer.input_message_bits))
+        xb = (xin != 0).astype(ftype)
+        shape = (s1 - s0, steps)
+        lc.input_events[s0:s1] = xb.sum(axis=1, dtype=np.float64).reshape(shape)
+        eff = (xb @ nnz_col).reshape(shape)
+        core_syn = xb @ nnz_slices                                        # [rows, k]
+        if graded:
+            is_ac = (xin.max(axis=1) <= 1) & (xin.min(axis=1) >= -1)
+        else:
+            is_ac = np.ones(rows, dtype=bool)
+        is_ac2 = is_ac.reshape(shape)
+        lc.effective_acs[s0:s1] = np.where(is_ac2, eff, 0)
+        lc.effective_macs[s0:s1] = np.where(is_ac2, 0, eff)
+        lc.core_synops[s0:s1] = core_syn.reshape(shape + (k,))
+        lc.core_macs[s0:s1] = np.where(is_ac[:, None], 0, core_syn).reshape(shape + (k,))
+        # active neurons: biased ones always, the others when they received a synaptic event
+        active = np.broadcast_to(biased_per_core.astype(np.float64), (rows, k)).copy()
+        if quiet_w is not None:
+            got = (xb.astype(np.float32, copy=False) @ quiet_w) > 0          # [rows, q]
+            active += got.astype(np.float32) @ quiet_onehot
+        lc.core_active[s0:s1] = active.reshape(shape + (k,))
+        lc.active_neurons[s0:s1] = active.sum(axis=1).reshape(shape)
+        # messages from each sender core (slice of the inputs) to this layer's cores
+        xb32 = xb.astype(np.float32, copy=False)
+        sent = np.zeros((rows, len(src_bounds) - 1))
+        hops_x = np.zeros(rows)
+        hops_y = np.zeros(rows)
+        for s, (a, b) in enumerate(zip(src_bounds[:-1], src_bounds[1:])):
+            m = xb32[:, a:b] @ conn[a:b]                                   # [rows, k] messages s -> c
+            sent[:, s] = m.sum(axis=1)
+            hops_x += m @ hx[s].astype(np.float64)
+            hops_y += m @ hy[s].astype(np.float64)
+        if prev is None:
+            host["messages"][s0:s1] = sent.sum(axis=1).reshape(shape)
+            host["hops_x"][s0:s1] = hops_x.reshape(shape)
+            host["hops_y"][s0:s1] = hops_y.reshape(shape)
+        else:
+            prev.core_messages[s0:s1] = sent.reshape(shape + (len(src_bounds) - 1,))
+            prev.messages[s0:s1] = sent.sum(axis=1).reshape(shape)
+            prev.hops_x[s0:s1] = hops_x.reshape(shape)
+            prev.hops_y[s0:s1] = hops_y.reshape(shape)
+        # outputs
+        onz = (np.asarray(out[s0:s1]).reshape(rows, n_out) != 0).view(np.uint8)
+        core_out = np.add.reduceat(onz, bounds[:-1], axis=1, dtype=np.int64)
+        lc.core_output_events[s0:s1] = core_out.reshape(shape + (k,))
+        lc.output_events[s0:s1] = core_out.sum(axis=1).reshape(shape)
+
+
+def _count_host_output(mapping: "Mapping", out: np.ndarray, last: LayerCounts) -> None:
+    """The last layer sends each output event to the host (one message each)."""
+    i = last.index
+    hx, hy = mapping.hop_matrix(mapping.layer_cores[i], None)          # [k, 1]
+    last.core_messages[...] = last.core_output_events
+    last.messages[...] = last.output_events
+    last.hops_x[...] = (last.core_output_events * hx[:, 0]).sum(axis=-1)
+    last.hops_y[...] = (last.core_output_events * hy[:, 0]).sum(axis=-1)
+
+
+def counts_from_sim(net: "Network", x: np.ndarray, sim: Any, mapping: "Optional[Mapping]" = None) -> Counts:
+    """Counts of a :class:`hwsim.simulate.SimResult` on input ``x`` (the same ``x`` given to ``simulate``).
+
+    Works for both timelines: each layer's in-window steps (``sim.offsets``) are used, so the
+    counts are those of the T logical steps per sample.
+    """
+    steps = int(getattr(sim, "steps", 0) or net.meta.steps)
+    x = np.asarray(x)
+    if x.ndim != 3 or x.shape[0] != sim.readout.shape[0]:
+        raise ValueError(f"counts_from_sim: x must be [samples, steps, features] with "
+                         f"{sim.readout.shape[0]} samples, got shape {tuple(x.shape)}")
+    if x.shape[1] < steps:      # simulate() zero-pads short inputs to meta.steps
+        x = np.concatenate([x, np.zeros((x.shape[0], steps - x.shape[1], x.shape[2]), dtype=x.dtype)], axis=1)
+    x = x[:, :steps]
+    offsets = list(getattr(sim, "offsets", []) or [0] * len(net.layers))
+    spikes = iter(sim.spikes)
+    outputs = []
+    for i, layer in enumerate(net.layers):
+        last = i == len(net.layers) - 1
+        arr = next(spikes) if NEURON_COSTS[layer.neuron_type].spiking else None
+        if arr is None:
+            if not last:
+                raise ValueError(f"counts_from_sim: {layer_name(net, i)} is non-spiking but not the last layer")
+            arr = sim.readout
+        outputs.append(arr[:, offsets[i]:offsets[i] + steps])
+    return count_activity(net, x, outputs, mapping)
+
+
+# --------------------------------------------------------------------------- summaries
+
+def layer_summary(lc: LayerCounts) -> dict[str, Any]:
+    """Per-sample means of one layer's counts (NeuroBench: total / samples) and per-step means."""
+    b, t = lc.input_events.shape
+    eff = lc.effective_ops
+    total_outputs = lc.n_out * t * b
+    zeros = int(total_outputs - lc.output_events.sum())
+    cost = NEURON_COSTS[lc.neuron_type]
+    updates = lc.n_out * t
+
+    def per_sample(a: np.ndarray) -> float:
+        return float(a.sum()) / b
+
+    return {
+        "name": lc.name, "neuron_type": lc.neuron_type, "graded_input": lc.graded_input,
+        "per_sample": {
+            "effective_acs": per_sample(lc.effective_acs), "effective_macs": per_sample(lc.effective_macs),
+            "effective_sops": per_sample(eff), "dense_sops": float(lc.dense_ops_per_step * t),
+            "input_events": per_sample(lc.input_events), "output_events": per_sample(lc.output_events),
+            "spikes": per_sample(lc.output_events) if lc.spiking else 0.0,
+            "messages": per_sample(lc.messages),
+            "hops": per_sample(lc.hops_x + lc.hops_y),
+            "neuron_updates": float(updates), "active_neuron_updates": per_sample(lc.active_neurons),
+            "neuron_ops": float(updates * cost.ops_per_update),
+        },
+        "activation_sparsity": zeros / total_outputs if total_outputs else 0.0,
+        "zeros": zeros, "outputs": int(total_outputs),
+        "spike_rate": float(lc.output_events.sum()) / total_outputs if lc.spiking and total_outputs else 0.0,
+        "per_step_mean": {
+            "effective_sops": eff.mean(axis=0).tolist(),
+            "output_events": lc.output_events.mean(axis=0).tolist(),
+            "messages": lc.messages.mean(axis=0).tolist(),
+        },
+        "per_sample_total": {
+            "effective_sops": eff.sum(axis=1).tolist(),
+            "output_events": lc.output_events.sum(axis=1).tolist(),
+        },
+    }
+
+
+def summarize(counts: Counts) -> dict[str, Any]:
+    """Per-layer summaries and network totals (per sample), NeuroBench-style names."""
+    layers = [layer_summary(lc) for lc in counts.layers]
+    keys = layers[0]["per_sample"].keys() if layers else []
+    total = {k: float(sum(s["per_sample"][k] for s in layers)) for k in keys}
+    zeros = sum(s["zeros"] for s in layers)
+    outputs = sum(s["outputs"] for s in layers)
+    hidden = [s for s, lc in zip(layers, counts.layers) if lc.spiking]
+    hz = sum(s["zeros"] for s in hidden)
+    ho = sum(s["outputs"] for s in hidden)
+    host = float(counts.host_messages.sum()) / max(1, counts.samples)
+    total["messages"] += host
+    total["hops"] += float((counts.host_hops_x + counts.host_hops_y).sum()) / max(1, counts.samples)
+    return {
+        "samples": counts.samples, "steps": counts.steps,
+        "layers": layers,
+        "total_per_sample": total,
+        "host_input_messages_per_sample": host,
+        "activation_sparsity": zeros / outputs if outputs else 0.0,
+        "activation_sparsity_spiking_layers": hz / ho if ho else 0.0,
+        "per_sample_total_effective_sops": np.sum([lc.effective_ops.sum(axis=1) for lc in counts.layers],
+                                                  axis=0).tolist(),
+        "per_step_mean_effective_sops": np.sum([lc.effective_ops.mean(axis=0) for lc in counts.layers],
+                                               axis=0).tolist(),
+        "definitions": {
+            "effective_sops": "NeuroBench 2.3.0 SynapticOperations: per layer call (here: per sample and step), "
+                              "sum over non-zero inputs j of nnz(W[:, j]); AC if every input is in {-1,0,1}, else MAC",
+            "dense_sops": "in_features x out_features per step",
+            "activation_sparsity": "zeros / total neuron outputs over all layers (NeuroBench ActivationSparsity)",
+            "active_neuron_updates": "neuron updates with >= 1 synaptic event or a non-zero bias (SANA-FE rule)",
+            "messages": "one per (output event, destination core); host input and readout output included",
+            "neuron_ops": "neuron updates x integer ops per update of docs/fixed_point.md §3",
+        },
+    }
+
+
+__all__ = ["NEURON_COSTS", "Counts", "LayerCounts", "NeuronCost", "count_activity", "counts_from_sim",
+           "layer_name", "layer_summary", "neuron_memory_bits", "param_bits", "static_counts", "summarize"]

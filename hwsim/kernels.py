@@ -1,0 +1,505 @@
+"""Golden integer kernels: Dense synapses and the neuron types of model.net.
+
+numpy only (no torch, no lava). This module is *the* integer semantics of
+docs/fixed_point.md; the Lava ``fixed_pt`` ProcessModels call :data:`KERNELS`
+directly, and hwsim's simulator loops over them.
+
+Primitives (docs/fixed_point.md §1):
+
+* ``mul(k, x, D) = sign(k·x) · (|k·x| >> D)`` — product by a constant on the 2^D grid,
+  truncated toward zero (Lava ``lif/models.py``: ``np.sign(p) * np.right_shift(np.abs(p), 12)``);
+* ``sat(x) = clip(x, −(2^23 − 1), 2^23 − 1)`` — 24-bit saturation (counted: ``"saturate"``);
+* ``wrap(x)`` — Lava LIF current wrap: ``x − 2^24`` if ``x > 2^23``, ``x + 2^24`` if ``x ≤ −2^23``
+  (one wrap, not a modulo; counted: ``"wrap"``).
+
+Counter names (per layer, :class:`Counters`):
+
+* ``saturate`` — state elements clipped to ±(2^23 − 1);
+* ``wrap`` — CUBA current elements wrapped;
+* ``int32_overflow`` — a value wrapped to 32 bits where Lava 0.10.0 computes in int32: the Dense
+  output (Lava's Dense ``a_out`` port is int32) and, for CUBA, ``a << 6`` and the two sums of
+  ``PyLifModelBitAcc`` (``decayed_curr += activation_in`` and ``decayed_volt + u + bias`` are int32
+  arrays there). Never happens in a sane network; counted when it does;
+* ``input_clip`` — graded payloads clipped to ``[0, 2^bits − 1]`` (:func:`clip_graded`).
+
+Neuron kernels: ``step(a, state, params, counters)``; ``a`` is the Dense output (int64 ``[..., n]``,
+before ``<< 6``), ``params`` the layer's ``neuron`` dict (file keys, docs/fixed_point.md §3) plus
+``"bias"`` (int64 ``(n,)`` or 0, input units). ``step`` is pure: it never mutates ``a``, ``state`` or
+``params``. For loops, call :meth:`NeuronKernel.prepare` once and :meth:`NeuronKernel.step_prepared`
+per step (``step`` does exactly that).
+
+Integer carriers. The equations are written once; the arithmetic runs on int64 arrays (the
+public API) or, for the batched simulator, on float64 arrays holding integers: every value
+stays below 2^53 in magnitude (states are 24-bit, constants ≤ 2^24, products ≤ 2^48), so
+float64 sums, products by powers of two, comparisons and clips are exact, and
+``trunc((k / 2^D) · x)`` equals ``mul(k, x, D)`` exactly (``k·x`` is exact and scaling by 2^−D only
+changes the exponent). ``prepare(params, dtype=np.float64)`` pre-scales the constants; the float
+path is about 3x faster (no sign/shift passes). Tests check both carriers against each other
+and against hand-computed integers.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+#: 24-bit signed state range of Loihi (Lava ``AbstractPyLifModelFixed.uv_bitwidth = 24``)
+MAX_STATE = 2**23 - 1
+#: Lava LIF ``max_uv_val = 2 ** 23`` (wrap bound of the current)
+WRAP_BOUND = 2**23
+#: synaptic input and threshold MSB alignment (Lava ``act_shift = vth_shift = 6``)
+ACT_SHIFT = 6
+#: Lava LIF decay grid (``decay_shift = 12``, ``decay_unity = 4096``)
+LIF_DECAY_BITS = 12
+
+I32_MIN = -(2**31)
+I32_MAX = 2**31 - 1
+#: float32 sums are exact integers below 2^24; float64 below 2^53
+F32_EXACT = 2**24
+F64_EXACT = 2**53
+
+
+class Counters(dict):
+    """Event counts of one layer (or a total): name -> int. Zero counts are not stored."""
+
+    def add(self, name: str, n: int) -> None:
+        """Add ``n`` events of kind ``name``."""
+        n = int(n)
+        if n:
+            self[name] = self.get(name, 0) + n
+
+    def merge(self, other: dict) -> "Counters":
+        """Add every count of ``other`` into this one; returns self."""
+        for name, n in other.items():
+            self.add(name, n)
+        return self
+
+
+# ---------------------------------------------------------------------------
+# arithmetic primitives
+# ---------------------------------------------------------------------------
+def _shr0(p: np.ndarray, d: int) -> np.ndarray:
+    """In place: ``p = trunc(p / 2^d)`` (toward zero) for int64 ``p``; returns ``p``.
+
+    Same as ``sign(p) · (|p| >> d)``: a negative ``p`` gets ``2^d − 1`` added before the
+    arithmetic (floor) shift, which turns the floor into a ceiling.
+    """
+    if d:
+        neg = p >> 63                      # -1 where p < 0, else 0
+        neg &= (1 << d) - 1
+        p += neg
+        p >>= d
+    return p
+
+
+def mul(k, x, d: int) -> np.ndarray:
+    """``mul(k, x, D) = sign(k·x) · (|k·x| >> D)``: a new int64 array (``k`` broadcasts)."""
+    p = np.multiply(k, x, dtype=np.int64)
+    return _shr0(p, int(d))
+
+
+def _mul(kc, x: np.ndarray, d: int, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """``mul`` on either carrier: float64 ``x`` with ``kc = k / 2^d`` (prepared), or int64 with ``kc = k``."""
+    if x.dtype == np.float64:
+        r = np.multiply(kc, x, out=out)
+        return np.trunc(r, out=r)
+    r = np.multiply(kc, x, out=out) if out is not None else np.multiply(kc, x, dtype=np.int64)
+    return _shr0(r, d)
+
+
+def _act(a, dtype) -> np.ndarray:
+    """``A = a << 6`` as a new array of the carrier type."""
+    if dtype == np.float64:
+        return np.multiply(a, float(1 << ACT_SHIFT), dtype=np.float64)
+    return np.left_shift(np.asarray(a, dtype=np.int64), ACT_SHIFT)
+
+
+def sat(x: np.ndarray, counters: Optional[Counters] = None) -> np.ndarray:
+    """In place: clip ``x`` to ±(2^23 − 1); clipped elements counted as ``"saturate"``; returns ``x``."""
+    if x.size:
+        hi, lo = x.max(), x.min()
+        if hi > MAX_STATE:
+            if counters is not None:
+                counters.add("saturate", np.count_nonzero(x > MAX_STATE))
+            np.minimum(x, MAX_STATE, out=x)
+        if lo < -MAX_STATE:
+            if counters is not None:
+                counters.add("saturate", np.count_nonzero(x < -MAX_STATE))
+            np.maximum(x, -MAX_STATE, out=x)
+    return x
+
+
+def wrap24(x: np.ndarray, counters: Optional[Counters] = None) -> np.ndarray:
+    """In place: Lava's LIF current wrap (``x − 2^24`` if ``x > 2^23``; ``x + 2^24`` if ``x ≤ −2^23``)."""
+    if x.size and (x.max() > WRAP_BOUND or x.min() <= -WRAP_BOUND):
+        hi = x > WRAP_BOUND
+        lo = x <= -WRAP_BOUND
+        if counters is not None:
+            counters.add("wrap", np.count_nonzero(hi) + np.count_nonzero(lo))
+        x[hi] -= 2 * WRAP_BOUND
+        x[lo] += 2 * WRAP_BOUND
+    return x
+
+
+def wrap32(x: np.ndarray, counters: Optional[Counters] = None) -> np.ndarray:
+    """In place: two's-complement wrap to int32 (what int32 numpy arithmetic does in Lava); returns ``x``."""
+    if x.size and (x.max() > I32_MAX or x.min() < I32_MIN):
+        xi = x.astype(np.int64)
+        if counters is not None:
+            counters.add("int32_overflow", np.count_nonzero(xi > I32_MAX) + np.count_nonzero(xi < I32_MIN))
+        xi += 2**31
+        xi &= 2**32 - 1
+        xi -= 2**31
+        x[...] = xi
+    return x
+
+
+def _as_int64(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.int64)
+
+
+def _scalar(params: dict, key: str, default: Optional[int] = None) -> int:
+    """A per-layer scalar key (e.g. ``decayBits``) as int."""
+    if key not in params:
+        if default is None:
+            raise KeyError(f"neuron parameter {key!r} is missing")
+        return default
+    value = np.asarray(params[key]).reshape(-1)
+    if value.size == 0 or np.any(value != value[0]):
+        raise ValueError(f"neuron parameter {key!r} must be one value per layer")
+    return int(value[0])
+
+
+def _param(params: dict, key: str) -> np.ndarray:
+    if key not in params:
+        raise KeyError(f"neuron parameter {key!r} is missing")
+    return _as_int64(params[key])
+
+
+# ---------------------------------------------------------------------------
+# Dense synapses (docs/fixed_point.md §2; Lava PyDenseModelBitAcc)
+# ---------------------------------------------------------------------------
+def clip_graded(x: np.ndarray, bits: int, counters: Optional[Counters] = None) -> np.ndarray:
+    """Source payloads as Lava's Dense sees them (a new int64 array).
+
+    ``bits > 0`` (graded): clipped to ``[0, 2^bits − 1]``, clipped elements counted as
+    ``"input_clip"``. ``bits = 0`` (binary): ``x != 0`` as 0/1.
+    """
+    x = _as_int64(x)
+    if bits <= 0:
+        return (x != 0).astype(np.int64)
+    top = (1 << int(bits)) - 1
+    if x.size and (x.max() > top or x.min() < 0):
+        if counters is not None:
+            counters.add("input_clip", np.count_nonzero(x > top) + np.count_nonzero(x < 0))
+        return np.clip(x, 0, top)
+    return x.copy()
+
+
+def dense_bound(weight: np.ndarray, x_max: int) -> int:
+    """Upper bound of ``|Σ_j w_ij x_j|`` over rows for inputs in ``[−x_max, x_max]``."""
+    w = np.asarray(weight, dtype=np.int64)
+    return int(np.abs(w).sum(axis=1).max(initial=0)) * int(x_max)
+
+
+def dense_float(weight: np.ndarray, x: np.ndarray, weight_exp: int, graded: bool,
+                counters: Optional[Counters] = None, *, spikes01: bool = False) -> np.ndarray:
+    """:func:`dense` with the result as exact integers in a float array (float32 where exact).
+
+    ``x [..., in]``: binary (any non-zero counts as 1; with ``spikes01`` a float array that
+    already holds only 0/1 is used as is) or graded integers. The sum goes through BLAS in
+    float32 when every partial sum is below 2^24 (bound ``max_i Σ_j |w_ij| · max|x|``, so the
+    summation order does not matter), else float64;
+    the exponent is a multiplication by 2^e and, for e < 0, ``floor`` (exact: it only moves the
+    binary point). When the bound allows an int32 overflow the exact int64 route with Lava's
+    wraps is taken.
+    """
+    w = np.asarray(weight)
+    x = np.asarray(x)
+    if x.shape[-1] != w.shape[1]:
+        raise ValueError(f"dense: input has {x.shape[-1]} features, weight expects {w.shape[1]}")
+    e = int(weight_exp)
+    shape = x.shape[:-1] + (w.shape[0],)
+    x2 = x.reshape(-1, x.shape[-1])
+    if graded:
+        x_max = int(np.abs(x2).max()) if x2.size else 0
+    else:
+        x_max = 1
+        if not (spikes01 and x2.dtype in (np.float32, np.float64)):
+            x2 = x2 != 0
+    bound = dense_bound(w, x_max)
+    if bound * 2 ** max(e, 0) > I32_MAX:
+        return _dense_int(w, x2, e, graded, counters).astype(np.float64).reshape(shape)
+    ftype = np.float32 if bound < F32_EXACT else np.float64
+    acc = np.matmul(x2 if x2.dtype == ftype else x2.astype(ftype), w.astype(ftype).T)
+    if e:
+        acc *= ftype(2.0**e)
+        if e < 0:
+            np.floor(acc, out=acc)
+    return acc.reshape(shape)
+
+
+def _dense_int(w: np.ndarray, x2: np.ndarray, e: int, graded: bool, counters: Optional[Counters]) -> np.ndarray:
+    """Exact int64 Dense with Lava's int32 wraps (only for extreme ranges)."""
+    xs = x2.astype(np.int64)
+    acc = np.zeros((xs.shape[0], w.shape[0]), dtype=np.int64)
+    wt = np.asarray(w, dtype=np.int64).T
+    for start in range(0, xs.shape[1], 64):    # int64 matmul without BLAS, in column blocks
+        acc += xs[:, start:start + 64] @ wt[start:start + 64]
+    if graded:
+        wrap32(acc, counters)                  # Lava: int32 weights.dot(int32 s_in)
+    if e > 0:
+        acc <<= e
+    elif e < 0:
+        acc >>= -e
+    return wrap32(acc, counters)               # Lava's Dense a_out port is int32
+
+
+def dense(weight: np.ndarray, x: np.ndarray, weight_exp: int, graded: bool,
+          counters: Optional[Counters] = None) -> np.ndarray:
+    """Lava Dense (bit-accurate): ``x [..., in] -> a int64 [..., out]``.
+
+    ``acc = Σ_j w_ij · x_j`` (binary: ``x_j ≠ 0`` counts as 1; graded: the integer payload,
+    already clipped, see :func:`clip_graded`), then the weight exponent after accumulation:
+    ``a = acc << e`` if ``e > 0``, else ``a = acc >> −e`` (arithmetic shift: floor toward −∞ of
+    the *sum*). Lava sends ``a`` through an int32 port, so a value outside int32 wraps (counted
+    as ``"int32_overflow"``; graded sums are int32 in Lava too and wrap before a right shift).
+    """
+    return dense_float(weight, x, weight_exp, graded, counters).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------
+# neurons (docs/fixed_point.md §3)
+# ---------------------------------------------------------------------------
+class NeuronKernel:
+    """Integer step of one neuron type. Subclasses set ``type_name``, ``state_names``, ``spiking``."""
+
+    type_name: str = ""
+    state_names: tuple[str, ...] = ()
+    spiking: bool = True
+    #: the membrane state (what a spiking last layer would be read from)
+    membrane: str = ""
+    #: prepared constants that are decay constants on the 2^D grid (pre-scaled on the float carrier)
+    _grid_keys: tuple[str, ...] = ()
+
+    def init_state(self, shape: tuple[int, ...], dtype=np.int64) -> dict[str, np.ndarray]:
+        """Zero state, ``shape = (..., n)``; int64 (or the float64 carrier)."""
+        return {name: np.zeros(shape, dtype=dtype) for name in self.state_names}
+
+    def _constants(self, params: dict) -> dict:
+        raise NotImplementedError
+
+    def prepare(self, params: dict, dtype=np.int64, shape: Optional[tuple[int, ...]] = None) -> dict:
+        """Derived constants of one layer for :meth:`step_prepared` on the ``dtype`` carrier.
+
+        ``shape`` (e.g. ``(batch, n)``): broadcast every constant to it once (contiguous), which
+        makes the per-step products of a batched loop faster; the results are the same.
+        """
+        prep = self._constants(params)
+        if dtype not in (np.int64, np.float64):
+            raise ValueError(f"carrier dtype must be int64 or float64, got {dtype}")
+        scale = 2.0 ** -prep["d"]
+        for key, value in prep.items():
+            if key == "d":
+                continue
+            if dtype == np.float64:
+                value = np.asarray(value, dtype=np.float64)
+                value = value * scale if key in self._grid_keys else value
+            if shape is not None:
+                value = np.ascontiguousarray(np.broadcast_to(value, shape))
+            prep[key] = value
+        prep["dtype"] = np.dtype(dtype)
+        return prep
+
+    def step_prepared(self, a: np.ndarray, state: dict, prep: dict,
+                      counters: Optional[Counters] = None) -> tuple[np.ndarray, dict]:
+        """One step with constants from :meth:`prepare`; the state must be on the same carrier."""
+        raise NotImplementedError
+
+    def step(self, a: np.ndarray, state: dict, params: dict,
+             counters: Optional[Counters] = None) -> tuple[np.ndarray, dict]:
+        """One time step on int64: returns ``(output, new_state)``.
+
+        ``output`` = spikes 0/1 (int64) or V for LI; it may be the same array as
+        ``new_state["P"]`` (LI: ``new_state["V"]``). Pure: inputs are never modified.
+        """
+        return self.step_prepared(a, state, self.prepare(params), counters)
+
+    @staticmethod
+    def _bias(params: dict) -> np.ndarray:
+        """``B = bias << 6`` (bias in input units, like Lava's ``bias_mant`` with ``bias_exp = 6``)."""
+        return _as_int64(params.get("bias", 0)) << ACT_SHIFT
+
+
+class CubaKernel(NeuronKernel):
+    """CUBA: Lava's own LIF, exactly ``PyLifModelBitAcc`` (lava-nc 0.10.0 ``lif/models.py``).
+
+    File keys: ``iDecay`` (δu·4096, ≥ 1), ``vDecay`` (δv·4096), ``vThMant``. With ``A = a << 6``,
+    ``B = bias << 6``, ``VTH = vThMant << 6``::
+
+        U = wrap( mul(4096 − iDecay, U, 12) + A )
+        V = sat ( mul(4096 − vDecay, V, 12) + U + B )
+        s = V > VTH ;  V[s] = 0            (U is not reset)
+
+    (netx builds ``LIF(du = iDecay − 1, dv = vDecay)`` and Lava adds ``ds_offset = 1``.)
+    Lava's int32 arithmetic is reproduced: ``a << 6``, ``decayed_u + A`` and ``decayed_v + U + B``
+    wrap to 32 bits (``"int32_overflow"``) before the 24-bit wrap / saturation.
+    """
+
+    type_name = "CUBA"
+    state_names = ("U", "V")
+    spiking = True
+    membrane = "V"
+    _grid_keys = ("ku", "kv")
+
+    def _constants(self, params: dict) -> dict:
+        return {
+            "d": LIF_DECAY_BITS,
+            "ku": (1 << LIF_DECAY_BITS) - _param(params, "iDecay"),
+            "kv": (1 << LIF_DECAY_BITS) - _param(params, "vDecay"),
+            "vth": _param(params, "vThMant") << ACT_SHIFT,
+            "b": self._bias(params),
+        }
+
+    def step_prepared(self, a, state, prep, counters=None):
+        d = prep["d"]
+        act = _act(a, prep["dtype"])
+        wrap32(act, counters)              # np.left_shift(int32 a_in, 6)
+        u = _mul(prep["ku"], state["U"], d)
+        u += act
+        wrap32(u, counters)                # int32: decayed_curr += activation_in
+        wrap24(u, counters)
+        v = _mul(prep["kv"], state["V"], d)
+        v += u
+        v += prep["b"]
+        wrap32(v, counters)                # int32: decayed_volt + u + effective_bias
+        sat(v, counters)
+        s = v > prep["vth"]
+        v[s] = 0
+        return s.astype(v.dtype), {"U": u, "V": v}
+
+
+class SilifKernel(NeuronKernel):
+    """SILIF (SiLIF; also AdLIF / cAdLIF), docs/fixed_point.md §3.
+
+    Keys: ``alpha``, ``beta`` (retention on the 2^D grid), ``coupling`` (a·2^D), ``spikeAdapt``
+    (b·S), ``vThMant``, ``decayBits`` (D). State ``U``, ``W``, ``P`` (previous spike)::
+
+        W' = sat( mul(beta, W, D) + mul(coupling, U, D) + spikeAdapt · P )
+        U' = sat( mul(alpha, U − P·VTH, D) − mul(2^D − alpha, W', D) + A + B )
+        s  = U' > VTH ;  P ← s
+    """
+
+    type_name = "SILIF"
+    state_names = ("U", "W", "P")
+    spiking = True
+    membrane = "U"
+    _grid_keys = ("alpha", "alpha_c", "beta", "coupling")
+
+    def _constants(self, params: dict) -> dict:
+        d = _scalar(params, "decayBits", LIF_DECAY_BITS)
+        alpha = _param(params, "alpha")
+        return {
+            "d": d,
+            "alpha": alpha,
+            "alpha_c": (1 << d) - alpha,
+            "beta": _param(params, "beta"),
+            "coupling": _param(params, "coupling"),
+            "adapt": _param(params, "spikeAdapt"),
+            "vth": _param(params, "vThMant") << ACT_SHIFT,
+            "b": self._bias(params),
+        }
+
+    def step_prepared(self, a, state, prep, counters=None):
+        d = prep["d"]
+        u, w, p = state["U"], state["W"], state["P"]
+        w_new = _mul(prep["beta"], w, d)
+        tmp = _mul(prep["coupling"], u, d)
+        w_new += tmp
+        np.multiply(prep["adapt"], p, out=tmp)
+        w_new += tmp
+        sat(w_new, counters)
+        np.multiply(p, prep["vth"], out=tmp)
+        np.subtract(u, tmp, out=tmp)       # U − P·VTH
+        u_new = _mul(prep["alpha"], tmp, d)
+        u_new -= _mul(prep["alpha_c"], w_new, d, out=tmp)
+        u_new += _act(a, prep["dtype"])
+        u_new += prep["b"]
+        sat(u_new, counters)
+        s = (u_new > prep["vth"]).astype(u_new.dtype)
+        return s, {"U": u_new, "W": w_new, "P": s}
+
+
+class CsilifKernel(NeuronKernel):
+    """CSILIF (C-SiLIF), docs/fixed_point.md §3.
+
+    Keys: ``cosDecay`` = rnd(r cosφ·2^D), ``sinDecay`` = rnd(r sinφ·2^D), ``vThMant``, ``decayBits``.
+    State ``X`` (Re u), ``Y`` (Im u), ``P`` (previous spike); each product truncated separately::
+
+        Xr = X − P·VTH
+        X' = sat( mul(cosDecay, Xr, D) − mul(sinDecay, Y, D) + A + B )
+        Y' = sat( mul(sinDecay, Xr, D) + mul(cosDecay, Y, D) )
+        s  = X' > VTH ;  P ← s
+    """
+
+    type_name = "CSILIF"
+    state_names = ("X", "Y", "P")
+    spiking = True
+    membrane = "X"
+    _grid_keys = ("cos", "sin")
+
+    def _constants(self, params: dict) -> dict:
+        return {
+            "d": _scalar(params, "decayBits", LIF_DECAY_BITS),
+            "cos": _param(params, "cosDecay"),
+            "sin": _param(params, "sinDecay"),
+            "vth": _param(params, "vThMant") << ACT_SHIFT,
+            "b": self._bias(params),
+        }
+
+    def step_prepared(self, a, state, prep, counters=None):
+        d = prep["d"]
+        x, y, p = state["X"], state["Y"], state["P"]
+        xr = np.multiply(p, prep["vth"], dtype=prep["dtype"])
+        np.subtract(x, xr, out=xr)         # Xr = X − P·VTH
+        x_new = _mul(prep["cos"], xr, d)
+        x_new -= _mul(prep["sin"], y, d)
+        x_new += _act(a, prep["dtype"])
+        x_new += prep["b"]
+        sat(x_new, counters)
+        y_new = _mul(prep["sin"], xr, d)
+        y_new += _mul(prep["cos"], y, d, out=xr)
+        sat(y_new, counters)
+        s = (x_new > prep["vth"]).astype(x_new.dtype)
+        return s, {"X": x_new, "Y": y_new, "P": s}
+
+
+class LiKernel(NeuronKernel):
+    """LI readout (no threshold, no spikes; the output is the state ``V``), docs/fixed_point.md §3::
+
+        V = sat( mul(alpha, V, D) + A + B )
+    """
+
+    type_name = "LI"
+    state_names = ("V",)
+    spiking = False
+    membrane = "V"
+    _grid_keys = ("alpha",)
+
+    def _constants(self, params: dict) -> dict:
+        return {
+            "d": _scalar(params, "decayBits", LIF_DECAY_BITS),
+            "alpha": _param(params, "alpha"),
+            "b": self._bias(params),
+        }
+
+    def step_prepared(self, a, state, prep, counters=None):
+        v = _mul(prep["alpha"], state["V"], prep["d"])
+        v += _act(a, prep["dtype"])
+        v += prep["b"]
+        sat(v, counters)
+        return v, {"V": v}
+
+
+#: neuron type name (as stored in model.net) -> kernel
+KERNELS: dict[str, NeuronKernel] = {k.type_name: k for k in (CubaKernel(), SilifKernel(), CsilifKernel(), LiKernel())}

@@ -1,0 +1,138 @@
+"""Equivalence ladder rung 2: train.intsim (torch int64) == hwsim.simulate (numpy), logical timeline.
+
+Two independent implementations of docs/fixed_point.md §1-§3 and §5 (logical): identical
+spikes, states after every step, readout V and overflow counters, on random integer networks
+of every type (export.synth) and on quantized randomly initialised SpArchNets.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from export.synth import random_inputs, random_network
+from train import intsim
+
+simulate_mod = pytest.importorskip("hwsim.simulate", reason="hwsim.simulate not available")
+
+COUNTERS = ("saturate", "wrap", "input_clip")
+
+
+def _compare(net, x) -> dict:
+    """Assert both implementations agree on everything; return a few activity numbers."""
+    hw = simulate_mod.simulate(net, x, timeline="logical", record=True)
+    it = intsim.simulate(net, torch.from_numpy(x), record=True)
+    n_layers = len(net.layers)
+    assert len(it.outputs) == n_layers and len(hw.states) == n_layers
+    spiking = [i for i, l in enumerate(net.layers) if l.neuron_type != "LI"]
+    assert len(hw.spikes) == len(spiking) == len(it.spikes)
+    for k, i in enumerate(spiking):
+        np.testing.assert_array_equal(hw.spikes[k].astype(np.int64), it.outputs[i].numpy(), err_msg=f"spikes of layer {i}")
+    for i in range(n_layers):
+        assert set(hw.states[i]) == set(it.states[i]), (i, set(hw.states[i]), set(it.states[i]))
+        for name in it.states[i]:
+            np.testing.assert_array_equal(hw.states[i][name], it.states[i][name].numpy(),
+                                          err_msg=f"state {name} of layer {i}")
+    np.testing.assert_array_equal(hw.readout, it.outputs[-1].numpy(), err_msg="readout")
+    totals = {c: 0 for c in COUNTERS}
+    for i in range(n_layers):
+        hc = hw.counters[f"layer/{i}"]
+        assert hc.get("int32_overflow", 0) == 0
+        for c in COUNTERS:
+            assert hc.get(c, 0) == it.counters[i].get(c, 0), (i, c, dict(hc), it.counters[i])
+            totals[c] += it.counters[i].get(c, 0)
+    rate = float(np.mean([it.outputs[i].float().mean() for i in spiking])) if spiking else 0.0
+    return {"rate": rate, **totals}
+
+
+@pytest.mark.parametrize("ntype", ["CUBA", "SILIF", "CSILIF"])
+@pytest.mark.parametrize("graded", [0, 8])
+@pytest.mark.parametrize("readout", [True, False])
+def test_random_networks(ntype, graded, readout):
+    seen = {"rate": 0.0, **{c: 0 for c in COUNTERS}}
+    for seed in range(3):
+        net = random_network(ntype, [24, 32, 20, 6], steps=60, seed=100 + seed, readout=readout,
+                             input_message_bits=graded)
+        x = random_inputs(net, batch=3, seed=seed)
+        got = _compare(net, x)
+        seen["rate"] = max(seen["rate"], got["rate"])
+        for c in COUNTERS:
+            seen[c] += got[c]
+    assert seen["rate"] > 0.02  # the comparison is not between silent networks
+
+
+@pytest.mark.parametrize("ntype,kw", [
+    ("SILIF", {"decay_bits": 16, "state_frac_bits": 14}),
+    ("CSILIF", {"decay_bits": 24, "state_frac_bits": 16, "bias": False}),
+    ("SILIF", {"decay_bits": 8, "state_frac_bits": 8, "weight_exp": 2}),
+    ("CSILIF", {"decay_bits": 10, "state_frac_bits": 7, "weight_exp": -8}),
+    ("CUBA", {"state_frac_bits": 18}),
+    ("LI", {"decay_bits": 20}),
+])
+def test_random_networks_other_grids(ntype, kw):
+    sizes = [16, 6] if ntype == "LI" else [16, 24, 6]
+    net = random_network(ntype, sizes, steps=50, seed=7, **kw)
+    _compare(net, random_inputs(net, batch=2, seed=3))
+
+
+def test_saturation_and_wrap_paths_are_compared():
+    """Across a handful of random networks the 24-bit saturation and the CUBA wrap both occur."""
+    totals = {c: 0 for c in COUNTERS}
+    for seed in range(8):
+        for ntype in ("CUBA", "SILIF", "CSILIF"):
+            net = random_network(ntype, [30, 48, 8], steps=150, seed=seed, input_message_bits=8)
+            x = random_inputs(net, batch=2, seed=seed, rate=0.4)
+            got = _compare(net, x)
+            for c in COUNTERS:
+                totals[c] += got[c]
+    assert totals["saturate"] > 0 and totals["wrap"] > 0, totals
+
+
+def test_graded_inputs_out_of_range_are_clipped_the_same_way():
+    net = random_network("SILIF", [10, 12, 4], steps=20, seed=1, input_message_bits=4)
+    x = random_inputs(net, batch=2, seed=0)
+    x[0, 3, :] = 99      # above 2^4 - 1
+    x[1, 5, 2] = -3      # negative payload
+    got = _compare(net, x)
+    assert got["input_clip"] == 11
+
+
+# --------------------------------------------------------------------------- quantized SpArchNets
+
+def _quantized_sparchnet(neuron: str, seed: int, **quant):
+    from export.fold import fold_model
+    from export.quantize import QuantConfig, quantize_network
+    from train.model import SpArchNet
+
+    torch.manual_seed(seed)
+    model = SpArchNet(20, [24, 16], 5, neuron)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in [*model.layers, model.readout]:
+            n = layer.bn.num_features
+            layer.bn.running_mean.copy_(torch.rand(n, generator=gen) - 0.5)
+            layer.bn.running_var.copy_(torch.rand(n, generator=gen) * 2 + 0.2)
+            layer.bn.weight.copy_(torch.rand(n, generator=gen) * 3 + 1)
+            layer.bn.bias.copy_(torch.rand(n, generator=gen) * 0.8 - 0.2)
+    model.eval()
+    net, _ = quantize_network(fold_model(model), QuantConfig(**quant))
+    net.meta.steps = 40
+    return net
+
+
+@pytest.mark.parametrize("neuron", ["silif", "csilif", "lif", "adlif", "cadlif"])
+def test_quantized_sparchnet(neuron):
+    net = _quantized_sparchnet(neuron, seed=3)
+    rng = np.random.default_rng(0)
+    x = (rng.random((3, 40, 20)) < 0.3).astype(np.int64)
+    got = _compare(net, x)
+    assert got["rate"] > 0.005, got
+
+
+@pytest.mark.parametrize("neuron", ["silif", "csilif"])
+def test_quantized_sparchnet_wide_grid(neuron):
+    net = _quantized_sparchnet(neuron, seed=4, decay_bits=18, state_frac_bits=16,
+                               layer_decay_bits={2: 12}, layer_state_frac_bits={0: 14})
+    assert [l.neuron["decayBits"] for l in net.layers] == [18, 18, 12]
+    x = (np.random.default_rng(1).random((2, 40, 20)) < 0.3).astype(np.int64)
+    _compare(net, x)
