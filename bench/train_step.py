@@ -1,0 +1,235 @@
+"""Benchmark: one training step (forward + backward + Adam) of a SpArch SNN on CPU.
+
+Compares ``train.model.SpArchNet`` (fused per-neuron autograd kernels) with a
+baseline written here: the same network whose neurons and readout are a plain
+per-time-step autograd loop of the same equations (inputs split with ``unbind``,
+the same box-car surrogate function). Before timing it checks that both give
+identical spikes and allclose loss and gradients on the same batch.
+
+``--ref-style`` also times the loop written like the SpArch / SiLIF reference code
+(``I[:, t, :]`` indexing, whose backward allocates a full-size gradient per step).
+
+Timings are wall-clock per training step, both implementations interleaved, median
+(and min) over ``--iters`` steps after ``--warmup`` steps. ``OMP_WAIT_POLICY`` defaults
+to ``PASSIVE`` here (see the note in bench/README.md).
+
+Usage::
+
+    .venv/bin/python bench/train_step.py                      # SiLIF and C-SiLIF, 140-128-128-20, B=32, T=250
+    .venv/bin/python bench/train_step.py --neurons silif --iters 10 --ref-style
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+# Idle OpenMP workers sleep instead of spinning: with spinning workers every parallel
+# region costs milliseconds on a busy 2-core machine (set it yourself to override).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from train.model import SpArchNet  # noqa: E402
+from train.neurons.surrogate import SpikeFunction  # noqa: E402
+
+
+def spike(x: torch.Tensor) -> torch.Tensor:
+    return SpikeFunction.apply(x, "boxcar", 1.0)
+
+
+# ----------------------------------------------------------------------------- baseline loops
+def _inputs(I: torch.Tensor, ref_style: bool):
+    return (I[:, t, :] for t in range(I.shape[1])) if ref_style else I.unbind(1)
+
+
+def naive_silif(n, I, ref_style=False):
+    dt = torch.exp(n.log_dt)
+    alpha = torch.exp(-torch.exp(n.log_rate_u) * dt)
+    beta = torch.exp(-torch.exp(n.log_rate_w) * dt)
+    a, b = n.a.clamp(0.0, 1.0), n.b.clamp(0.0, 2.0)
+    u = w = s = I.new_zeros(I.shape[0], I.shape[2])
+    out = []
+    for I_t in _inputs(I, ref_style):
+        w = beta * w + a * u + b * s
+        u = alpha * (u - s) + (1 - alpha) * (I_t - w)
+        s = spike(u - 1.0)
+        out.append(s)
+    return torch.stack(out, 1)
+
+
+def naive_csilif(n, I, ref_style=False):
+    dt = torch.exp(n.log_dt)
+    r = torch.exp(-torch.exp(n.log_neg_re_a) * dt)
+    phi = n.im_a * dt
+    lr, li, b = r * torch.cos(phi), r * torch.sin(phi), n.b
+    x = y = s = I.new_zeros(I.shape[0], I.shape[2])
+    out = []
+    for I_t in _inputs(I, ref_style):
+        xr = x - 0.5 * s
+        x = lr * xr - li * y + b * I_t
+        y = li * xr + lr * y
+        s = spike(2 * x - 1.0)
+        out.append(s)
+    return torch.stack(out, 1)
+
+
+NAIVE = {"silif": naive_silif, "csilif": naive_csilif}
+
+
+def naive_forward(model: SpArchNet, x: torch.Tensor, ref_style: bool = False):
+    """The same network as ``model``, with plain per-step loops; returns (out, hidden spikes)."""
+    loop = NAIVE[model.config["neuron"]]
+    h, spikes = x, []
+    for layer in model.layers:
+        I, _ = layer.currents(h)
+        s = loop(layer.neuron, I, ref_style)
+        spikes.append(s)
+        h = layer.dropout(s)
+    z, _ = model.readout.currents(h)
+    alpha = model.readout.neuron.params().alpha
+    v = z.new_zeros(z.shape[0], z.shape[2])
+    out = 0
+    for z_t in _inputs(z, ref_style):
+        v = alpha * v + (1 - alpha) * z_t
+        out = out + torch.softmax(v, dim=1)
+    return out, spikes
+
+
+# ----------------------------------------------------------------------------- harness
+def train_step(model, opt, x, y, fwd):
+    opt.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(fwd(model, x), y)
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def ours_fwd(model, x):
+    return model(x)
+
+
+def check_equal(ours: SpArchNet, base: SpArchNet, x, y, seed: int) -> str:
+    torch.manual_seed(seed)
+    rec = ours(x, record=True)
+    torch.manual_seed(seed)
+    out_b, spikes_b = naive_forward(base, x)
+    for i, (sa, sb) in enumerate(zip(rec["spikes"], spikes_b)):
+        if not torch.equal(sa, sb):
+            raise AssertionError(f"layer {i}: spikes differ ({(sa != sb).sum().item()} elements)")
+    la, lb = F.cross_entropy(rec["out"], y), F.cross_entropy(out_b, y)
+    if not torch.allclose(la, lb, rtol=1e-5, atol=1e-6):
+        raise AssertionError(f"loss differs: {la.item()} vs {lb.item()}")
+    la.backward()
+    lb.backward()
+    worst = 0.0
+    for (name, pa), pb in zip(ours.named_parameters(), base.parameters()):
+        ga, gb = pa.grad, pb.grad
+        if not torch.allclose(ga, gb, rtol=1e-3, atol=1e-4 * gb.abs().max().item() + 1e-9):
+            raise AssertionError(f"gradient of {name} differs: max |Δ| {(ga - gb).abs().max().item():.3g}")
+        worst = max(worst, ((ga - gb).abs().max() / (gb.abs().max() + 1e-12)).item())
+    ours.zero_grad(set_to_none=True)
+    base.zero_grad(set_to_none=True)
+    rate = sum(s.mean().item() for s in rec["spikes"]) / len(rec["spikes"])
+    return (f"spikes identical (mean rate {rate:.3f}), loss {la.item():.6f} vs {lb.item():.6f}, "
+            f"max relative gradient difference {worst:.1e}")
+
+
+def time_interleaved(runs: dict, iters: int, warmup: int) -> dict[str, dict[str, float]]:
+    """Run each callable ``warmup + iters`` times, interleaved (background load hits all alike)."""
+    wall: dict[str, list[float]] = {k: [] for k in runs}
+    cpu: dict[str, list[float]] = {k: [] for k in runs}
+    for it in range(warmup + iters):
+        for k, fn in runs.items():
+            w0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            if it >= warmup:
+                wall[k].append((time.perf_counter() - w0) * 1e3)
+                cpu[k].append((time.process_time() - c0) * 1e3)
+    return {k: {"median": statistics.median(wall[k]), "min": min(wall[k]), "cpu": statistics.median(cpu[k])}
+            for k in runs}
+
+
+def report(res: dict, iters: int) -> None:
+    for k, r in res.items():
+        print(f"    {k:16s} {r['median']:8.1f} ms (median of {iters}), min {r['min']:7.1f}, "
+              f"process CPU {r['cpu']:7.1f}")
+    for k in res:
+        if k != "ours":
+            print(f"    speed-up vs {k}: {res[k]['median'] / res['ours']['median']:.2f}x median, "
+                  f"{res[k]['min'] / res['ours']['min']:.2f}x min, {res[k]['cpu'] / res['ours']['cpu']:.2f}x CPU")
+
+
+def bench(neuron: str, args) -> dict:
+    torch.manual_seed(args.seed)
+    sizes = args.hidden
+    ours = SpArchNet(args.inputs, sizes, args.classes, neuron, dropout=args.dropout)
+    base = copy.deepcopy(ours)
+    x = (torch.rand(args.batch, args.steps, args.inputs) < args.input_rate).float()
+    y = torch.randint(0, args.classes, (args.batch,))
+    print(f"\n[{neuron}] {args.inputs}-{'-'.join(map(str, sizes))}-{args.classes}, batch {args.batch}, "
+          f"T={args.steps}, dropout {args.dropout}")
+    print("  check:", check_equal(ours, base, x, y, args.seed))
+
+    models = {"ours": (ours, ours_fwd), "baseline": (base, lambda m, xx: naive_forward(m, xx)[0])}
+    if args.ref_style:
+        models["reference-style"] = (copy.deepcopy(base), lambda m, xx: naive_forward(m, xx, ref_style=True)[0])
+    opts = {k: torch.optim.Adam(m.parameters(), lr=1e-3) for k, (m, _) in models.items()}
+    runs = {k: (lambda k=k, m=m, f=f: train_step(m, opts[k], x, y, f)) for k, (m, f) in models.items()}
+    print("  training step (forward + backward + Adam):")
+    res = time_interleaved(runs, args.iters, args.warmup)
+    report(res, args.iters)
+
+    # the neuron layer alone: forward + backward over I[B,T,H] of the first hidden layer
+    neuron_mod = ours.layers[0].neuron
+    I = torch.randn(args.batch, args.steps, sizes[0]).requires_grad_()
+    g = torch.randn(args.batch, args.steps, sizes[0])
+    loop = NAIVE[neuron]
+    layer_runs = {"ours": lambda: neuron_mod(I).backward(g), "baseline": lambda: loop(neuron_mod, I).backward(g)}
+    print(f"  first hidden layer's neurons only (forward + backward, {args.batch}x{args.steps}x{sizes[0]}):")
+    layer_res = time_interleaved(layer_runs, args.iters, args.warmup)
+    report(layer_res, args.iters)
+    return {"step": res, "layer": layer_res}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--neurons", nargs="+", default=["silif", "csilif"], choices=sorted(NAIVE))
+    p.add_argument("--inputs", type=int, default=140)
+    p.add_argument("--hidden", type=int, nargs="+", default=[128, 128])
+    p.add_argument("--classes", type=int, default=20)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--steps", type=int, default=250)
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--input-rate", type=float, default=0.05)
+    p.add_argument("--iters", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ref-style", action="store_true", help="also time the I[:, t, :]-indexing loop")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, OMP_WAIT_POLICY="
+          f"{os.environ.get('OMP_WAIT_POLICY')}, python {platform.python_version()}, {os.cpu_count()} CPUs, "
+          f"{platform.processor() or platform.machine()}")
+    results = {n: bench(n, args) for n in args.neurons}
+    print("\nsummary (median ms/step, training step):")
+    for n, r in results.items():
+        st = r["step"]
+        print(f"  {n:7s} ours {st['ours']['median']:7.1f}  baseline {st['baseline']['median']:7.1f}  "
+              f"speed-up {st['baseline']['median'] / st['ours']['median']:.2f}x   "
+              f"(neurons only: {r['layer']['baseline']['median'] / r['layer']['ours']['median']:.2f}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,154 @@
+"""Training and evaluation loop (spec ``neurons.md`` §1.5).
+
+- The model returns ``o = Σ_t softmax(v_t)`` of shape ``[B, C]``; the loss is
+  ``nn.CrossEntropyLoss()(o, y)`` on that sum (as the reference: CE applies one
+  more log-softmax on top of ``o``); the prediction is ``argmax_c o``.
+- ``torch.optim.Adam(lr)`` (default betas, no weight decay) and
+  ``ReduceLROnPlateau(mode="max", factor, patience, min_lr)`` stepped once per
+  epoch on the validation accuracy.
+- The best-validation weights are kept (first epoch wins ties); the caller tests
+  on them at the end.
+
+Accuracy and loss are sample-weighted (``correct / total`` over the split); the
+reference averages per-batch accuracies with equal weight per batch, which
+differs slightly when the last batch is smaller.
+
+Evaluation runs under its own RNG (``torch.random.fork_rng`` seeded with
+``eval_seed``), so with random initial neuron states (``init_state="random"``)
+validation/test numbers are reproducible and evaluating does not perturb the
+training RNG stream.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+
+@dataclass
+class EpochStats:
+    """Sample-weighted mean loss and accuracy over one pass of a data split."""
+
+    loss: float
+    acc: float
+    n: int
+    seconds: float
+
+
+@dataclass
+class FitResult:
+    """Outcome of :func:`fit`: the per-epoch history and the best-validation weights."""
+
+    history: list[dict[str, Any]]
+    best_epoch: int
+    best_valid_acc: float
+    best_state: dict[str, torch.Tensor]
+    stopped_early: str | None = None
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _batches(loader: Iterable, *, desc: str, progress: bool) -> Iterable:
+    total = len(loader) if hasattr(loader, "__len__") else None
+    return tqdm(loader, total=total, desc=desc, leave=False, file=sys.stderr,
+                disable=not progress, dynamic_ncols=True)
+
+
+def run_epoch(model: nn.Module, loader: Iterable, *, device: torch.device | str = "cpu",
+              optimizer: torch.optim.Optimizer | None = None, desc: str = "",
+              progress: bool = False) -> EpochStats:
+    """One pass over ``loader``: trains when ``optimizer`` is given, else evaluates (no grad).
+
+    Returns sample-weighted loss and accuracy.
+    """
+    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    training = optimizer is not None
+    model.train(training)
+    total_loss, correct, count = 0.0, 0, 0
+    start = time.perf_counter()
+    bar = _batches(loader, desc=desc, progress=progress)
+    with torch.set_grad_enabled(training):
+        for x, y in bar:
+            x = x.to(device, non_blocking=True)
+            y = y.to(device, non_blocking=True)
+            out = model(x)
+            loss_sum = loss_fn(out, y)
+            if training:
+                optimizer.zero_grad(set_to_none=True)
+                (loss_sum / y.shape[0]).backward()  # = nn.CrossEntropyLoss()(out, y), mean over batch
+                optimizer.step()
+            total_loss += float(loss_sum.detach())
+            correct += int((out.detach().argmax(dim=1) == y).sum())
+            count += int(y.shape[0])
+            if progress:
+                bar.set_postfix(loss=f"{total_loss / count:.3f}", acc=f"{correct / count:.3f}")
+    if count == 0:
+        raise ValueError(f"no samples in the {desc or 'data'} split")
+    return EpochStats(loss=total_loss / count, acc=correct / count, n=count,
+                      seconds=time.perf_counter() - start)
+
+
+def evaluate(model: nn.Module, loader: Iterable, *, device: torch.device | str = "cpu",
+             eval_seed: int | None = 0, desc: str = "eval", progress: bool = False) -> EpochStats:
+    """Evaluate ``model`` on ``loader`` (eval mode, no grad) under a private RNG seeded with ``eval_seed``."""
+    devices = [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        if eval_seed is not None:
+            torch.manual_seed(eval_seed)
+        return run_epoch(model, loader, device=device, desc=desc, progress=progress)
+
+
+def fit(model: nn.Module, train_loader: Iterable, valid_loader: Iterable, *, epochs: int, lr: float,
+        patience: int, factor: float, min_lr: float = 1e-6, device: torch.device | str = "cpu",
+        eval_seed: int | None = 0, progress: bool = False,
+        log: Callable[[str], None] | None = None,
+        on_epoch: Callable[[list[dict[str, Any]], bool, dict[str, torch.Tensor]], None] | None = None
+        ) -> FitResult:
+    """Train for ``epochs`` epochs with Adam + ReduceLROnPlateau on validation accuracy.
+
+    After each epoch ``on_epoch(history, improved, best_state)`` is called (e.g. to
+    write metrics and the best checkpoint). ``log`` receives one summary line per
+    epoch. Training stops early (``FitResult.stopped_early`` says why) if the
+    training loss becomes NaN/Inf.
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max", factor=factor, patience=patience, min_lr=min_lr)
+    history: list[dict[str, Any]] = []
+    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    best_epoch, best_acc = 0, -math.inf
+    stopped: str | None = None
+    start = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        lr_now = optimizer.param_groups[0]["lr"]
+        tr = run_epoch(model, train_loader, device=device, optimizer=optimizer,
+                       desc=f"epoch {epoch}/{epochs} train", progress=progress)
+        va = evaluate(model, valid_loader, device=device, eval_seed=eval_seed,
+                      desc=f"epoch {epoch}/{epochs} valid", progress=progress)
+        improved = va.acc > best_acc
+        if improved:
+            best_acc, best_epoch = va.acc, epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        scheduler.step(va.acc)
+        row = {"epoch": epoch, "train_loss": tr.loss, "train_acc": tr.acc,
+               "valid_loss": va.loss, "valid_acc": va.acc, "lr": lr_now,
+               "seconds": tr.seconds + va.seconds, "best": improved}
+        history.append(row)
+        if log is not None:
+            log(f"epoch {epoch:>3}/{epochs}  loss {tr.loss:.4f}  train {100 * tr.acc:5.1f}%  "
+                f"valid {100 * va.acc:5.1f}% (loss {va.loss:.4f})  lr {lr_now:.2g}  "
+                f"{row['seconds']:.1f}s{'  *best' if improved else ''}")
+        if on_epoch is not None:
+            on_epoch(history, improved, best_state)
+        if not math.isfinite(tr.loss):
+            stopped = f"training loss became {tr.loss} at epoch {epoch}; lower --lr"
+            break
+    return FitResult(history=history, best_epoch=best_epoch, best_valid_acc=best_acc,
+                     best_state=best_state, stopped_early=stopped,
+                     seconds=time.perf_counter() - start)
