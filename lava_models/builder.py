@@ -1,0 +1,327 @@
+"""model.net -> a Lava network of Processes (docs/fixed_point.md §5, the Lava timeline).
+
+Per layer ``i`` (0-based, ``L`` layers, ``T = meta.steps``, period ``P = T + L``)::
+
+    Dense(weights=w, weight_exp=e, num_message_bits=inputMessageBits) -> neuron i
+
+* neuron of type CUBA: Lava's own ``LIFReset(du = iDecay − 1, dv = vDecay, vth = vThMant,
+  bias_mant = bias, bias_exp = 6, reset_interval = P, reset_offset = i + 2)``;
+  ``floating_pt``: ``LIFReset(du = cur_decay, dv = vol_decay, vth = threshold, bias_mant = bias)``
+  from the float group (Lava's float LIF computes ``u = u(1−du) + a``, ``v = v(1−dv) + u + bias_mant``,
+  spike ``v > vth``, ``v ← 0``; ``bias_exp`` is ignored there) — the same equations as train's ``lif``;
+* SILIF / CSILIF / LI: :mod:`lava_models.procs` (``reset_interval = P``, ``reset_offset = i + 2``).
+
+Synapses under ``fixed_pt`` are Lava's bit-accurate Dense with ``sign_mode = MIXED`` (clip to
+[−256, 255], drop 1 LSB: exact for our even weights; Lava's automatic sign mode would clip an
+all-negative matrix to [−255, 0]). Under ``floating_pt`` the Dense holds ``float.weight``.
+
+Input: Lava's ``SpikeDataloader`` with one sample per period (``interval = P``): its data Var
+starts as sample 0 and it loads sample ``n + 1`` in the management phase of the last step of
+period ``n`` (offset ``P − 1``), so sample ``n`` is sent at global steps ``nP + 1 … nP + T`` and
+zeros for the ``L`` remaining steps. The samples live in the (forked) loader process: nothing
+is copied through Lava's element-by-element Var channel (``Var.set`` of a 140 × 2540 source
+buffer takes ~11 s on the 2-core CI machine, more than running it).
+Outputs: Lava ``Extractor`` s (one array message per step, drained by :meth:`LavaNetwork.read`):
+the last layer's ``s_out`` (the LI readout state V, or spikes when the last layer spikes) and,
+with ``record_spikes``, every other layer's spikes. ``record_states`` adds one Lava ``Monitor``
+per state Var (slow: for tests).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from . import require_lava
+
+TAGS = ("fixed_pt", "floating_pt")
+#: default capacity (steps) of the output channels: run at most this many steps between reads
+DEFAULT_BUFFER_STEPS = 4096
+
+
+class BuildError(ValueError):
+    """The network cannot be built as Lava processes (one line naming the problem and the fix)."""
+
+
+def period(net) -> int:
+    """``P = T + L``: global steps per sample on the Lava timeline (docs/fixed_point.md §5)."""
+    return int(net.meta.steps) + len(net.layers)
+
+
+def reset_offset(i: int) -> int:
+    """Reset step of layer ``i`` within a period (1-based): ``i + 2`` (docs/fixed_point.md §5)."""
+    return i + 2
+
+
+def window(i: int, steps: int) -> slice:
+    """0-based in-period indices where layer ``i`` holds logical data steps ``1 … T``.
+
+    Layer ``i`` at global step ``t + i + 1`` equals the logical layer at data step ``t``, so the
+    0-based indices are ``i + 1 … i + T``; for the readout (``i = L − 1``): ``L … L + T − 1``.
+    """
+    return slice(i + 1, i + 1 + int(steps))
+
+
+class SampleFeed:
+    """The dataset behind the ``SpikeDataloader``: item ``n`` is sample ``n + 1`` as ``[F, P]``.
+
+    Lava's loader sends its initial data Var (sample 0) during period 0 and asks the dataset
+    for the next sample at the end of every period, starting with index 0; hence the shift.
+    Samples past the end are zeros. Graded inputs (``bits > 0``) are clipped to
+    ``[0, 2^bits − 1]`` like ``hwsim.kernels.clip_graded``; binary inputs are sent as they
+    are (Dense counts any nonzero as 1).
+    """
+
+    def __init__(self, x: np.ndarray, period_steps: int, bits: int = 0, dtype=np.int32) -> None:
+        self.x = x
+        self.period = int(period_steps)
+        self.bits = int(bits)
+        self.dtype = dtype
+
+    def __len__(self) -> int:
+        return max(1, len(self.x))
+
+    def sample(self, n: int) -> np.ndarray:
+        """Sample ``n`` as ``[F, P]`` (zero padded; zeros past the end)."""
+        out = np.zeros((self.x.shape[2], self.period), dtype=self.dtype)
+        if 0 <= n < len(self.x):
+            xs = self.x[n]
+            if self.bits > 0 and np.issubdtype(self.dtype, np.integer):
+                xs = np.clip(xs, 0, (1 << self.bits) - 1)
+            out[:, : xs.shape[0]] = xs.T
+        return out
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
+        return self.sample(int(i) + 1), 0
+
+
+@dataclass
+class LavaNetwork:
+    """A model.net built as Lava processes, ready to run (see :func:`build_network`)."""
+
+    net: Any
+    tag: str
+    n_samples: int
+    period: int
+    source: Any
+    synapses: list
+    neurons: list
+    readout_tap: Any
+    spike_taps: Optional[list]
+    monitors: Optional[list]
+    run_cfg: Any
+    buffer_steps: int
+    state_names: list = field(default_factory=list)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.neurons)
+
+    @property
+    def steps(self) -> int:
+        return int(self.net.meta.steps)
+
+    @property
+    def total_steps(self) -> int:
+        """Steps to run all samples: ``n_samples · P``."""
+        return self.n_samples * self.period
+
+    def session(self, timeout_s: float = 120.0):
+        """A :class:`lava_models.runner.LavaSession` on this network (compiles at the first run)."""
+        from .runner import LavaSession
+
+        return LavaSession(self.neurons[-1], self.run_cfg, timeout_s=timeout_s)
+
+    def read(self, steps: int) -> tuple[np.ndarray, Optional[list[np.ndarray]]]:
+        """Drain the output channels after running ``steps`` steps (≤ ``buffer_steps``).
+
+        Returns ``(last [steps, C], spikes)``: the last layer's payload per step (int64 under
+        ``fixed_pt``, float64 under ``floating_pt``) and, with ``record_spikes``, a list of
+        uint8 ``[steps, H]`` per other layer (else None).
+        """
+        steps = int(steps)
+        if steps > self.buffer_steps:
+            raise ValueError(f"read({steps}) exceeds the output buffer of {self.buffer_steps} steps")
+        dtype = np.int64 if self.tag == "fixed_pt" else np.float64
+        last = _drain(self.readout_tap, steps, dtype)
+        spikes = None
+        if self.spike_taps is not None:
+            spikes = [_drain(tap, steps, np.float64).astype(np.uint8) for tap in self.spike_taps]
+        return last, spikes
+
+    def read_states(self) -> list[dict[str, np.ndarray]]:
+        """With ``record_states``: per layer ``{kernel state name: [total_steps, n]}`` (call before stop)."""
+        if self.monitors is None:
+            raise ValueError("build the network with record_states=True to read states")
+        dtype = np.int64 if self.tag == "fixed_pt" else np.float64
+        out = []
+        for mons in self.monitors:
+            layer = {}
+            for name, (mon, proc, var) in mons.items():
+                data = mon.get_data()[proc.name][var]
+                layer[name] = np.rint(data).astype(dtype) if dtype is np.int64 else np.asarray(data, dtype)
+            out.append(layer)
+        return out
+
+
+def _drain(tap, steps: int, dtype) -> np.ndarray:
+    rows = [tap.receive() for _ in range(steps)]
+    if not rows:
+        return np.zeros((0,) + tuple(tap.in_port.shape), dtype=dtype)
+    arr = np.stack(rows)
+    return np.rint(arr).astype(dtype) if np.issubdtype(dtype, np.integer) else arr.astype(dtype)
+
+
+def _float_param(layer, i: int, key: str) -> np.ndarray:
+    fp = layer.float_params
+    if fp is None or key not in fp:
+        raise BuildError(f"layer/{i}/float/{key}: missing; floating_pt needs the float group "
+                         f"(export the checkpoint with export/to_lava.py, which writes it)")
+    return np.asarray(fp[key], dtype=np.float64)
+
+
+def _neuron(layer, i: int, tag: str, reset_interval: int):
+    """The neuron Process of layer ``i``."""
+    n = layer.out_features
+    kw = dict(shape=(n,), reset_interval=reset_interval, reset_offset=reset_offset(i))
+    if layer.neuron_type == "CUBA":
+        from lava.proc.lif.process import LIFReset
+
+        nd = layer.neuron
+        if tag == "fixed_pt":
+            bias = np.zeros(n, np.int64) if layer.bias is None else np.asarray(layer.bias, np.int64)
+            return LIFReset(du=np.asarray(nd["iDecay"]) - 1, dv=np.asarray(nd["vDecay"]), vth=nd["vThMant"],
+                            bias_mant=bias, bias_exp=6, **kw)
+        return LIFReset(du=_float_param(layer, i, "cur_decay"), dv=_float_param(layer, i, "vol_decay"),
+                        vth=_float_param(layer, i, "threshold"), bias_mant=_float_bias(layer, i, n),
+                        bias_exp=0, **kw)
+    from .procs import PROCESSES
+
+    proc = PROCESSES.get(layer.neuron_type)
+    if proc is None:
+        raise BuildError(f"layer/{i}/neuron/type: no Lava process for {layer.neuron_type!r} "
+                         f"(supported: CUBA, {', '.join(PROCESSES)})")
+    if tag == "fixed_pt":
+        values = {}
+        for var, key in proc.FILE_KEYS.items():
+            if key == "bias":
+                values[var] = 0 if layer.bias is None else np.asarray(layer.bias, np.int64)
+            else:
+                values[var] = layer.neuron[key]
+    else:
+        values = {var: (_float_bias(layer, i, n) if key == "bias" else _float_param(layer, i, key))
+                  for var, key in proc.FLOAT_KEYS.items()}
+    return proc(**values, **kw)
+
+
+def _float_bias(layer, i: int, n: int) -> np.ndarray:
+    fp = layer.float_params or {}
+    if "bias" in fp:
+        return np.broadcast_to(np.asarray(fp["bias"], np.float64), (n,)).copy()
+    _float_param(layer, i, "weight")  # raises the missing-group error if there is no float group
+    return np.zeros(n)
+
+
+def _synapse(layer, i: int, tag: str):
+    from lava.proc.dense.process import Dense
+    from lava.utils.weightutils import SignMode
+
+    bits = int(layer.input_message_bits)
+    if tag == "fixed_pt":
+        return Dense(weights=np.asarray(layer.weight, dtype=np.int32), weight_exp=int(layer.weight_exp),
+                     num_weight_bits=8, sign_mode=SignMode.MIXED, num_message_bits=bits)
+    return Dense(weights=_float_param(layer, i, "weight"), num_message_bits=bits)
+
+
+def _inputs(net, inputs: Optional[np.ndarray]) -> np.ndarray:
+    T, F = int(net.meta.steps), net.layers[0].in_features
+    if inputs is None:
+        return np.zeros((1, T, F), dtype=np.int64)
+    x = np.asarray(inputs)
+    if x.ndim != 3 or x.shape[2] != F:
+        raise BuildError(f"inputs: expected shape [N, T, {F}] (the network has {F} inputs), got {list(x.shape)}")
+    if x.shape[1] > T:
+        raise BuildError(f"inputs: {x.shape[1]} steps but the network was exported for T = {T}; "
+                         f"pass at most {T} steps (shorter samples are zero padded)")
+    if len(x) == 0:
+        raise BuildError("inputs: no samples")
+    return x
+
+
+def build_network(net, tag: str = "fixed_pt", *, inputs: Optional[np.ndarray] = None,
+                  record_spikes: bool = False, record_states: bool = False,
+                  buffer_steps: Optional[int] = None) -> LavaNetwork:
+    """Build ``net`` (an ``export.netfile.Network``) as Lava processes.
+
+    Args:
+        net: the network (``export.netfile.read(path)``).
+        tag: ``"fixed_pt"`` (integer, bit-exact with hwsim) or ``"floating_pt"`` (float group).
+        inputs: ``[N, T, F]`` samples to feed back to back (default: one all-zero sample);
+            one sample per period of ``P = T + L`` steps.
+        record_spikes: also tap the spikes of every layer but the last.
+        record_states: also monitor every state Var (``LavaNetwork.read_states``; slow, tests).
+        buffer_steps: output channel capacity in steps (run at most this many between reads).
+    """
+    require_lava()
+    import lava_models  # noqa: F401  (compat layer before any lava import)
+    from lava.proc.io.dataloader import SpikeDataloader
+    from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
+
+    from .runner import sim_config
+
+    if tag not in TAGS:
+        raise BuildError(f"tag: expected one of {', '.join(TAGS)}, got {tag!r}")
+    if not net.layers:
+        raise BuildError("layer: the network has no layers")
+    x = _inputs(net, inputs)
+    P = period(net)
+    L = len(net.layers)
+    bits = int(net.layers[0].input_message_bits)
+    if tag == "fixed_pt":
+        feed = SampleFeed(x, P, bits, np.int32)
+    else:
+        feed = SampleFeed(x, P, 0, np.float64)
+    source = SpikeDataloader(dataset=feed, interval=P, offset=P - 1)
+    source.data.init = feed.sample(0)
+
+    synapses, neurons = [], []
+    prev = source.s_out
+    for i, layer in enumerate(net.layers):
+        dense = _synapse(layer, i, tag)
+        neuron = _neuron(layer, i, tag, P)
+        prev.connect(dense.s_in)
+        dense.a_out.connect(neuron.a_in)
+        synapses.append(dense)
+        neurons.append(neuron)
+        prev = neuron.s_out
+
+    cap = int(buffer_steps) if buffer_steps else min(DEFAULT_BUFFER_STEPS, len(x) * P)
+    readout_tap = Extractor(shape=(net.layers[-1].out_features,), buffer_size=cap)
+    neurons[-1].s_out.connect(readout_tap.in_port)
+    spike_taps = None
+    if record_spikes:
+        spike_taps = []
+        for neuron in neurons[:-1]:
+            tap = Extractor(shape=neuron.s_out.shape, buffer_size=cap)
+            neuron.s_out.connect(tap.in_port)
+            spike_taps.append(tap)
+    monitors = None
+    state_names = []
+    if record_states:
+        from lava.proc.monitor.process import Monitor
+
+        monitors = []
+        for layer, neuron in zip(net.layers, neurons):
+            names = ("u", "v") if layer.neuron_type == "CUBA" else neuron.STATES
+            mons = {}
+            for var in names:
+                mon = Monitor()
+                mon.probe(getattr(neuron, var), len(x) * P)
+                mons[var.upper()] = (mon, neuron, var)
+            monitors.append(mons)
+            state_names.append(tuple(mons))
+    run_cfg = sim_config(tag, {Extractor: PyLoihiExtractorModel})
+    return LavaNetwork(net=net, tag=tag, n_samples=len(x), period=P, source=source, synapses=synapses,
+                       neurons=neurons, readout_tap=readout_tap, spike_taps=spike_taps, monitors=monitors,
+                       run_cfg=run_cfg, buffer_steps=cap, state_names=state_names)

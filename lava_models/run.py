@@ -1,0 +1,276 @@
+"""Run a model.net network as Lava processes: CPU simulator or Loihi 2.
+
+    python lava_models/run.py model.net --task randman --backend sim [--samples N]
+                              [--json out.json] [--timeout S] [--compare-hwsim]
+    python lava_models/run.py model.net --inputs data.npz         # arrays x [N, T, F], y [N]
+    silava run model.net --task randman
+
+``--backend sim`` runs Lava's CPU simulator (``Loihi2SimCfg``) with the ``fixed_pt`` models
+(bit-exact with hwsim) or, with ``--tag floating_pt``, the float reference models.
+``--backend loihi2`` needs Intel's Lava extension for Loihi (lava-loihi, available to Intel
+Neuromorphic Research Community members on the Loihi 2 cloud systems); without it the
+command says so and exits 2 — it never falls back to the CPU silently.
+
+Prints accuracy, the agreement with hwsim's predictions (``--compare-hwsim``), the wall time
+and sample-steps/s. Bad input (missing Lava, unreadable model.net, inputs that do not fit the
+network, bad options) is one line on stderr and exit code 2; a failed Lava run exit code 1.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+if __package__ in (None, ""):  # run as a file: the repo root replaces this folder on sys.path
+    _here = str(Path(__file__).resolve().parent)
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(_here)]
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+
+PROG = "run.py"
+BACKENDS = ("sim", "loihi2")
+LOIHI_HINT = ("--backend loihi2 needs Intel's Lava extension for Loihi (lava-loihi), which is not installed: "
+              "it is distributed to Intel Neuromorphic Research Community (INRC) members and runs on the "
+              "Loihi 2 cloud systems (join at intel.com/neuromorphic, then use lava-loihi on an INRC host); "
+              "use --backend sim for the CPU simulator")
+
+
+class CliError(Exception):
+    """Bad command-line input: one line on stderr, exit code 2."""
+
+
+def _parser():
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str):  # one line, exit 2
+            raise CliError(f"{message} (see --help)")
+
+    p = Parser(prog=PROG, description="Run a model.net network as Lava processes (CPU simulator or Loihi 2): "
+                                      "accuracy, agreement with hwsim, speed.")
+    p.add_argument("model", help="model.net written by export/to_lava.py")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--task", help="task name (randman, spoken-digits, shd, ...); its stored config in "
+                                    "model.net is reused")
+    src.add_argument("--inputs", metavar="FILE.npz", help="inputs as arrays x [N, T, F] (integers) and y [N]")
+    p.add_argument("--backend", default="sim", choices=BACKENDS,
+                   help="sim: Lava CPU simulator (default); loihi2: Loihi 2 hardware (needs lava-loihi)")
+    p.add_argument("--tag", default="fixed_pt", choices=("fixed_pt", "floating_pt"),
+                   help="process models: fixed_pt (integer, default) or floating_pt (float group of model.net)")
+    p.add_argument("--samples", type=int, default=None, help="use the first N samples (default: all)")
+    p.add_argument("--split", default="test", choices=("train", "valid", "test"), help="task split (default test)")
+    p.add_argument("--json", metavar="FILE", help="write predictions, labels, accuracy, timing as JSON")
+    p.add_argument("--timeout", type=float, default=3600.0, metavar="S",
+                   help="wall-clock limit of the Lava run in seconds (default 3600); the network is stopped")
+    p.add_argument("--chunk", type=int, default=None, metavar="K", help="samples per Lava run call (default: auto)")
+    p.add_argument("--compare-hwsim", action="store_true",
+                   help="also run hwsim (bit-exact numpy) and report prediction agreement")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _check_json_path(path: str) -> Path:
+    import os
+
+    out = Path(path)
+    if out.is_dir():
+        raise CliError(f"--json {path}: is a directory; give a file name")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise CliError(f"--json {path}: directory {parent} does not exist; create it or choose another path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CliError(f"--json {path}: directory {parent} is not writable; choose another path")
+    return out
+
+
+def _write_json_atomic(path: Path, payload: dict) -> None:
+    import json
+    import os
+    import tempfile
+
+    parent = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(payload, fh, indent=1)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _load_inputs(args, net) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(x, y, description)`` from ``--inputs`` or ``--task`` (lazy: the task path imports torch)."""
+    meta = net.meta
+    if args.inputs:
+        path = Path(args.inputs)
+        if not path.is_file():
+            raise CliError(f"--inputs {path}: no such file; pass an .npz with arrays x and y")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if "x" not in data or "y" not in data:
+                    raise CliError(f"--inputs {path}: needs arrays 'x' [N, T, F] and 'y' [N], found {sorted(data.files)}")
+                x, y = np.asarray(data["x"]), np.asarray(data["y"])
+        except CliError:
+            raise
+        except (OSError, ValueError) as exc:
+            raise CliError(f"--inputs {path}: not a readable .npz ({str(exc).splitlines()[0] if str(exc) else exc}); "
+                           "save it with numpy.savez(path, x=x, y=y)") from None
+        if args.samples is not None:
+            x, y = x[:args.samples], y[:args.samples]
+        if y.ndim != 1 or y.dtype.kind not in "iu" or (x.ndim >= 1 and len(y) != len(x)):
+            raise CliError(f"--inputs {path}: y must be integer labels of shape [N] matching x "
+                           f"(got {y.dtype} {tuple(y.shape)} for {len(x)} samples)")
+        return x, y.astype(np.int64), f"inputs {path.name}"
+    from silava.tasks import TaskError, load_task_arrays
+
+    try:
+        x, y = load_task_arrays(args.task, meta.task, split=args.split, max_samples=args.samples,
+                                steps=meta.steps, n_inputs=meta.n_inputs)
+    except TaskError as exc:
+        raise CliError(f"--task {args.task}: {exc}") from None
+    except (ValueError, KeyError, FileNotFoundError, ImportError) as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CliError(f"--task {args.task}: {text}") from None
+    return x, y, f"task {args.task} ({args.split} split)"
+
+
+def _check_inputs(net, x: np.ndarray) -> np.ndarray:
+    """Integer ``[N, T ≤ steps, n_inputs]`` inputs, or :class:`CliError` naming the fix."""
+    meta = net.meta
+    if x.ndim != 3:
+        raise CliError(f"inputs must have shape [samples, steps, features], got {x.ndim} dimensions {tuple(x.shape)}")
+    n, t, f = x.shape
+    if f != meta.n_inputs:
+        raise CliError(f"inputs have {f} features but the network expects {meta.n_inputs}; "
+                       "use the data the network was trained on")
+    if t > meta.steps:
+        raise CliError(f"inputs have {t} steps but the network runs {meta.steps}; crop them to {meta.steps}")
+    if n == 0:
+        raise CliError("inputs hold no samples; pass at least one")
+    if x.dtype.kind == "f":
+        if not np.all(np.isfinite(x)) or np.any(x != np.round(x)):
+            raise CliError("inputs must be integers (spikes or spike counts); round or bin them first")
+    elif x.dtype.kind not in "biu":
+        raise CliError(f"inputs must be integers (spikes or spike counts), got dtype {x.dtype}")
+    return x.astype(np.int64)
+
+
+def _loihi2_run_cfg(tag: str):
+    """``Loihi2HwCfg`` if lava-loihi is importable, else :class:`CliError` (no CPU fallback)."""
+    from lava.utils import loihi
+
+    if not loihi.is_installed():
+        raise CliError(LOIHI_HINT)
+    from lava.magma.core.run_configs import Loihi2HwCfg
+
+    return Loihi2HwCfg(select_tag=tag)
+
+
+def run_cli(argv: Optional[Sequence[str]] = None) -> int:
+    try:
+        try:
+            args = _parser().parse_args(argv)
+        except SystemExit as exc:  # --help
+            return int(exc.code or 0)
+        if not args.task and not args.inputs:
+            raise CliError("give the inputs with --task TASK or --inputs FILE.npz")
+        if args.samples is not None and args.samples < 1:
+            raise CliError(f"--samples {args.samples}: must be at least 1")
+        if args.chunk is not None and args.chunk < 1:
+            raise CliError(f"--chunk {args.chunk}: must be at least 1")
+        if not args.timeout > 0:
+            raise CliError(f"--timeout {args.timeout:g}: must be positive (seconds)")
+        if args.backend == "loihi2" and args.tag != "fixed_pt":
+            raise CliError("--backend loihi2 runs the fixed_pt models only; drop --tag floating_pt")
+        json_path = _check_json_path(args.json) if args.json else None
+
+        import lava_models
+        try:
+            lava_models.require_lava()
+        except lava_models.LavaMissingError as exc:
+            raise CliError(str(exc)) from None
+        run_cfg = _loihi2_run_cfg(args.tag) if args.backend == "loihi2" else None
+
+        from export.netfile import NetFileError, read
+        try:
+            net = read(args.model)
+        except NetFileError as exc:
+            raise CliError(str(exc)) from None
+        if args.tag == "floating_pt":
+            missing = [i for i, layer in enumerate(net.layers) if not layer.float_params]
+            if missing:
+                raise CliError(f"--tag floating_pt: layer/{missing[0]}/float: missing (the file has no float "
+                               "reference parameters); export with export/to_lava.py or use --tag fixed_pt")
+        x, y, source = _load_inputs(args, net)
+        x = _check_inputs(net, x)
+        return _run(args, net, x, y, source, run_cfg, json_path)
+    except CliError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args, net, x: np.ndarray, y: np.ndarray, source: str, run_cfg, json_path: Optional[Path]) -> int:
+    from lava_models.builder import BuildError
+    from lava_models.network import run_samples
+    from lava_models.runner import LavaRunError
+
+    layers = ", ".join(f"{layer.neuron_type} {layer.in_features}->{layer.out_features}" for layer in net.layers)
+    print(f"{Path(args.model).name}: {len(net.layers)} layers ({layers}), T={net.meta.steps}")
+    print(f"inputs: {source}, {len(y)} samples; backend {args.backend}, {args.tag}")
+    try:
+        res = run_samples(net, x, tag=args.tag, chunk=args.chunk, timeout_s=args.timeout,
+                          progress=not args.no_progress, run_cfg=run_cfg)
+    except BuildError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except LavaRunError as exc:
+        print(f"{PROG}: Lava run failed: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
+    acc = float(np.mean(res["predictions"] == y))
+    acc_sum_v = float(np.mean(res["predictions_sum_v"] == y))
+    print(f"accuracy: {acc:.4f} ({res['decision']})   sum_v: {acc_sum_v:.4f}")
+    if np.isfinite(net.meta.float_accuracy):
+        print(f"float model accuracy at export: {net.meta.float_accuracy:.4f}")
+    payload = {"model": str(args.model), "inputs": source, "backend": args.backend, "tag": args.tag,
+               "samples": int(len(y)), "steps": int(net.meta.steps), "decision": res["decision"],
+               "accuracy": acc, "accuracy_sum_v": acc_sum_v}
+    if args.compare_hwsim:
+        from hwsim.simulate import simulate
+
+        ref = simulate(net, x)
+        agree = float(np.mean(ref.predictions == res["predictions"]))
+        same_readout = bool(args.tag == "fixed_pt" and np.array_equal(ref.readout, res["readout"]))
+        print(f"agreement with hwsim predictions: {agree:.4f}"
+              + (f"   readout bit-identical: {'yes' if same_readout else 'NO'}" if args.tag == "fixed_pt" else ""))
+        payload.update(hwsim_agreement=agree, hwsim_accuracy=float(np.mean(ref.predictions == y)))
+        if args.tag == "fixed_pt":
+            payload["hwsim_readout_identical"] = same_readout
+    print(f"time: {res['wall_s']:.2f} s ({res['sample_steps_per_s']:,.0f} sample-steps/s, "
+          f"{res['global_steps']} Lava steps)")
+    payload.update(wall_s=res["wall_s"], sample_steps_per_s=res["sample_steps_per_s"],
+                   predictions=res["predictions"].tolist(), predictions_sum_v=res["predictions_sum_v"].tolist(),
+                   labels=y.tolist())
+    if json_path is not None:
+        try:
+            _write_json_atomic(json_path, payload)
+        except OSError as exc:
+            print(f"{PROG}: error: --json {json_path}: cannot write ({exc.strerror or exc}); choose another path",
+                  file=sys.stderr)
+            return 2
+        print(f"wrote {json_path}")
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """CLI entry point (``python lava_models/run.py`` and ``silava run``); returns the exit code."""
+    return run_cli(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
