@@ -1,0 +1,128 @@
+"""The ``Task`` object every data builder returns, and shared dataset helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+ENCODINGS = ("binary", "counts", "graded")
+
+
+def pad_collate(batch: Sequence[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack ``(x[T_i, F], y)`` samples into ``(x[B, T_max, F], y[B])``, zero-padding time at the end."""
+    xs = [x for x, _ in batch]
+    ys = torch.as_tensor([int(y) for _, y in batch], dtype=torch.long)
+    t_max = max(x.shape[0] for x in xs)
+    out = xs[0].new_zeros((len(xs), t_max) + tuple(xs[0].shape[1:]))
+    for i, x in enumerate(xs):
+        out[i, :x.shape[0]] = x
+    return out, ys
+
+
+class ArrayDataset(Dataset):
+    """In-memory samples ``x[i]`` (any numeric dtype, returned as float32) with int labels."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        if len(x) != len(y):
+            raise ValueError(f"x and y lengths differ: {len(x)} vs {len(y)}")
+        self.x = x
+        self.y = np.asarray(y, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return torch.from_numpy(np.asarray(self.x[i], dtype=np.float32)), int(self.y[i])
+
+    @property
+    def labels(self) -> np.ndarray:
+        """All labels, without computing features."""
+        return self.y
+
+
+class SubsetDataset(Dataset):
+    """A fixed index subset of another dataset (keeps a ``labels`` view when available)."""
+
+    def __init__(self, base: Dataset, indices: Sequence[int]) -> None:
+        self.base = base
+        self.indices = np.asarray(indices, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.base[int(self.indices[i])]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.asarray(self.base.labels)[self.indices]
+
+
+def split_indices(n: int, fractions: Sequence[float], seed: int | None = None) -> list[np.ndarray]:
+    """Deterministic split of ``range(n)`` into consecutive chunks of the given fractions.
+
+    With ``seed`` the indices are permuted first (``numpy.random.default_rng(seed)``).
+    Chunk sizes are ``round(f * n)`` except the last, which takes the rest.
+    """
+    idx = np.arange(n) if seed is None else np.random.default_rng(seed).permutation(n)
+    out, start = [], 0
+    for k, f in enumerate(fractions):
+        stop = n if k == len(fractions) - 1 else min(n, start + int(round(f * n)))
+        out.append(idx[start:stop])
+        start = stop
+    return out
+
+
+@dataclass
+class Task:
+    """A classification task: three datasets plus the facts a model needs.
+
+    ``train/valid/test`` yield ``(x: FloatTensor[T, F], y: int)``; ``config``
+    is JSON-able and ``get_task(**config)`` rebuilds the same data.
+    """
+
+    name: str
+    train: Dataset
+    valid: Dataset
+    test: Dataset
+    n_inputs: int
+    n_classes: int
+    n_steps: int
+    dt: float
+    encoding: str
+    config: dict[str, Any]
+    collate: Callable[[Sequence[tuple[torch.Tensor, int]]], tuple[torch.Tensor, torch.Tensor]] = pad_collate
+    class_names: list[str] = field(default_factory=list)
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        if self.encoding not in ENCODINGS:
+            raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}, got {self.encoding!r}")
+
+    def __repr__(self) -> str:
+        return (f"Task({self.name}: {self.n_inputs} inputs, {self.n_classes} classes, "
+                f"{self.n_steps} steps x {self.dt * 1e3:g} ms, {self.encoding}; "
+                f"{len(self.train)}/{len(self.valid)}/{len(self.test)} train/valid/test)")
+
+
+class MissingDataError(FileNotFoundError):
+    """A data file or folder a task needs is absent (message: which file, where to get it)."""
+
+
+class MissingToolError(FileNotFoundError):
+    """An external program a task needs (e.g. espeak-ng) is not installed.
+
+    A ``FileNotFoundError``, like the error ``subprocess`` raises for a missing program.
+    """
+
+
+def default_data_dir(name: str) -> str:
+    """``$SILAVA_DATA/<name>`` if the variable is set, else ``./data/<name>`` (absolute)."""
+    import os
+
+    root = os.environ.get("SILAVA_DATA", "data")
+    return os.path.abspath(os.path.join(os.path.expanduser(root), name))
