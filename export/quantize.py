@@ -190,6 +190,7 @@ class LayerStats:
     state_frac_bits: int
     decay_bits: int
     exponent_folded: int = 0             # CUBA: the exponent moved into s
+    exponent_clamped_from: int | None = None   # tiny weights: the exponent wanted below WEIGHT_EXP_MIN
     weights_clipped: int = 0
     bias_saturated: int = 0
     constants_clipped: dict[str, int] = field(default_factory=dict)
@@ -236,8 +237,10 @@ def quantize_layer(fl: FoldedLayer, i: int, config: QuantConfig,
     vth = {"SILIF": 2.0**s / 64, "CSILIF": 2.0**s / 128}.get(fl.neuron_type)
     if vth is not None:
         check_threshold(where, vth)
+    wanted, e = e, max(e, WEIGHT_EXP_MIN)   # tiny weights: keep e = -8, use fewer mantissa bits
     check_weight_exp(where, e, peak, s)
-    stats = LayerStats(weight_exp=e, state_frac_bits=s, decay_bits=D)
+    stats = LayerStats(weight_exp=e, state_frac_bits=s, decay_bits=D,
+                       exponent_clamped_from=wanted if wanted != e else None)
     w, stats.weights_clipped = quantize_weights(fl.weight, s, e, config.weight_bits)
     bias, stats.bias_saturated = quantize_bias(fl.bias, s)
     one = 2**D

@@ -67,6 +67,7 @@ def layer_report(i: int, fl: Any, layer: Any, st: LayerStats) -> dict[str, Any]:
     out: dict[str, Any] = {
         "index": i, "type": layer.neuron_type, "source": fl.source, "shape": [layer.out_features, layer.in_features],
         "weight_exp": e, "state_frac_bits": s, "decay_bits": D, "exponent_folded_into_s": st.exponent_folded,
+        "exponent_clamped_from": st.exponent_clamped_from,
         "vth_mant": int(layer.neuron["vThMant"]) if "vThMant" in layer.neuron else None,
         "weights": {
             "max_abs_float": float(np.max(np.abs(w_float))) if w_float.size else 0.0,
@@ -176,6 +177,11 @@ def report_text(report: dict[str, Any]) -> str:
                      f"{l['bias']['saturated']:>9}{sum(l['collapses'].values()):>10}")
     lines.append("")
     for l in report["layers"]:
+        if l.get("exponent_clamped_from") is not None:
+            lines.append(f"layer {l['index']}: weights too small for the mantissa at exponent "
+                         f"{l['exponent_clamped_from']}; exponent clamped to {l['weight_exp']} (the Loihi minimum), "
+                         f"so the largest weight uses {l['weights']['max_abs_int']} of 254 (raise --state-frac-bits "
+                         f"for this layer to keep all 8 bits)")
         if l["exponent_folded_into_s"]:
             lines.append(f"layer {l['index']}: CUBA weight exponent {l['exponent_folded_into_s']} folded into the "
                          f"state scale (s = {l['state_frac_bits']}, vThMant = {l['vth_mant']})")

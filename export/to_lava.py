@@ -204,6 +204,20 @@ def _versions(ckpt: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def qat_mismatch(ckpt: dict[str, Any], config: QuantConfig) -> Optional[str]:
+    """A warning if the checkpoint was fine-tuned with QAT (train/train.py --qat) under other settings."""
+    qat = (ckpt.get("train_config") or {}).get("qat")
+    if not isinstance(qat, dict):
+        return None
+    wanted = config.to_dict()
+    trained = {k: qat.get(k) for k in wanted}
+    if trained == wanted:
+        return None
+    diff = ", ".join(f"{k} {trained[k]!r} (QAT) vs {wanted[k]!r}" for k in wanted if trained[k] != wanted[k])
+    return (f"the checkpoint was fine-tuned with quantization-aware training under other settings ({diff}); "
+            f"export with the QAT settings for the accuracy QAT measured")
+
+
 def export_checkpoint(ckpt_path: str | os.PathLike, *, output: Optional[str] = None,
                       config: Optional[QuantConfig] = None, report_dir: Optional[str] = None) -> dict[str, Any]:
     """Export ``ckpt_path``; returns ``{"net": path, "json": path, "text": path, "report": dict, "network": Network}``.
@@ -248,7 +262,8 @@ def export_checkpoint(ckpt_path: str | os.PathLike, *, output: Optional[str] = N
     report["checkpoint"] = str(real_ckpt)
     report["output"] = str(net_path)
     write_outputs(net, {net_path: None, json_path: report_json(report), text_path: report_text(report)})
-    return {"net": net_path, "json": json_path, "text": text_path, "report": report, "network": net}
+    return {"net": net_path, "json": json_path, "text": text_path, "report": report, "network": net,
+            "warnings": [w for w in [qat_mismatch(ckpt, config)] if w]}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -267,6 +282,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ExportError, QuantError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    for warning in result["warnings"]:
+        print(f"{prog}: warning: {warning}", file=sys.stderr)
     if not args.quiet:
         sys.stdout.write(report_text(result["report"]))
     print(f"wrote {result['net']}")

@@ -3,7 +3,7 @@
 A configuration is one flat ``dict``. Scalar keys are replaced by a later source;
 the two dict-valued keys (``data``: options for ``train.data.get_task``,
 ``neuron_kwargs``: extra options for the hidden neurons, e.g. ``dt_max`` for
-C-SiLIF) are merged key by key, so a CLI ``--data-opt nb_steps=50`` keeps the
+C-SiLIF) are merged key by key, so a CLI ``--data-opt n_steps=50`` keeps the
 other data options of the YAML file.
 
 YAML files use the same key names as :data:`DEFAULTS` (underscores; dashes are
@@ -13,7 +13,7 @@ accepted too), for example::
     neuron: csilif
     hidden: 128
     lr: 0.01
-    data: {nb_steps: 250, max_time: 1.0, spatial_bin: 5}
+    data: {n_steps: 250, max_time: 1.0, spatial_bin: 5}
     neuron_kwargs: {dt_max: 0.5}
 
 Defaults follow the SiLIF paper's SpArch setup (spec §1.5/§1.6): Adam, lr 1e-2,

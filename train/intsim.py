@@ -1,20 +1,31 @@
-"""Integer emulation of a quantized network in torch (int64), logical timeline.
+"""Integer emulation of a quantized network in torch, logical timeline; differentiable for QAT.
 
 An implementation of docs/fixed_point.md §1-§3 and §5 ("logical" timeline) that is
 independent of ``hwsim`` (no numpy kernels, no imports of export/hwsim/lava): the
-equivalence test ``tests/test_equiv_intsim.py`` compares the two step by step.
+equivalence test ``tests/test_equiv_intsim.py`` compares the two step by step. The same
+code is the forward pass of quantization-aware training (:mod:`train.qat`), so that test
+also proves the QAT forward bit-exact.
 
-Primitives (all int64)::
+Number representation: every value is a **float64 tensor holding an integer**. This is
+exact: all sums and products stay far below 2^53 (weights |w| <= 256, inputs <= 255,
+constants |k| <= 2^24, states |x| < 2^24 + 2^22, so |k*x| < 2^49), and dividing an integer by
+2^D is exact in float64, so ``trunc(k*x / 2^D)`` is the integer ``sign(k*x) * (|k*x| >> D)``.
+:func:`simulate` returns int64 tensors.
 
-    mul(k, x, D) = sign(k*x) * (|k*x| >> D)            truncation toward zero
-    sat(x)       = clip(x, -(2^23 - 1), 2^23 - 1)      counted ("saturate")
+Primitives (values; gradients below)::
+
+    mul(k, x, D) = trunc(k*x / 2^D) = sign(k*x) * (|k*x| >> D)      truncation toward zero
+    sat(x)       = clip(x, -(2^23 - 1), 2^23 - 1)                  counted ("saturate")
     wrap(x)      = x - 2^24 if x > 2^23; x + 2^24 if x <= -2^23 (once)   counted ("wrap")
 
 Synapses (Lava ``Dense``)::
 
     x' = x != 0                                   binary input (inputMessageBits = 0)
     x' = clip(x, 0, 2^bits - 1)                   graded input (clipped elements counted: "input_clip")
-    acc = sum_j w_ij x'_j ;  a = acc << e (e > 0) or acc >> -e (e <= 0, floor)
+    acc = sum_j w_ij x'_j ;  a = acc << e (e > 0) or acc >> -e = floor(acc / 2^-e) (e <= 0)
+
+A layer fed by a spiking layer gets the spikes themselves (0/1, so ``x != 0`` is the
+identity); this keeps the gradient path through the spikes for QAT.
 
 Neurons, with A = a << 6, B = bias << 6, VTH = vThMant << 6:
 
@@ -27,23 +38,36 @@ Neurons, with A = a << 6, B = bias << 6, VTH = vThMant << 6:
 * LI:     V = sat(mul(alpha, V, D) + A + B)      (output = V)
 
 Logical timeline: T steps, layer l at step t sees layer l-1's output of the same step,
-all states start at zero.
+all states start at zero. The network is feed-forward, so each layer runs over all T steps
+(one matrix product for its synaptic input) before the next one.
+
+Gradients (only where a tensor requires grad; the values never change): every rounding,
+truncation, floor, clip, saturation and wrap is a straight-through estimator,
+``op(x) -> op(x) + (x - x.detach())`` (value ``op(x)``, derivative 1), so e.g.
+``d mul(k, x, D) / dk = x / 2^D``. The spike ``s = U > VTH`` uses a surrogate derivative
+(``train.neurons.surrogate``, the trained model's kind and scale) of the argument
+``(U - VTH) / VTH``. In float units (``u = U / S``) that is ``u - 1`` for SILIF and CUBA and
+``2x - 1`` for CSILIF (VTH = S/2): exactly the argument the float neurons use.
 
 The network is read duck-typed: anything with ``.layers`` whose items have
 ``neuron_type``, ``weight`` (out, in), ``neuron`` (dict of the file keys), ``bias``,
 ``weight_exp`` and ``input_message_bits`` (an ``export.netfile.Network``), or a list of
-plain dicts with the same keys.
+plain dicts with the same keys, or a list of :class:`IntLayer`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
+
+from train.neurons.surrogate import SpikeFunction
 
 STATE_MAX = 2**23 - 1
 WRAP = 2**24
 ACT_SHIFT = 6
+DTYPE = torch.float64
+INT_KEYS = ("decayBits", "stateFracBits", "refDelay", "gradedSpike", "vThMant")
 
 #: state names per neuron type (docs/fixed_point.md §3)
 STATE_NAMES: dict[str, tuple[str, ...]] = {
@@ -57,19 +81,28 @@ SPIKING = ("CUBA", "SILIF", "CSILIF")
 
 @dataclass
 class IntLayer:
-    """Integer parameters of one layer as int64 tensors (built by :func:`layer_params`)."""
+    """Integer parameters of one layer as float64 tensors holding integers.
+
+    ``params`` maps the file keys of docs/fixed_point.md §3 to per-neuron tensors; the
+    scalars ``decayBits``, ``stateFracBits``, ``vThMant`` (and CUBA's ``refDelay``,
+    ``gradedSpike``) are Python ints. The tensors may require grad (built by ``train.qat``).
+    """
 
     neuron_type: str
     weight: torch.Tensor          # (out, in)
     bias: torch.Tensor            # (out,) or scalar 0
     weight_exp: int
     input_message_bits: int
-    params: dict[str, torch.Tensor | int]
+    params: dict[str, Any]
+
+    @property
+    def out_features(self) -> int:
+        return int(self.weight.shape[0])
 
 
 @dataclass
 class IntSimResult:
-    """Per layer outputs and states over time (all int64 ``[B, T, n]``)."""
+    """Per layer outputs and states over time (``[B, T, n]``; int64 from :func:`simulate`)."""
 
     outputs: list[torch.Tensor]                    # spikes 0/1 (spiking types) or V (LI)
     states: list[dict[str, torch.Tensor]]          # state name -> [B, T, n] (after each step)
@@ -94,15 +127,20 @@ def _get(obj: Any, name: str, default: Any = None) -> Any:
 
 
 def _tensor(value: Any) -> torch.Tensor:
-    return torch.as_tensor(value).to(torch.int64)
+    """Integer-valued data as float64 (int64 first, so that e.g. uint8 or float inputs become integers)."""
+    if isinstance(value, torch.Tensor) and value.dtype == DTYPE:
+        return value
+    return torch.as_tensor(value).to(torch.int64).to(DTYPE)
 
 
 def layer_params(layer: Any) -> IntLayer:
-    """Convert one layer (netfile ``Layer`` or dict) to int64 tensors."""
+    """Convert one layer (netfile ``Layer``, dict or :class:`IntLayer`) to float64 tensors."""
+    if isinstance(layer, IntLayer):
+        return layer
     neuron = dict(_get(layer, "neuron"))
-    params: dict[str, torch.Tensor | int] = {}
+    params: dict[str, Any] = {}
     for key, value in neuron.items():
-        if key in ("decayBits", "stateFracBits", "refDelay", "gradedSpike"):
+        if key in INT_KEYS:
             params[key] = int(value)
         else:
             params[key] = _tensor(value)
@@ -119,13 +157,34 @@ def layer_params(layer: Any) -> IntLayer:
 
 # --------------------------------------------------------------------------- primitives
 
+def ste(value: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Straight-through estimator: the forward value ``value`` (exactly), the gradient of ``x``.
+
+    ``value + (x - x.detach())``: the bracket is exactly 0, so the value is not perturbed.
+    """
+    if not x.requires_grad:
+        return value
+    return value + (x - x.detach())
+
+
 def mul(k: torch.Tensor | int, x: torch.Tensor, bits: int) -> torch.Tensor:
-    """``sign(k*x) * (|k*x| >> bits)``: product on the 2^bits grid, truncated toward zero."""
-    p = x * k
-    return torch.sign(p) * (torch.abs(p) >> bits)
+    """``trunc(k*x / 2^bits)`` = ``sign(k*x) * (|k*x| >> bits)``: product on the 2^bits grid, truncated toward zero."""
+    kx = x * k
+    value = torch.div(kx.detach(), float(2**bits), rounding_mode="trunc")  # exact: kx / 2^bits is exact
+    if not kx.requires_grad:
+        return value
+    return ste(value, kx / float(2**bits))
 
 
-class _Count:
+def floor_div(x: torch.Tensor, shift: int) -> torch.Tensor:
+    """``x >> shift`` = ``floor(x / 2^shift)`` (arithmetic shift of an integer)."""
+    p = x / float(2**shift)
+    return ste(torch.floor(p.detach()), p)
+
+
+class Count:
+    """Event counters of one layer (``None`` counter: counting switched off)."""
+
     def __init__(self) -> None:
         self.c: dict[str, int] = {}
 
@@ -133,71 +192,103 @@ class _Count:
         self.c[name] = self.c.get(name, 0) + int(n)
 
 
-def sat(x: torch.Tensor, count: _Count) -> torch.Tensor:
+def sat(x: torch.Tensor, count: Optional[Count]) -> torch.Tensor:
     """Clip to the signed 24-bit range ``+-(2^23 - 1)``; clipped elements are counted."""
-    count.add("saturate", ((x > STATE_MAX) | (x < -STATE_MAX)).sum())
-    return torch.clamp(x, -STATE_MAX, STATE_MAX)
+    xd = x.detach()
+    if count is not None:
+        count.add("saturate", ((xd > STATE_MAX) | (xd < -STATE_MAX)).sum())
+    return ste(torch.clamp(xd, -STATE_MAX, STATE_MAX), x)
 
 
-def wrap(x: torch.Tensor, count: _Count) -> torch.Tensor:
+def wrap(x: torch.Tensor, count: Optional[Count]) -> torch.Tensor:
     """Lava LIF current wrap (applied once): ``x - 2^24`` if ``x > 2^23``; ``x + 2^24`` if ``x <= -2^23``."""
-    hi, lo = x > 2**23, x <= -(2**23)
-    count.add("wrap", (hi | lo).sum())
-    return torch.where(hi, x - WRAP, torch.where(lo, x + WRAP, x))
+    xd = x.detach()
+    hi, lo = xd > 2**23, xd <= -(2**23)
+    if count is not None:
+        count.add("wrap", (hi | lo).sum())
+    return ste(torch.where(hi, xd - WRAP, torch.where(lo, xd + WRAP, xd)), x)
 
 
-def dense(layer: IntLayer, x: torch.Tensor, count: _Count) -> torch.Tensor:
-    """Lava Dense: ``a = (sum_j w_ij x_j) << e`` (or ``>> -e``, floor), x binary or clipped graded."""
+SpikeFn = Callable[[torch.Tensor, Any], torch.Tensor]
+
+
+def hard_spike(v: torch.Tensor, vth: Any) -> torch.Tensor:
+    """``v > vth`` as 0./1. (no gradient)."""
+    return (v > vth).to(v.dtype)
+
+
+def surrogate_spike(kind: str = "boxcar", scale: float = 1.0) -> SpikeFn:
+    """``s = v > vth`` with the surrogate derivative ``sigma'((v - vth) / vth)`` of ``train.neurons.surrogate``."""
+    def spike(v: torch.Tensor, vth: Any) -> torch.Tensor:
+        if not v.requires_grad:
+            return hard_spike(v, vth)
+        return SpikeFunction.apply((v - vth) / float(vth), kind, scale)
+    return spike
+
+
+def dense(layer: IntLayer, x: torch.Tensor, count: Optional[Count], *, from_spikes: bool = False) -> torch.Tensor:
+    """Lava Dense over all steps: ``a = (sum_j w_ij x_j) << e`` (or ``>> -e``, floor).
+
+    ``x [B, T, in]``: binary (``x != 0``) or clipped graded payloads; ``from_spikes``: ``x``
+    are a spiking layer's outputs (0/1, or dropout-scaled in QAT training), used as they are.
+    """
     if layer.input_message_bits > 0:
         top = 2**layer.input_message_bits - 1
-        count.add("input_clip", ((x < 0) | (x > top)).sum())
-        xin = torch.clamp(x, 0, top)
+        if count is not None:
+            count.add("input_clip", ((x < 0) | (x > top)).sum())
+        xin = x if from_spikes else torch.clamp(x, 0, top)
+    elif from_spikes:
+        xin = x
     else:
-        xin = (x != 0).to(torch.int64)
-    acc = xin @ layer.weight.T
+        xin = (x != 0).to(DTYPE)
+    acc = torch.matmul(xin, layer.weight.T)
     e = layer.weight_exp
-    return acc << e if e > 0 else acc >> (-e)
+    if e > 0:
+        return acc * float(2**e)
+    if e < 0:
+        return floor_div(acc, -e)
+    return acc
 
 
 # --------------------------------------------------------------------------- neuron steps
 
-def step_cuba(a: torch.Tensor, st: dict, p: dict, bias: torch.Tensor, count: _Count):
+def step_cuba(A: torch.Tensor, st: dict, p: dict, B: torch.Tensor, count: Optional[Count], spike: SpikeFn):
     """Lava LIF (PyLifModelBitAcc): current wraps, voltage saturates, V reset to 0 on a spike."""
-    A, B, vth = a * 64, bias * 64, p["vThMant"] * 64
+    vth = p["vThMant"] * 64
     U = wrap(mul(4096 - p["iDecay"], st["U"], 12) + A, count)
     V = sat(mul(4096 - p["vDecay"], st["V"], 12) + U + B, count)
-    s = (V > vth).to(torch.int64)
+    s = spike(V, vth)
     V = V * (1 - s)
     return s, {"U": U, "V": V}
 
 
-def step_silif(a: torch.Tensor, st: dict, p: dict, bias: torch.Tensor, count: _Count):
+def step_silif(A: torch.Tensor, st: dict, p: dict, B: torch.Tensor, count: Optional[Count], spike: SpikeFn):
     """SiLIF: adaptation W first (uses the old U and P), then the membrane U with the new W."""
     D = p["decayBits"]
-    A, B, vth = a * 64, bias * 64, p["vThMant"] * 64
+    vth = p["vThMant"] * 64
     U, W, P = st["U"], st["W"], st["P"]
     W = sat(mul(p["beta"], W, D) + mul(p["coupling"], U, D) + p["spikeAdapt"] * P, count)
     U = sat(mul(p["alpha"], U - P * vth, D) - mul(2**D - p["alpha"], W, D) + A + B, count)
-    s = (U > vth).to(torch.int64)
+    s = spike(U, vth)
     return s, {"U": U, "W": W, "P": s}
 
 
-def step_csilif(a: torch.Tensor, st: dict, p: dict, bias: torch.Tensor, count: _Count):
+def step_csilif(A: torch.Tensor, st: dict, p: dict, B: torch.Tensor, count: Optional[Count], spike: SpikeFn):
     """C-SiLIF: half reset on X, then a rotation by (cos, sin) on the 2^D grid, each product truncated."""
     D = p["decayBits"]
-    A, B, vth = a * 64, bias * 64, p["vThMant"] * 64
+    vth = p["vThMant"] * 64
     X, Y, P = st["X"], st["Y"], st["P"]
     c, s_ = p["cosDecay"], p["sinDecay"]
     Xr = X - P * vth
     Xn = sat(mul(c, Xr, D) - mul(s_, Y, D) + A + B, count)
     Yn = sat(mul(s_, Xr, D) + mul(c, Y, D), count)
-    s = (Xn > vth).to(torch.int64)
+    s = spike(Xn, vth)
     return s, {"X": Xn, "Y": Yn, "P": s}
 
 
-def step_li(a: torch.Tensor, st: dict, p: dict, bias: torch.Tensor, count: _Count):
+def step_li(A: torch.Tensor, st: dict, p: dict, B: torch.Tensor, count: Optional[Count], spike: SpikeFn):
     """Leaky integrator readout; the output is the state V."""
-    V = sat(mul(p["alpha"], st["V"], p["decayBits"]) + a * 64 + bias * 64, count)
+    V = sat(mul(p["alpha"], st["V"], p["decayBits"]) + A + B, count)
     return V, {"V": V}
 
 
@@ -205,6 +296,56 @@ STEPS: dict[str, Callable] = {"CUBA": step_cuba, "SILIF": step_silif, "CSILIF": 
 
 
 # --------------------------------------------------------------------------- network
+
+def run_layer(layer: IntLayer, a: torch.Tensor, *, spike: SpikeFn = hard_spike, count: Optional[Count] = None,
+              record: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Run one layer's neurons over time on its Dense output ``a [B, T, n]``, from zero state.
+
+    Returns the output ``[B, T, n]`` (spikes or V) and, if ``record``, the states after each step.
+    """
+    batch, steps, n = a.shape
+    A = a * float(2**ACT_SHIFT)
+    B = layer.bias * float(2**ACT_SHIFT)
+    st = {name: torch.zeros(batch, n, dtype=DTYPE, device=a.device) for name in STATE_NAMES[layer.neuron_type]}
+    step = STEPS[layer.neuron_type]
+    outs: list[torch.Tensor] = []
+    rec: dict[str, list[torch.Tensor]] = {name: [] for name in st}
+    for A_t in A.unbind(1):
+        h, st = step(A_t, st, layer.params, B, count, spike)
+        outs.append(h)
+        if record:
+            for name, value in st.items():
+                rec[name].append(value)
+    states = {k: torch.stack(v, dim=1) for k, v in rec.items()} if record else {}
+    return torch.stack(outs, dim=1), states
+
+
+def run(layers: Sequence[IntLayer], x: torch.Tensor, *, record: bool = False, count: bool = True,
+        spikes: Optional[Sequence[SpikeFn]] = None,
+        between: Optional[Sequence[Optional[Callable[[torch.Tensor], torch.Tensor]]]] = None) -> IntSimResult:
+    """Run integer layers on ``x [B, T, F]`` (float64 integers) on the logical timeline; float64 results.
+
+    ``spikes[i]``: spike function of layer i (default :func:`hard_spike`; QAT passes
+    :func:`surrogate_spike`). ``between[i]``: applied to layer i's output before layer i+1 sees
+    it (QAT: dropout in training). ``count``: keep the event counters (costs a sync per step).
+    """
+    counts = [Count() if count else None for _ in layers]
+    outputs: list[torch.Tensor] = []
+    states: list[dict[str, torch.Tensor]] = []
+    h, prev_spiking = x, False
+    for i, layer in enumerate(layers):
+        a = dense(layer, h, counts[i], from_spikes=prev_spiking)
+        spike = spikes[i] if spikes is not None else hard_spike
+        out, st = run_layer(layer, a, spike=spike, count=counts[i], record=record)
+        outputs.append(out)
+        states.append(st)
+        h = out
+        if between is not None and between[i] is not None:
+            h = between[i](h)
+        prev_spiking = layer.neuron_type in SPIKING
+    return IntSimResult(outputs=outputs, states=states, neuron_types=[l.neuron_type for l in layers],
+                        counters=[c.c if c is not None else {} for c in counts])
+
 
 def simulate(net: Any, x: Any, *, record: bool = True) -> IntSimResult:
     """Run the integer network on ``x`` (int ``[B, T, F]``) on the logical timeline.
@@ -218,22 +359,8 @@ def simulate(net: Any, x: Any, *, record: bool = True) -> IntSimResult:
     x = _tensor(x)
     if x.dim() != 3:
         raise ValueError(f"input must be [B, T, F], got shape {tuple(x.shape)}")
-    batch, steps, _ = x.shape
-    counts = [_Count() for _ in layers]
-    states = [{name: torch.zeros(batch, layer.weight.shape[0], dtype=torch.int64)
-               for name in STATE_NAMES[layer.neuron_type]} for layer in layers]
-    outs: list[list[torch.Tensor]] = [[] for _ in layers]
-    recs: list[dict[str, list[torch.Tensor]]] = [{n: [] for n in STATE_NAMES[l.neuron_type]} for l in layers]
-    for t in range(steps):
-        h = x[:, t]
-        for i, layer in enumerate(layers):
-            a = dense(layer, h, counts[i])
-            h, states[i] = STEPS[layer.neuron_type](a, states[i], layer.params, layer.bias, counts[i])
-            outs[i].append(h)
-            if record:
-                for name, value in states[i].items():
-                    recs[i][name].append(value)
-    outputs = [torch.stack(o, dim=1) for o in outs]
-    rec_states = [{n: torch.stack(v, dim=1) for n, v in r.items()} if record else {} for r in recs]
-    return IntSimResult(outputs=outputs, states=rec_states, neuron_types=[l.neuron_type for l in layers],
-                        counters=[c.c for c in counts])
+    with torch.no_grad():
+        res = run(layers, x, record=record, count=True)
+    res.outputs = [o.to(torch.int64) for o in res.outputs]
+    res.states = [{k: v.to(torch.int64) for k, v in st.items()} for st in res.states]
+    return res

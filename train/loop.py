@@ -31,6 +31,11 @@ from torch import nn
 from tqdm import tqdm
 
 
+class StopTraining(Exception):
+    """Raised by the model during :func:`fit` to end training early (e.g. QAT weights that became
+    unrepresentable on the chip); ``fit`` keeps the best weights so far and reports the message."""
+
+
 @dataclass
 class EpochStats:
     """Sample-weighted mean loss and accuracy over one pass of a data split."""
@@ -108,29 +113,36 @@ def fit(model: nn.Module, train_loader: Iterable, valid_loader: Iterable, *, epo
         patience: int, factor: float, min_lr: float = 1e-6, device: torch.device | str = "cpu",
         eval_seed: int | None = 0, progress: bool = False,
         log: Callable[[str], None] | None = None,
-        on_epoch: Callable[[list[dict[str, Any]], bool, dict[str, torch.Tensor]], None] | None = None
-        ) -> FitResult:
+        on_epoch: Callable[[list[dict[str, Any]], bool, dict[str, torch.Tensor]], None] | None = None,
+        baseline_valid_acc: float | None = None) -> FitResult:
     """Train for ``epochs`` epochs with Adam + ReduceLROnPlateau on validation accuracy.
 
     After each epoch ``on_epoch(history, improved, best_state)`` is called (e.g. to
     write metrics and the best checkpoint). ``log`` receives one summary line per
     epoch. Training stops early (``FitResult.stopped_early`` says why) if the
-    training loss becomes NaN/Inf.
+    training loss becomes NaN/Inf, or when the model raises :class:`StopTraining` (the
+    unfinished epoch is dropped). ``baseline_valid_acc``: the validation accuracy of the
+    weights as given (fine-tuning): they are "epoch 0" and are kept unless an epoch beats
+    them (``FitResult.best_epoch`` 0).
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max", factor=factor, patience=patience, min_lr=min_lr)
     history: list[dict[str, Any]] = []
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    best_epoch, best_acc = 0, -math.inf
+    best_epoch, best_acc = 0, -math.inf if baseline_valid_acc is None else float(baseline_valid_acc)
     stopped: str | None = None
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
         lr_now = optimizer.param_groups[0]["lr"]
-        tr = run_epoch(model, train_loader, device=device, optimizer=optimizer,
-                       desc=f"epoch {epoch}/{epochs} train", progress=progress)
-        va = evaluate(model, valid_loader, device=device, eval_seed=eval_seed,
-                      desc=f"epoch {epoch}/{epochs} valid", progress=progress)
+        try:
+            tr = run_epoch(model, train_loader, device=device, optimizer=optimizer,
+                           desc=f"epoch {epoch}/{epochs} train", progress=progress)
+            va = evaluate(model, valid_loader, device=device, eval_seed=eval_seed,
+                          desc=f"epoch {epoch}/{epochs} valid", progress=progress)
+        except StopTraining as exc:
+            stopped = f"in epoch {epoch}: {exc}"
+            break
         improved = va.acc > best_acc
         if improved:
             best_acc, best_epoch = va.acc, epoch

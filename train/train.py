@@ -4,6 +4,7 @@
     python train/train.py --task randman --neuron csilif --epochs 5 --out runs/r1
     python train/train.py --config shd_csilif_128 --data-dir data/shd --out runs/shd128
     python train/train.py --eval-only runs/r1/ckpt.pt
+    python train/train.py --qat --from runs/r1/ckpt.pt --epochs 3 --out runs/r1_qat
 
 Writes into ``--out DIR``: ``ckpt.pt`` (best-validation weights, see
 ``train/checkpoint.py``; rewritten whenever validation improves and at the end
@@ -20,6 +21,10 @@ test accuracy of the best-validation weights, so an interrupted run still leaves
 usable checkpoint. Runs are deterministic for a given ``--seed`` (same thread count).
 Also callable as ``main(argv)`` (the ``silava train`` subcommand). Bad arguments,
 configs and checkpoints give one ``error:`` line on stderr and exit code 2.
+
+``--qat --from CKPT`` fine-tunes a trained checkpoint with quantization-aware training
+(:func:`qat_run`, :mod:`train.qat`): the forward pass is the deployed integer network
+(bit-exact with hwsim on the exported model.net), the gradients straight-through.
 """
 from __future__ import annotations
 
@@ -125,6 +130,35 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars over batches (default: only when stderr is a terminal)")
     g.add_argument("--quiet", action="store_true", default=False, help="no per-epoch summary lines")
+
+    g = p.add_argument_group(
+        "quantization-aware fine-tuning (QAT)",
+        "--qat --from CKPT fine-tunes a trained checkpoint so that the deployed Loihi 2 fixed-point "
+        "network (export/to_lava.py) is accurate: the forward pass computes exactly what the chip "
+        "computes (weights, biases, decays and thresholds quantized as export does, 24-bit states, "
+        "truncating products), with straight-through gradients. The model and data come from CKPT "
+        "(--config/--task/--neuron/--hidden/--layers/--dropout/--init-state/--neuron-opt/--data-opt "
+        "are not allowed). Initial neuron states are ZERO in QAT whatever the checkpoint's "
+        "init_state (the chip starts from zero); BatchNorm uses its running statistics (frozen); "
+        "dropout stays on. Defaults: --epochs 10, --lr = the checkpoint's lr / 10, --patience 3, "
+        "other settings from CKPT. Model selection and the LR schedule use the fixed-point "
+        "validation accuracy; the source weights count as epoch 0 and are kept unless an epoch "
+        "beats them. Writes DIR/ckpt.pt (same format; export it with export/to_lava.py and the SAME "
+        "quantization flags) with train_config['qat'] and float + fixed-point accuracies.")
+    g.add_argument("--qat", action="store_true", default=False,
+                   help="quantization-aware fine-tuning of --from CKPT (see above)")
+    g.add_argument("--from", dest="from_ckpt", metavar="CKPT", default=None,
+                   help="checkpoint (file or run directory) to fine-tune with --qat")
+    g.add_argument("--weight-bits", dest="weight_bits", type=int, default=None, metavar="B",
+                   help="QAT: weight mantissa bits, 2..8 (default 8)")
+    g.add_argument("--decay-bits", dest="decay_bits", type=int, default=None, metavar="D",
+                   help="QAT: decay/rotation grid bits of SILIF/CSILIF/LI layers, 8..24 (default 12; CUBA: 12)")
+    g.add_argument("--state-frac-bits", dest="state_frac_bits", type=int, default=None, metavar="S",
+                   help="QAT: state fraction bits (float 1.0 = 2^S state units), 6..22 (default 12)")
+    g.add_argument("--layer-decay-bits", dest="layer_decay_bits", nargs="+", action="extend", default=None,
+                   metavar="I=D", help="QAT: per-layer decay bits, e.g. 1=16 (layer indices count the readout)")
+    g.add_argument("--layer-state-frac-bits", dest="layer_state_frac_bits", nargs="+", action="extend",
+                   default=None, metavar="I=S", help="QAT: per-layer state fraction bits, e.g. 0=10")
     return p
 
 
@@ -372,9 +406,229 @@ def eval_only(path: str, *, batch_size: int | None = None, max_samples: int | No
     return results
 
 
+# ---------------------------------------------------------------------------- QAT
+
+#: flags that describe a new model or task: not allowed with --qat (the checkpoint fixes them)
+QAT_FORBIDDEN = {"config": "--config", "task": "--task", "neuron": "--neuron", "hidden": "--hidden",
+                 "layers": "--layers", "dropout": "--dropout", "init_state": "--init-state",
+                 "neuron_opt": "--neuron-opt", "data_opt": "--data-opt"}
+#: QAT-only flags (dest -> flag)
+QAT_ONLY = {"from_ckpt": "--from", "weight_bits": "--weight-bits", "decay_bits": "--decay-bits",
+            "state_frac_bits": "--state-frac-bits", "layer_decay_bits": "--layer-decay-bits",
+            "layer_state_frac_bits": "--layer-state-frac-bits"}
+QAT_DEFAULTS = {"epochs": 10, "patience": 3, "lr_divisor": 10.0}
+
+
+def _layer_bits(items: Sequence[str] | None, flag: str) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for item in items or []:
+        key, sep, value = str(item).partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[int(key)] = int(value)
+        except ValueError:
+            raise UsageError(f"{flag}: expected LAYER=BITS (e.g. 1=16), got {item!r}") from None
+    return out
+
+
+def qat_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Check the flags of a ``--qat`` run; returns the keyword arguments of :func:`qat_run`."""
+    given = vars(args)
+    if not args.qat:
+        extra = [flag for dest, flag in QAT_ONLY.items() if given.get(dest) is not None]
+        if extra:
+            raise UsageError(f"{extra[0]} is an option of quantization-aware fine-tuning: add --qat "
+                             f"(e.g. --qat --from runs/r1/ckpt.pt --out runs/r1_qat)")
+        return {}
+    if args.eval_only or args.list_configs:
+        raise UsageError("--qat cannot be combined with --eval-only/--list-configs")
+    bad = [flag for dest, flag in QAT_FORBIDDEN.items() if dest in given]
+    if bad:
+        raise UsageError(f"{bad[0]} is not allowed with --qat: the model and the data come from the --from "
+                         f"checkpoint")
+    if not args.from_ckpt:
+        raise UsageError("--qat needs --from CKPT (the trained checkpoint to fine-tune, e.g. --from runs/r1/ckpt.pt)")
+    if not getattr(args, "out", None):
+        raise UsageError("--qat needs --out DIR (where the fine-tuned ckpt.pt goes)")
+    from train.qat import QuantSettings
+
+    settings = QuantSettings(
+        weight_bits=8 if args.weight_bits is None else args.weight_bits,
+        decay_bits=12 if args.decay_bits is None else args.decay_bits,
+        state_frac_bits=12 if args.state_frac_bits is None else args.state_frac_bits,
+        layer_decay_bits=_layer_bits(args.layer_decay_bits, "--layer-decay-bits"),
+        layer_state_frac_bits=_layer_bits(args.layer_state_frac_bits, "--layer-state-frac-bits"))
+    opts: dict[str, Any] = {"source": args.from_ckpt, "out": args.out, "settings": settings,
+                            "overwrite": args.overwrite, "progress": args.progress, "quiet": args.quiet}
+    for key in ("epochs", "lr", "batch_size", "patience", "factor", "min_lr", "seed", "max_samples",
+                "threads", "device", "data_dir"):
+        if key in given:
+            opts[key] = given[key]
+    return opts
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def qat_run(source: str, out: str, settings, *, epochs: int | None = None, lr: float | None = None,
+            batch_size: int | None = None, patience: int | None = None, factor: float | None = None,
+            min_lr: float | None = None, seed: int | None = None, max_samples: int | None = None,
+            threads: int | None = None, device: str = "cpu", data_dir: str | None = None,
+            overwrite: bool = False, progress: bool | None = None, quiet: bool = False) -> dict[str, Any]:
+    """Quantization-aware fine-tuning of checkpoint ``source`` into ``out/ckpt.pt``; returns the summary.
+
+    The model, task and unspecified training settings come from the checkpoint (``lr``
+    defaults to its lr / 10, ``epochs`` to 10, ``patience`` to 3). Trains :class:`train.qat.QATNet`
+    with Adam + ReduceLROnPlateau on the fixed-point validation accuracy (the QAT forward in eval
+    mode, = hwsim on the exported model.net); the source weights are epoch 0. The checkpoint
+    written has the normal format plus ``train_config["qat"]`` (settings, source sha256) and
+    metrics with float and fixed-point accuracies before and after.
+    """
+    import torch
+
+    from train.checkpoint import load_checkpoint, save_checkpoint
+    from train.loop import evaluate, fit
+    from train.plots import plot_training_curve
+    from train.qat import INPUT_MESSAGE_BITS, QATError, QATNet, check_settings, quantize_model
+
+    out_dir = Path(out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir} exists and is not a directory: pick another --out")
+    if (out_dir / "ckpt.pt").exists() and not overwrite:
+        raise ConfigError(f"{out_dir} already holds a ckpt.pt: pass --overwrite or pick another --out")
+    src = Path(source)
+    src_file = src / "ckpt.pt" if src.is_dir() else src
+    model, ckpt = load_checkpoint(source, map_location="cpu")
+    if src_file.resolve() == (out_dir / "ckpt.pt").resolve():
+        raise ConfigError("--out would overwrite the --from checkpoint: pick another --out")
+    check_settings(settings, len(model.layers) + 1)
+    with torch.no_grad():
+        quantize_model(model, settings)          # unsupported neuron, unrepresentable weights: fail now
+    src_cfg = dict(ckpt["train_config"])
+    cfg = {**src_cfg}
+    cfg["epochs"] = int(epochs if epochs is not None else QAT_DEFAULTS["epochs"])
+    cfg["lr"] = float(lr if lr is not None else float(src_cfg.get("lr", DEFAULTS["lr"])) / QAT_DEFAULTS["lr_divisor"])
+    cfg["patience"] = int(patience if patience is not None else QAT_DEFAULTS["patience"])
+    for key, value in (("batch_size", batch_size), ("factor", factor), ("min_lr", min_lr), ("seed", seed),
+                       ("max_samples", max_samples), ("threads", threads), ("device", device)):
+        cfg[key] = value if value is not None else src_cfg.get(key, DEFAULTS[key])
+    cfg["out"] = str(out_dir)
+    from train.config import validate
+
+    merged = validate({**DEFAULTS, **{k: v for k, v in cfg.items() if k in DEFAULTS}})
+    cfg.update({k: merged[k] for k in ("epochs", "lr", "batch_size", "patience", "factor", "min_lr", "seed",
+                                       "max_samples", "threads", "device")})
+
+    dev = setup_torch(cfg["threads"], cfg["device"])
+    progress = sys.stderr.isatty() if progress is None else progress
+    seed_everything(cfg["seed"])
+    data = dict(ckpt["data_config"])
+    name = data.pop("name", None) or src_cfg.get("task")
+    if data_dir is not None:
+        data["data_dir"] = data_dir
+    task = load_task(name, data)
+    if task.encoding not in INPUT_MESSAGE_BITS:
+        raise QATError(f"task {name!r} has {task.encoding} inputs; the deployed network (model.net v1) takes "
+                       f"binary spikes or spike counts: QAT needs a spike-encoded task")
+    bits = INPUT_MESSAGE_BITS[task.encoding]
+    train_set = limit(task.train, cfg["max_samples"])
+    valid_set = limit(task.valid, cfg["max_samples"])
+    test_set = limit(task.test, cfg["max_samples"])
+    if valid_set is None or len(valid_set) == 0 or task.valid is task.test:
+        _log(f"note: task {name!r} has no separate validation split; model selection and the LR schedule "
+             f"use the TEST split", quiet)
+        valid_set = test_set
+    collate = getattr(task, "collate", None)
+    train_loader = make_loader(train_set, cfg["batch_size"], collate, shuffle=True, seed=cfg["seed"])
+    valid_loader = make_loader(valid_set, cfg["batch_size"], collate, shuffle=False)
+    test_loader = make_loader(test_set, cfg["batch_size"], collate, shuffle=False)
+
+    model.to(dev)
+    qnet = QATNet(model, settings, input_message_bits=bits)
+    sha = _file_sha256(src_file)
+    cfg["qat"] = {**settings.to_dict(), "from": sha, "from_path": str(src_file), "init_state": "zeros",
+                  "batchnorm": "running statistics (frozen)", "input_message_bits": bits,
+                  "timeline": "logical", "selection": "fixed-point validation accuracy"}
+    eval_seed = int(ckpt["seed"])
+
+    def accuracies() -> dict[str, dict[str, float]]:
+        res: dict[str, dict[str, float]] = {"float": {}, "fixed_point": {}}
+        for split, loader in (("valid", valid_loader), ("test", test_loader)):
+            for kind, net in (("float", model), ("fixed_point", qnet)):
+                st = evaluate(net, loader, device=dev, eval_seed=eval_seed, desc=f"{kind} {split}", progress=progress)
+                res[kind][f"{split}_acc"] = st.acc
+                res[kind][f"{split}_loss"] = st.loss
+        return res
+
+    before = accuracies()
+    _log(f"QAT of {src_file} ({ckpt['model_config'].get('neuron')}, task {name}): settings "
+         f"{json.dumps(settings.to_dict())}; before: float valid {100 * before['float']['valid_acc']:.1f}%, "
+         f"fixed-point valid {100 * before['fixed_point']['valid_acc']:.1f}%; lr {cfg['lr']:.2g}, "
+         f"{cfg['epochs']} epochs", quiet)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    title = f"QAT {name} / {ckpt['model_config'].get('neuron')} (fixed-point valid)"
+    summary: dict[str, Any] = {"task": name, "neuron": ckpt["model_config"].get("neuron"), "qat": True,
+                               "finished": False, "best_valid_acc": before["fixed_point"]["valid_acc"],
+                               "best_epoch": 0, "test_acc": None, "test_loss": None, "train_seconds": None,
+                               "n_params": sum(p.numel() for p in model.parameters()),
+                               "selection": "fixed-point validation accuracy", "before_qat": before,
+                               "history": [], "config": cfg}
+
+    def plain(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k[len("net."):]: v for k, v in state.items() if k.startswith("net.")}
+
+    def save(state: dict[str, torch.Tensor]) -> None:
+        keys = ("best_valid_acc", "best_epoch", "test_acc", "test_loss", "train_seconds", "finished", "n_params",
+                "qat", "selection", "before_qat", "float", "fixed_point", "stopped_early", "history")
+        metrics = {k: summary[k] for k in keys if k in summary}
+        save_checkpoint(out_dir / "ckpt.pt", state_dict=state, model_config=model.config,
+                        data_config=ckpt["data_config"], train_config=cfg, metrics=metrics, seed=cfg["seed"])
+
+    save(model.state_dict())   # epoch 0: an interrupted run still leaves a usable checkpoint
+
+    def on_epoch(history: list[dict[str, Any]], improved: bool, best_state: dict[str, torch.Tensor]) -> None:
+        summary["history"] = history
+        if improved:
+            summary.update(best_valid_acc=history[-1]["valid_acc"], best_epoch=history[-1]["epoch"])
+        write_metrics(out_dir, summary)
+        plot_training_curve(history, out_dir / "training_curve.png", title=title)
+        if improved:
+            save(plain(best_state))
+
+    start = time.perf_counter()
+    result = fit(qnet, train_loader, valid_loader, epochs=cfg["epochs"], lr=cfg["lr"], patience=cfg["patience"],
+                 factor=cfg["factor"], min_lr=cfg["min_lr"], device=dev, eval_seed=eval_seed, progress=progress,
+                 log=lambda m: _log(m, quiet), on_epoch=on_epoch,
+                 baseline_valid_acc=before["fixed_point"]["valid_acc"])
+    if result.stopped_early:
+        _log(f"warning: stopped early {result.stopped_early}; keeping the best epoch so far "
+             f"({result.best_epoch})")
+    qnet.load_state_dict(result.best_state)
+    after = accuracies()
+    summary.update(best_valid_acc=result.best_valid_acc, best_epoch=result.best_epoch,
+                   test_acc=after["float"]["test_acc"], test_loss=after["float"]["test_loss"],
+                   float=after["float"], fixed_point=after["fixed_point"], finished=True,
+                   train_seconds=time.perf_counter() - start, stopped_early=result.stopped_early)
+    save(model.state_dict())
+    write_metrics(out_dir, summary)
+    plot_training_curve(result.history, out_dir / "training_curve.png", title=title,
+                        test_acc=after["fixed_point"]["test_acc"])
+    return summary
+
+
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     """Command-line entry point; returns the exit code (0 ok, 2 bad input, 130 interrupted)."""
     from train.checkpoint import CheckpointError
+    from train.qat import QATError
 
     parser = build_parser(prog)
     try:
@@ -385,6 +639,16 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     try:
+        qat = qat_options(args)
+        if qat:
+            summary = qat_run(**qat)
+            fb, fa = summary["before_qat"]["fixed_point"], summary["fixed_point"]
+            print(f"QAT {summary['task']}/{summary['neuron']}: fixed-point valid acc {fb['valid_acc']:.4f} -> "
+                  f"{fa['valid_acc']:.4f} (epoch {summary['best_epoch']}), fixed-point test acc "
+                  f"{fb['test_acc']:.4f} -> {fa['test_acc']:.4f}, float test acc "
+                  f"{summary['before_qat']['float']['test_acc']:.4f} -> {summary['float']['test_acc']:.4f}, "
+                  f"{summary['train_seconds']:.1f}s; wrote {Path(qat['out']) / 'ckpt.pt'}")
+            return 0
         if args.list_configs:
             print("\n".join(shipped_configs()))
             return 0
@@ -401,7 +665,7 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
               f"(epoch {summary['best_epoch']}), test acc {summary['test_acc']:.4f}, "
               f"{summary['train_seconds']:.1f}s; wrote {Path(cfg['out']) / 'ckpt.pt'}")
         return 0
-    except (ConfigError, CheckpointError, SetupError) as exc:
+    except (ConfigError, CheckpointError, SetupError, UsageError, QATError) as exc:
         print(f"{prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,448 @@
+"""Quantization-aware training (QAT): a forward pass that computes what the chip computes.
+
+:class:`QATNet` wraps a trained :class:`train.model.SpArchNet`. Its forward
+
+1. folds and quantizes the model's *current* float parameters to the integers of
+   docs/fixed_point.md §4 (:func:`quantize_model`), differentiably, and
+2. runs the integer network with :func:`train.intsim.run` (logical timeline, zero initial
+   state, the readout decided by ``o = sum_t softmax(V_t / S)``, the training rule),
+
+so its output in eval mode is bit-exact with ``hwsim`` on the exported ``model.net``
+(``tests/test_equiv_intsim.py`` proves intsim == hwsim; ``tests/test_qat.py`` proves the
+quantizer here == ``export/quantize.py`` and the end-to-end predictions).
+
+Gradients are straight-through estimators for every rounding and clip (value ``op(x)``,
+derivative 1: ``op(x) + (x - x.detach())``), plus the trained model's surrogate for the spike
+(see :mod:`train.intsim`). The chain ``float parameter -> folded -> integer -> state`` then
+has the float model's scaling: e.g. ``w = 2m``, ``m = rnd(W'' S / 2^(e+7))`` and
+``A = (sum w x) 2^e << 6`` give ``dA/dW'' = S x``, and ``U / S`` is the float membrane.
+
+Quantizer (a torch copy of ``export/fold.py`` + ``export/quantize.py``; train must not import
+export, so the formulas are duplicated and ``tests/test_qat.py`` checks that both produce the
+same integers for every exportable neuron type and several settings). The same float64
+operations in the same order (BatchNorm with its running statistics, eval mode)::
+
+    g = 1 / sqrt(var + eps) * gamma;   c = beta_bn - mean * g;   W' = g[:, None] * W
+    SILIF/LI (silif, adlif, cadlif, li): W'' = (1 - alpha) W',  c'' = (1 - alpha) c
+    CSILIF (csilif):                     W'' = b W',            c'' = b c
+    CUBA (lif):                          W'' = W',              c'' = c (onto the voltage)
+
+    rnd(x) = sign(x) floor(|x| + 0.5)                      (round half away from zero)
+    e      = smallest integer with max|W''| S / 2^(e + 7 + q) <= 2^(b-1) - 1     (q = 8 - b bits)
+    w      = 2^(q+1) clip(rnd(W'' S / 2^(e+7+q)), -(2^(b-1) - 1), 2^(b-1) - 1)
+    bias   = clip(rnd(c'' S / 64), -4096, 4095)
+    alpha, beta = clip(rnd(. 2^D), 0, 2^D); coupling = clip(rnd(a 2^D), -2^D, 2^D);
+    spikeAdapt = clip(rnd(b S), +-(2^23 - 1)); cosDecay/sinDecay = clip(rnd(lam 2^D), -2^D, 2^D);
+    vThMant = S / 64 (SILIF, CUBA), S / 128 (CSILIF)
+    CUBA: D = 12, exponent folded into the state scale: s <- s - e, e <- 0;
+          iDecay = clip(rnd(du 4096), 1, 4096), vDecay = clip(rnd(dv 4096), 0, 4096)
+
+BatchNorm in QAT: always the running statistics (frozen), so the folded weights are what
+export folds; dropout stays active in training. Initial states are always zero (the chip
+starts from zero), whatever the checkpoint's ``init_state``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+import torch
+from torch import Tensor, nn
+
+from train import intsim
+from train.intsim import IntLayer
+from train.loop import StopTraining
+
+# Ranges copied from export/netfile.py (docs/fixed_point.md §1-§4, Lava 0.10.0 lava/proc/lif/models.py)
+STATE_MAX = 2**23 - 1
+BIAS_MIN, BIAS_MAX = -4096, 4095
+VTH_MIN, VTH_MAX = 1, 2**17 - 1
+WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -8, 7
+DECAY_BITS_MIN, DECAY_BITS_MAX = 8, 24
+STATE_FRAC_BITS_MIN, STATE_FRAC_BITS_MAX = 6, 22
+CUBA_DECAY_BITS = 12
+
+#: train neuron type -> model.net neuron type (export/fold.py)
+EXPORTABLE: dict[str, str] = {"silif": "SILIF", "adlif": "SILIF", "cadlif": "SILIF", "csilif": "CSILIF",
+                              "lif": "CUBA"}
+READOUT = {"li": "LI"}
+THRESHOLDS = {"SILIF": 1.0, "CSILIF": 0.5, "CUBA": 1.0, "LI": 0.0}
+#: task input encoding -> inputMessageBits of the first layer (export/to_lava.py)
+INPUT_MESSAGE_BITS = {"binary": 0, "counts": 8}
+
+
+class QATError(ValueError):
+    """The model cannot be quantized (one-line message naming the problem and the fix)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+class QATStop(QATError, StopTraining):
+    """The weights became unrepresentable while :class:`QATNet` ran (e.g. the readout weights shrank
+    below the smallest weight exponent): :func:`train.loop.fit` stops and keeps the best weights."""
+
+
+@dataclass
+class QuantSettings:
+    """Quantization settings, the same fields and ``to_dict`` as ``export.quantize.QuantConfig``.
+
+    Per-layer overrides are keyed by layer index (the readout is the last layer).
+    """
+
+    weight_bits: int = 8
+    decay_bits: int = 12
+    state_frac_bits: int = 12
+    layer_decay_bits: dict[int, int] = field(default_factory=dict)
+    layer_state_frac_bits: dict[int, int] = field(default_factory=dict)
+
+    def decay_bits_for(self, i: int) -> int:
+        return int(self.layer_decay_bits.get(i, self.decay_bits))
+
+    def state_frac_bits_for(self, i: int) -> int:
+        return int(self.layer_state_frac_bits.get(i, self.state_frac_bits))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["layer_decay_bits"] = {str(k): int(v) for k, v in sorted(self.layer_decay_bits.items())}
+        d["layer_state_frac_bits"] = {str(k): int(v) for k, v in sorted(self.layer_state_frac_bits.items())}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "QuantSettings":
+        return cls(weight_bits=int(d.get("weight_bits", 8)), decay_bits=int(d.get("decay_bits", 12)),
+                   state_frac_bits=int(d.get("state_frac_bits", 12)),
+                   layer_decay_bits={int(k): int(v) for k, v in (d.get("layer_decay_bits") or {}).items()},
+                   layer_state_frac_bits={int(k): int(v) for k, v in (d.get("layer_state_frac_bits") or {}).items()})
+
+
+# --------------------------------------------------------------------------- range checks
+
+def check_weight_bits(bits: Any) -> None:
+    """Weight mantissa bits in [2, 8]."""
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 8:
+        raise QATError(f"weight bits {bits!r} out of range [2, 8]: use --weight-bits 2..8 "
+                       f"(8 = Loihi's full signed mantissa)")
+
+
+def check_state_frac_bits(where: str, s: int, hint: str = "") -> None:
+    """State fraction bits s in [6, 22]."""
+    if not STATE_FRAC_BITS_MIN <= s <= STATE_FRAC_BITS_MAX:
+        raise QATError(f"{where}: state fraction bits s = {s} outside [{STATE_FRAC_BITS_MIN}, "
+                       f"{STATE_FRAC_BITS_MAX}]{hint}; set --state-frac-bits (or --layer-state-frac-bits "
+                       f"for this layer) in range")
+
+
+def check_decay_bits(where: str, D: int) -> None:
+    """Decay grid bits D in [8, 24]."""
+    if not DECAY_BITS_MIN <= D <= DECAY_BITS_MAX:
+        raise QATError(f"{where}: decay bits D = {D} outside [{DECAY_BITS_MIN}, {DECAY_BITS_MAX}]; set "
+                       f"--decay-bits (or --layer-decay-bits for this layer) in range")
+
+
+def check_threshold(where: str, vth: float) -> None:
+    """vThMant in [1, 2^17 - 1] and an integer."""
+    if not (VTH_MIN <= vth <= VTH_MAX) or vth != int(vth):
+        raise QATError(f"{where}: threshold mantissa vThMant = {vth:g} outside the integers [{VTH_MIN}, "
+                       f"{VTH_MAX}]; choose --state-frac-bits 7..22 (CUBA: the weight exponent is "
+                       f"subtracted from s)")
+
+
+def check_weight_exp(where: str, e: int, peak: float, s: int) -> None:
+    """Weight exponent in [-8, 7]."""
+    if not WEIGHT_EXP_MIN <= e <= WEIGHT_EXP_MAX:
+        fix = "lower --state-frac-bits" if e > WEIGHT_EXP_MAX else "raise --state-frac-bits"
+        raise QATError(f"{where}: weight exponent {e} outside [{WEIGHT_EXP_MIN}, {WEIGHT_EXP_MAX}] "
+                       f"(max |W'| = {peak:.4g} at state scale 2^{s}); {fix} (or the per-layer flag)")
+
+
+def check_finite(where: str, name: str, value: Tensor) -> None:
+    """Every folded parameter must be finite."""
+    if not bool(torch.isfinite(value.detach()).all()):
+        raise QATError(f"{where}: parameter {name} has non-finite values (NaN/Inf); the model diverged or "
+                       f"is damaged: lower --lr or start from an earlier checkpoint")
+
+
+# --------------------------------------------------------------------------- rounding (STE)
+
+def rnd(x: Tensor) -> Tensor:
+    """``sign(x) * floor(|x| + 0.5)`` (round half away from zero, Lava ``loihi2round``); no gradient."""
+    x = x.detach()
+    return torch.sign(x) * torch.floor(torch.abs(x) + 0.5)
+
+
+def quant(x: Tensor, lo: float, hi: float) -> Tensor:
+    """``clip(rnd(x), lo, hi)`` with a straight-through gradient (derivative 1)."""
+    return intsim.ste(torch.clamp(rnd(x), lo, hi), x)
+
+
+def weight_exponent(peak: float, s: int, weight_bits: int = 8) -> int:
+    """Smallest ``e`` with ``peak * 2^s / 2^(e + 7 + q) <= 2^(b-1) - 1`` (``q = 8 - b``); 0 if peak == 0.
+
+    Same computation as ``export.quantize.weight_exponent``.
+    """
+    if peak == 0:
+        return 0
+    q = 8 - weight_bits
+    top = 2 ** (weight_bits - 1) - 1
+    e = math.ceil(math.log2(peak * 2.0**s / (top * 2.0 ** (7 + q))))
+    while peak * 2.0**s / 2.0 ** (e - 1 + 7 + q) <= top:
+        e -= 1
+    while peak * 2.0**s / 2.0 ** (e + 7 + q) > top:
+        e += 1
+    return int(e)
+
+
+def quantize_weights(weight: Tensor, s: int, e: int, weight_bits: int = 8) -> Tensor:
+    """``w = 2^(q+1) * clip(rnd(W * 2^s / 2^(e+7+q)), -(2^(b-1) - 1), 2^(b-1) - 1)`` (STE)."""
+    q = 8 - weight_bits
+    top = 2 ** (weight_bits - 1) - 1
+    m = quant(weight * 2.0**s / 2.0 ** (e + 7 + q), -top, top)
+    return m * float(2 ** (q + 1))
+
+
+def quantize_bias(bias: Tensor, s: int) -> Tensor:
+    """``bias = clip(rnd(c * 2^s / 64), -4096, 4095)`` (STE)."""
+    return quant(bias * 2.0**s / 64, BIAS_MIN, BIAS_MAX)
+
+
+def on_grid(value: Tensor, bits: int, lo: float, hi: float) -> Tensor:
+    """``clip(rnd(value * 2^bits), lo, hi)`` (STE)."""
+    return quant(value * 2.0**bits, lo, hi)
+
+
+# --------------------------------------------------------------------------- folding
+
+@dataclass
+class FoldedLayer:
+    """One layer's folded float64 parameters (differentiable w.r.t. the model's parameters)."""
+
+    neuron_type: str              # CUBA | SILIF | CSILIF | LI
+    source: str                   # train neuron type
+    weight: Tensor                # W'' (out, in)
+    bias: Tensor                  # c'' (out,)
+    params: dict[str, Tensor]     # alpha, beta, a, b | lam_re, lam_im | cur_decay, vol_decay | alpha
+
+
+def fold_layer(layer: Any, readout: bool = False) -> FoldedLayer:
+    """Fold one ``SpArchLayer`` (``.linear``, ``.bn``, ``.neuron``) with BatchNorm's running statistics."""
+    neuron = layer.neuron
+    name = str(neuron.type_name).lower()
+    table = READOUT if readout else EXPORTABLE
+    if name not in table:
+        raise QATError(f"neuron {name!r} is not exportable to Loihi fixed point (supported hidden neurons: "
+                       f"{', '.join(EXPORTABLE)}; readout: li); QAT needs one of them")
+    ntype = table[name]
+    if getattr(layer.linear, "bias", None) is not None:
+        raise QATError("a Linear with bias is not a SpArch layer (expected bias=False)")
+    bn = layer.bn
+    if bn.running_mean is None or bn.running_var is None:
+        raise QATError("BatchNorm without running statistics cannot be folded; train with the default BatchNorm1d")
+    f64 = torch.float64
+    w = layer.linear.weight.to(f64)
+    g = 1.0 / torch.sqrt(bn.running_var.detach().to(f64) + float(bn.eps))
+    mean = bn.running_mean.detach().to(f64)
+    if bn.affine and bn.weight is not None:
+        g = g * bn.weight.to(f64)
+        c = bn.bias.to(f64) - mean * g
+    else:
+        c = -mean * g
+    w_bn = g[:, None] * w
+    n = w.shape[0]
+    consts = {k: v.to(f64).expand(n) for k, v in neuron._discrete().items()}
+    if ntype in ("SILIF", "LI"):
+        gain = 1.0 - consts["alpha"]
+        keys = ("alpha", "beta", "a", "b") if ntype == "SILIF" else ("alpha",)
+    elif ntype == "CSILIF":
+        gain = consts["b"]
+        keys = ("lam_re", "lam_im")
+    else:
+        gain = torch.ones(n, dtype=f64, device=w.device)
+        keys = ("cur_decay", "vol_decay")
+    return FoldedLayer(neuron_type=ntype, source=name, weight=gain[:, None] * w_bn, bias=gain * c,
+                       params={k: consts[k] for k in keys})
+
+
+def fold_model(model: Any) -> list[FoldedLayer]:
+    """Fold every hidden layer and the readout of a ``SpArchNet``."""
+    out = []
+    for i, layer in enumerate(model.layers):
+        try:
+            out.append(fold_layer(layer))
+        except QATError as exc:
+            raise QATError(f"hidden layer {i}: {exc}") from None
+    try:
+        out.append(fold_layer(model.readout, readout=True))
+    except QATError as exc:
+        raise QATError(f"readout: {exc}") from None
+    return out
+
+
+# --------------------------------------------------------------------------- quantization
+
+def quantize_layer(fl: FoldedLayer, i: int, settings: QuantSettings, input_message_bits: int = 0) -> IntLayer:
+    """Quantize one folded layer to an :class:`intsim.IntLayer` (float64 integers, STE gradients).
+
+    Mirrors ``export.quantize.quantize_layer`` step by step (see the module docstring).
+    """
+    where = f"layer {i} ({fl.neuron_type})"
+    check_weight_bits(settings.weight_bits)
+    for name, value in [("weight", fl.weight), ("bias", fl.bias), *fl.params.items()]:
+        check_finite(where, name, value)
+    s = settings.state_frac_bits_for(i)
+    check_state_frac_bits(where, s)
+    peak = float(fl.weight.detach().abs().max()) if fl.weight.numel() else 0.0
+    e = weight_exponent(peak, s, settings.weight_bits)
+    p = fl.params
+    if fl.neuron_type == "CUBA":
+        if i in settings.layer_decay_bits and settings.layer_decay_bits[i] != CUBA_DECAY_BITS:
+            raise QATError(f"{where}: decay bits {settings.layer_decay_bits[i]} requested, but CUBA layers "
+                           f"(Lava's LIF) have 12-bit decays; drop --layer-decay-bits for layer {i}")
+        s_fold = s - e
+        check_state_frac_bits(where, s_fold, hint=f" after folding the weight exponent {e} into s = {s} "
+                                                  f"(max |W'| = {peak:.4g})")
+        w = quantize_weights(fl.weight, s_fold, 0, settings.weight_bits)
+        if not bool(w.detach().any()):
+            raise QATError(f"{where}: all weights quantize to zero (max |W'| = {peak:.4g}): raise "
+                           f"--state-frac-bits")
+        bias = quantize_bias(fl.bias, s_fold)
+        vth = 2.0**s_fold / 64
+        check_threshold(where, vth)
+        params: dict[str, Any] = {"iDecay": on_grid(p["cur_decay"], 12, 1, 4096),
+                                  "vDecay": on_grid(p["vol_decay"], 12, 0, 4096),
+                                  "vThMant": int(vth), "refDelay": 1, "gradedSpike": False,
+                                  "stateFracBits": int(s_fold)}
+        return IntLayer("CUBA", w, bias, 0, input_message_bits, params)
+
+    D = settings.decay_bits_for(i)
+    check_decay_bits(where, D)
+    vth = {"SILIF": 2.0**s / 64, "CSILIF": 2.0**s / 128}.get(fl.neuron_type)
+    if vth is not None:
+        check_threshold(where, vth)
+    e = max(e, WEIGHT_EXP_MIN)   # as export.quantize: tiny weights keep e = -8 with fewer mantissa bits
+    check_weight_exp(where, e, peak, s)
+    w = quantize_weights(fl.weight, s, e, settings.weight_bits)
+    bias = quantize_bias(fl.bias, s)
+    one = 2**D
+    if fl.neuron_type == "SILIF":
+        params = {"alpha": on_grid(p["alpha"], D, 0, one), "beta": on_grid(p["beta"], D, 0, one),
+                  "coupling": on_grid(p["a"], D, -one, one),
+                  "spikeAdapt": on_grid(p["b"], s, -STATE_MAX, STATE_MAX)}
+    elif fl.neuron_type == "CSILIF":
+        params = {"cosDecay": on_grid(p["lam_re"], D, -one, one), "sinDecay": on_grid(p["lam_im"], D, -one, one)}
+    elif fl.neuron_type == "LI":
+        params = {"alpha": on_grid(p["alpha"], D, 0, one)}
+    else:
+        raise QATError(f"{where}: unknown neuron type {fl.neuron_type!r}")
+    if vth is not None:
+        params["vThMant"] = int(vth)
+    params["decayBits"] = int(D)
+    params["stateFracBits"] = int(s)
+    return IntLayer(fl.neuron_type, w, bias, e, input_message_bits, params)
+
+
+def check_settings(settings: QuantSettings, n_layers: int) -> None:
+    """Global checks of the settings (bits ranges, per-layer indices) before any layer is quantized."""
+    check_weight_bits(settings.weight_bits)
+    check_decay_bits("--decay-bits", settings.decay_bits)
+    check_state_frac_bits("--state-frac-bits", settings.state_frac_bits)
+    for key, table in (("--layer-decay-bits", settings.layer_decay_bits),
+                       ("--layer-state-frac-bits", settings.layer_state_frac_bits)):
+        bad = [k for k in table if not 0 <= int(k) < n_layers]
+        if bad:
+            raise QATError(f"{key}: layer index {bad[0]} out of range [0, {n_layers - 1}] "
+                           f"(the readout is layer {n_layers - 1})")
+
+
+def quantize_model(model: Any, settings: Optional[QuantSettings] = None, *,
+                   input_message_bits: int = 0) -> list[IntLayer]:
+    """Fold and quantize a ``SpArchNet``: one :class:`intsim.IntLayer` per layer (readout last).
+
+    Differentiable w.r.t. the model's parameters (straight-through rounding); the values are
+    exactly ``export.quantize.quantize_network(export.fold.fold_model(model), config)``'s integers.
+    ``input_message_bits`` applies to the first layer (8 for spike-count inputs).
+    """
+    settings = settings or QuantSettings()
+    folded = fold_model(model)
+    check_settings(settings, len(folded))
+    return [quantize_layer(fl, i, settings, input_message_bits if i == 0 else 0) for i, fl in enumerate(folded)]
+
+
+def integer_layer(layer: IntLayer) -> dict[str, Any]:
+    """Plain integers of one quantized layer (int64 tensors / ints), for comparisons and inspection."""
+    def as_int(v: Any) -> Any:
+        return v.detach().to(torch.int64) if isinstance(v, Tensor) else v
+    return {"neuron_type": layer.neuron_type, "weight": as_int(layer.weight), "bias": as_int(layer.bias),
+            "weight_exp": int(layer.weight_exp), "input_message_bits": int(layer.input_message_bits),
+            "neuron": {k: as_int(v) for k, v in layer.params.items()}}
+
+
+# --------------------------------------------------------------------------- the QAT network
+
+def readout_scale(settings: QuantSettings, n_layers: int) -> int:
+    """``S = 2^s`` of the LI readout (the last layer; never exponent-folded)."""
+    return 2 ** settings.state_frac_bits_for(n_layers - 1)
+
+
+class QATNet(nn.Module):
+    """The integer (chip) forward of a ``SpArchNet`` with straight-through gradients.
+
+    ``forward(x [B, T, F]) -> o [B, C] = sum_t softmax(V_t / S)`` (float64), where ``V`` is the
+    integer LI readout of the quantized network (``S = 2^s`` of the readout). Inputs are the
+    task's spike rasters or counts, rounded to integers (binary tasks: ``x != 0``; count tasks:
+    ``input_message_bits = 8``, clipped to [0, 255]). In eval mode (no grad) the output is what
+    hwsim computes on the exported model.net (logical timeline), bit for bit.
+
+    BatchNorm always uses the running statistics (frozen, never updated); dropout after each
+    hidden layer is active in training mode (so training-mode states are then not integers).
+    The parameters (and ``state_dict``, under the prefix ``net.``) are the wrapped model's.
+    """
+
+    def __init__(self, model: nn.Module, settings: Optional[QuantSettings] = None, *,
+                 input_message_bits: int = 0) -> None:
+        super().__init__()
+        self.net = model
+        self.settings = settings or QuantSettings()
+        self.input_message_bits = int(input_message_bits)
+        check_settings(self.settings, len(model.layers) + 1)
+
+    def train(self, mode: bool = True) -> "QATNet":
+        super().train(mode)
+        for m in self.net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+        return self
+
+    def int_layers(self) -> list[IntLayer]:
+        """The model's current parameters, quantized (differentiable).
+
+        Raises :class:`QATStop` (a :class:`QATError` that ends :func:`train.loop.fit` early) when
+        they cannot be represented with the settings.
+        """
+        try:
+            return quantize_model(self.net, self.settings, input_message_bits=self.input_message_bits)
+        except QATError as exc:
+            raise QATStop(str(exc)) from None
+
+    def simulate(self, x: Tensor, *, record: bool = False) -> intsim.IntSimResult:
+        """Run the integer network; ``outputs[-1]`` is the readout V (float64 integers in eval mode)."""
+        layers = self.int_layers()
+        xi = torch.round(x.detach().to(torch.float64))
+        hidden = list(self.net.layers)
+        spikes = [intsim.surrogate_spike(l.neuron.surrogate, l.neuron.surrogate_scale) for l in hidden]
+        between = [l.dropout if self.training else None for l in hidden]
+        return intsim.run(layers, xi, record=record, count=False, spikes=[*spikes, intsim.hard_spike],
+                          between=[*between, None])
+
+    def forward(self, x: Tensor) -> Tensor:
+        n_in = self.net.config["n_inputs"]
+        if x.dim() != 3 or x.shape[-1] != n_in:
+            raise ValueError(f"expected input [B, T, {n_in}], got {tuple(x.shape)}")
+        res = self.simulate(x)
+        v = res.outputs[-1] / float(readout_scale(self.settings, len(res.outputs)))
+        return torch.softmax(v, dim=-1).sum(1)
+
+    def model_state_dict(self) -> dict[str, Tensor]:
+        """The wrapped model's state dict (what a checkpoint stores)."""
+        return self.net.state_dict()
