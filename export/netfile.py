@@ -37,13 +37,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import h5py
 import numpy as np
+
+from silava.fileio import atomic_path
 
 FORMAT = "silava-net"
 FORMAT_VERSION = 1
@@ -428,10 +429,7 @@ def write(path: str | os.PathLike, net: Network) -> None:
     """
     validate(net)
     path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path, make_parents=False) as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT
             f.attrs["format_version"] = np.int64(FORMAT_VERSION)
@@ -441,16 +439,6 @@ def write(path: str | os.PathLike, net: Network) -> None:
             layers = f.create_group("layer")
             for i, layer in enumerate(net.layers):
                 _write_layer(layers.create_group(str(i)), layer)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 # --------------------------------------------------------------------------- read

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import hashlib
 import math
 import os
 import sys
@@ -31,6 +30,8 @@ if __package__ in (None, ""):  # run as a file: make the repository root importa
         sys.path.insert(0, _root)
 
 from export import netfile  # noqa: E402
+from silava.cliutil import parse_layer_bits  # noqa: E402
+from silava.fileio import sha256_file  # noqa: E402
 from export.fold import FoldError, fold_model  # noqa: E402
 from export.quantize import QuantConfig, QuantError, check_decay_bits, check_state_frac_bits, check_weight_bits  # noqa: E402
 from export.report import build_report, report_json, report_text  # noqa: E402
@@ -70,19 +71,6 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     return p
 
 
-def _overrides(items: Sequence[str], flag: str) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        try:
-            if not sep:
-                raise ValueError
-            out[int(key)] = int(value)
-        except ValueError:
-            raise ExportError(f"{flag}: expected LAYER=BITS (e.g. 1=16), got {item!r}") from None
-    return out
-
-
 # --------------------------------------------------------------------------- task facts
 
 def task_facts(data_config: dict[str, Any]) -> tuple[int, float, str]:
@@ -117,14 +105,6 @@ def task_facts(data_config: dict[str, Any]) -> tuple[int, float, str]:
 
 
 # --------------------------------------------------------------------------- outputs
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def _resolve_paths(ckpt: Path, output: Optional[str], report_dir: Optional[str]) -> tuple[Path, Path, Path]:
     base = ckpt if ckpt.is_dir() else ckpt.parent
@@ -245,7 +225,7 @@ def export_checkpoint(ckpt_path: str | os.PathLike, *, output: Optional[str] = N
     meta = netfile.Meta(
         steps=steps, n_inputs=folded.n_inputs, n_classes=folded.n_classes, dt=dt, input_encoding=encoding,
         decision="softmax_sum", timeline="lava", source_neuron=str(ckpt["model_config"].get("neuron", "")),
-        checkpoint_sha256=_sha256(real_ckpt), float_accuracy=float_accuracy, task=dict(ckpt["data_config"]),
+        checkpoint_sha256=sha256_file(real_ckpt), float_accuracy=float_accuracy, task=dict(ckpt["data_config"]),
         created=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat())
     from export.quantize import quantize_network
 
@@ -276,8 +256,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         check_state_frac_bits("--state-frac-bits", args.state_frac_bits)
         config = QuantConfig(weight_bits=args.weight_bits, decay_bits=args.decay_bits,
                              state_frac_bits=args.state_frac_bits,
-                             layer_decay_bits=_overrides(args.layer_decay_bits, "--layer-decay-bits"),
-                             layer_state_frac_bits=_overrides(args.layer_state_frac_bits, "--layer-state-frac-bits"))
+                             layer_decay_bits=parse_layer_bits(args.layer_decay_bits, "--layer-decay-bits", ExportError),
+                             layer_state_frac_bits=parse_layer_bits(args.layer_state_frac_bits, "--layer-state-frac-bits", ExportError))
         result = export_checkpoint(args.checkpoint, output=args.output, config=config, report_dir=args.report_dir)
     except (ExportError, QuantError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)

@@ -291,15 +291,11 @@ class CliError(Exception):
 
 
 def _parser():
-    import argparse
+    from silava.cliutil import one_line_parser
 
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str):  # one line, exit 2 (argparse prints usage + message)
-            raise CliError(f"{message} (see --help)")
-
-    p = Parser(prog="simulate.py", description="Bit-exact integer simulation of a model.net network "
-                                                "(hwsim, numpy only): accuracy, decision agreement, spikes, "
-                                                "overflow counters.")
+    p = one_line_parser(CliError, prog="simulate.py",
+                        description="Bit-exact integer simulation of a model.net network (hwsim, numpy only): "
+                                    "accuracy, decision agreement, spikes, overflow counters.")
     p.add_argument("model", help="model.net written by export/to_lava.py")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--task", help="task name (randman, spoken-digits, shd, ...); its stored config in "
@@ -315,80 +311,6 @@ def _parser():
 
     add_report_arguments(p)
     return p
-
-
-def _check_json_path(path: str) -> Path:
-    out = Path(path)
-    if out.is_dir():
-        raise CliError(f"--json {path}: is a directory; give a file name")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise CliError(f"--json {path}: directory {parent} does not exist; create it or choose another path")
-    import os
-
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise CliError(f"--json {path}: directory {parent} is not writable; choose another path")
-    return out
-
-
-def _write_json_atomic(path: Path, payload: dict) -> None:
-    import json
-    import os
-    import tempfile
-
-    parent = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise CliError(f"--json {path}: cannot write ({exc.strerror or exc}); choose another path") from None
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=1)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise CliError(f"--json {path}: cannot write ({exc.strerror or exc}); choose another path") from None
-
-
-def _load_inputs(args, net: Network) -> tuple[np.ndarray, np.ndarray, str]:
-    meta = net.meta
-    if args.inputs:
-        path = Path(args.inputs)
-        if not path.is_file():
-            raise CliError(f"--inputs {path}: no such file; pass an .npz with arrays x and y")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                if "x" not in data or "y" not in data:
-                    raise CliError(f"--inputs {path}: needs arrays 'x' [N, T, F] and 'y' [N], "
-                                   f"found {sorted(data.files)}")
-                x, y = data["x"], data["y"]
-        except CliError:
-            raise
-        except (OSError, ValueError) as exc:
-            raise CliError(f"--inputs {path}: not a readable .npz ({str(exc).splitlines()[0] if str(exc) else exc}); "
-                           "save it with numpy.savez(path, x=x, y=y)") from None
-        if args.samples is not None:
-            x, y = x[:args.samples], y[:args.samples]
-        y = np.asarray(y)
-        if y.ndim != 1 or y.dtype.kind not in "iu" or (np.ndim(x) >= 1 and len(y) != len(x)):
-            raise CliError(f"--inputs {path}: y must be integer labels of shape [N] matching x "
-                           f"(got {y.dtype} {tuple(y.shape)} for {len(x)} samples)")
-        return x, y.astype(np.int64), f"{path.name}"
-    from silava.tasks import TaskError, load_task_arrays   # lazy: pulls in torch
-
-    try:
-        x, y = load_task_arrays(args.task, meta.task, split=args.split, max_samples=args.samples,
-                                steps=meta.steps, n_inputs=meta.n_inputs)
-    except TaskError as exc:
-        raise CliError(f"--task {args.task}: {exc}") from None
-    except (ValueError, KeyError, FileNotFoundError, ImportError) as exc:
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CliError(f"--task {args.task}: {text}") from None
-    return x, y, f"task {args.task} ({args.split} split)"
 
 
 def _layer_name(layer) -> str:
@@ -430,6 +352,8 @@ def run_cli(argv: Optional[Sequence[str]] = None) -> int:
     import time
 
     from export.netfile import NetFileError, read
+    from silava.cliutil import load_inputs
+    from silava.fileio import check_writable_file, write_json_atomic
 
     launcher = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path("")
     prog = "silava sim" if "silava" in launcher.parts[-2:] or launcher.name == "silava" else "simulate.py"
@@ -444,7 +368,7 @@ def run_cli(argv: Optional[Sequence[str]] = None) -> int:
             raise CliError(f"--samples {args.samples}: must be at least 1")
         if args.batch_size < 1:
             raise CliError(f"--batch-size {args.batch_size}: must be at least 1")
-        json_path = _check_json_path(args.json) if args.json else None
+        json_path = check_writable_file(args.json, "--json", CliError) if args.json else None
         if not Path(args.model).is_file():
             raise CliError(f"{args.model}: no such file; pass a model.net written by export/to_lava.py")
         try:
@@ -456,7 +380,7 @@ def run_cli(argv: Optional[Sequence[str]] = None) -> int:
         problem = check_report_arguments(args, net)
         if problem:
             raise CliError(problem)
-        x, y, source = _load_inputs(args, net)
+        x, y, source = load_inputs(args, net.meta, CliError)
         try:
             xs = check_inputs(net, x)
         except SimInputError as exc:
@@ -494,7 +418,10 @@ def run_cli(argv: Optional[Sequence[str]] = None) -> int:
                 "labels": y.tolist(),
                 "elapsed_s": elapsed,
             }
-            _write_json_atomic(json_path, payload)
+            try:
+                write_json_atomic(json_path, payload)
+            except OSError as exc:
+                raise CliError(f"--json {json_path}: cannot write ({exc.strerror or exc}); choose another path") from None
             print(f"wrote {json_path}")
         report_rc = run_report(args, net, xs, result)
         if report_rc:

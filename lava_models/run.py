@@ -28,6 +28,8 @@ if __package__ in (None, ""):  # run as a file: the repo root replaces this fold
 
 import numpy as np
 
+from silava.fileio import check_writable_file, write_json_atomic  # noqa: E402
+
 PROG = "run.py"
 BACKENDS = ("sim", "loihi2")
 LOIHI_HINT = ("--backend loihi2 needs Intel's Lava extension for Loihi (lava-loihi), which is not installed: "
@@ -41,14 +43,10 @@ class CliError(Exception):
 
 
 def _parser():
-    import argparse
+    from silava.cliutil import one_line_parser
 
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str):  # one line, exit 2
-            raise CliError(f"{message} (see --help)")
-
-    p = Parser(prog=PROG, description="Run a model.net network as Lava processes (CPU simulator or Loihi 2): "
-                                      "accuracy, agreement with hwsim, speed.")
+    p = one_line_parser(CliError, prog=PROG, description="Run a model.net network as Lava processes (CPU simulator "
+                                                         "or Loihi 2): accuracy, agreement with hwsim, speed.")
     p.add_argument("model", help="model.net written by export/to_lava.py")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--task", help="task name (randman, spoken-digits, shd, ...); its stored config in "
@@ -70,97 +68,6 @@ def _parser():
     return p
 
 
-def _check_json_path(path: str) -> Path:
-    import os
-
-    out = Path(path)
-    if out.is_dir():
-        raise CliError(f"--json {path}: is a directory; give a file name")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise CliError(f"--json {path}: directory {parent} does not exist; create it or choose another path")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise CliError(f"--json {path}: directory {parent} is not writable; choose another path")
-    return out
-
-
-def _write_json_atomic(path: Path, payload: dict) -> None:
-    import json
-    import os
-    import tempfile
-
-    parent = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=1)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _load_inputs(args, net) -> tuple[np.ndarray, np.ndarray, str]:
-    """``(x, y, description)`` from ``--inputs`` or ``--task`` (lazy: the task path imports torch)."""
-    meta = net.meta
-    if args.inputs:
-        path = Path(args.inputs)
-        if not path.is_file():
-            raise CliError(f"--inputs {path}: no such file; pass an .npz with arrays x and y")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                if "x" not in data or "y" not in data:
-                    raise CliError(f"--inputs {path}: needs arrays 'x' [N, T, F] and 'y' [N], found {sorted(data.files)}")
-                x, y = np.asarray(data["x"]), np.asarray(data["y"])
-        except CliError:
-            raise
-        except (OSError, ValueError) as exc:
-            raise CliError(f"--inputs {path}: not a readable .npz ({str(exc).splitlines()[0] if str(exc) else exc}); "
-                           "save it with numpy.savez(path, x=x, y=y)") from None
-        if args.samples is not None:
-            x, y = x[:args.samples], y[:args.samples]
-        if y.ndim != 1 or y.dtype.kind not in "iu" or (x.ndim >= 1 and len(y) != len(x)):
-            raise CliError(f"--inputs {path}: y must be integer labels of shape [N] matching x "
-                           f"(got {y.dtype} {tuple(y.shape)} for {len(x)} samples)")
-        return x, y.astype(np.int64), f"inputs {path.name}"
-    from silava.tasks import TaskError, load_task_arrays
-
-    try:
-        x, y = load_task_arrays(args.task, meta.task, split=args.split, max_samples=args.samples,
-                                steps=meta.steps, n_inputs=meta.n_inputs)
-    except TaskError as exc:
-        raise CliError(f"--task {args.task}: {exc}") from None
-    except (ValueError, KeyError, FileNotFoundError, ImportError) as exc:
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CliError(f"--task {args.task}: {text}") from None
-    return x, y, f"task {args.task} ({args.split} split)"
-
-
-def _check_inputs(net, x: np.ndarray) -> np.ndarray:
-    """Integer ``[N, T ≤ steps, n_inputs]`` inputs, or :class:`CliError` naming the fix."""
-    meta = net.meta
-    if x.ndim != 3:
-        raise CliError(f"inputs must have shape [samples, steps, features], got {x.ndim} dimensions {tuple(x.shape)}")
-    n, t, f = x.shape
-    if f != meta.n_inputs:
-        raise CliError(f"inputs have {f} features but the network expects {meta.n_inputs}; "
-                       "use the data the network was trained on")
-    if t > meta.steps:
-        raise CliError(f"inputs have {t} steps but the network runs {meta.steps}; crop them to {meta.steps}")
-    if n == 0:
-        raise CliError("inputs hold no samples; pass at least one")
-    if x.dtype.kind == "f":
-        if not np.all(np.isfinite(x)) or np.any(x != np.round(x)):
-            raise CliError("inputs must be integers (spikes or spike counts); round or bin them first")
-    elif x.dtype.kind not in "biu":
-        raise CliError(f"inputs must be integers (spikes or spike counts), got dtype {x.dtype}")
-    return x.astype(np.int64)
-
-
 def _loihi2_run_cfg(tag: str):
     """``Loihi2HwCfg`` if lava-loihi is importable, else :class:`CliError` (no CPU fallback)."""
     from lava.utils import loihi
@@ -173,6 +80,9 @@ def _loihi2_run_cfg(tag: str):
 
 
 def run_cli(argv: Optional[Sequence[str]] = None) -> int:
+    from hwsim.simulate import SimInputError, check_inputs
+    from silava.cliutil import load_inputs
+
     try:
         try:
             args = _parser().parse_args(argv)
@@ -188,7 +98,7 @@ def run_cli(argv: Optional[Sequence[str]] = None) -> int:
             raise CliError(f"--timeout {args.timeout:g}: must be positive (seconds)")
         if args.backend == "loihi2" and args.tag != "fixed_pt":
             raise CliError("--backend loihi2 runs the fixed_pt models only; drop --tag floating_pt")
-        json_path = _check_json_path(args.json) if args.json else None
+        json_path = check_writable_file(args.json, "--json", CliError) if args.json else None
 
         import lava_models
         try:
@@ -207,8 +117,11 @@ def run_cli(argv: Optional[Sequence[str]] = None) -> int:
             if missing:
                 raise CliError(f"--tag floating_pt: layer/{missing[0]}/float: missing (the file has no float "
                                "reference parameters); export with export/to_lava.py or use --tag fixed_pt")
-        x, y, source = _load_inputs(args, net)
-        x = _check_inputs(net, x)
+        x, y, source = load_inputs(args, net.meta, CliError)
+        try:
+            x = check_inputs(net, x).astype(np.int64)
+        except SimInputError as exc:
+            raise CliError(f"{source}: {exc}") from None
         return _run(args, net, x, y, source, run_cfg, json_path)
     except CliError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -258,7 +171,7 @@ def _run(args, net, x: np.ndarray, y: np.ndarray, source: str, run_cfg, json_pat
                    labels=y.tolist())
     if json_path is not None:
         try:
-            _write_json_atomic(json_path, payload)
+            write_json_atomic(json_path, payload)
         except OSError as exc:
             print(f"{PROG}: error: --json {json_path}: cannot write ({exc.strerror or exc}); choose another path",
                   file=sys.stderr)

@@ -45,7 +45,6 @@ stderr naming the problem and the fix, exit code 2, no output file.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import math
@@ -58,6 +57,9 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
+
+from silava.cliutil import parse_layer_bits
+from silava.fileio import check_writable_file, sha256_file, write_bytes_atomic
 
 PROG = "silava compare"
 FORMAT = "silava-compare"
@@ -444,27 +446,6 @@ def plot_comparison(result: dict[str, Any]) -> bytes:
 
 # --------------------------------------------------------------------------- helpers
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _layer_bits(items: Optional[Sequence[str]], flag: str) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for item in items or []:
-        key, sep, value = str(item).partition("=")
-        try:
-            if not sep:
-                raise ValueError
-            out[int(key)] = int(value)
-        except ValueError:
-            raise CompareError(f"{flag}: expected LAYER=BITS (e.g. 1=16), got {item!r}") from None
-    return out
-
-
 def quant_config(args: argparse.Namespace, ckpt: dict[str, Any]):
     """The :class:`export.quantize.QuantConfig` to use: flags > the checkpoint's QAT settings > defaults."""
     from export.quantize import QuantConfig, QuantError, check_decay_bits, check_state_frac_bits, check_weight_bits
@@ -482,9 +463,9 @@ def quant_config(args: argparse.Namespace, ckpt: dict[str, Any]):
         if getattr(args, key) is not None:
             base[key] = int(getattr(args, key))
     if args.layer_decay_bits is not None:
-        base["layer_decay_bits"] = _layer_bits(args.layer_decay_bits, "--layer-decay-bits")
+        base["layer_decay_bits"] = parse_layer_bits(args.layer_decay_bits, "--layer-decay-bits", CompareError)
     if args.layer_state_frac_bits is not None:
-        base["layer_state_frac_bits"] = _layer_bits(args.layer_state_frac_bits, "--layer-state-frac-bits")
+        base["layer_state_frac_bits"] = parse_layer_bits(args.layer_state_frac_bits, "--layer-state-frac-bits", CompareError)
     config = QuantConfig(**base)
     try:
         check_weight_bits(config.weight_bits)
@@ -518,36 +499,6 @@ def check_net_matches(net, model, net_path: str) -> None:
                            f"checkpoint with `silava export` or drop --net")
 
 
-def _writable_file(path: Path, flag: str) -> Path:
-    if path.is_dir():
-        raise CompareError(f"{flag} {path}: is a directory; give a file name")
-    parent = path.parent if str(path.parent) else Path(".")
-    probe = parent
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise CompareError(f"{flag} {path}: cannot write into {parent}; choose a writable path")
-    return path
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def json_safe(value: Any) -> Any:
     """numpy -> Python, NaN/inf -> None (strict JSON)."""
     if isinstance(value, dict):
@@ -573,7 +524,7 @@ def write_outputs(result: dict[str, Any], json_path: Path, png_path: Optional[Pa
     written = []
     try:
         for path, data in files.items():
-            _write_atomic(path, data)
+            write_bytes_atomic(path, data)
             written.append(path)
     except OSError as exc:
         for path in written:
@@ -660,7 +611,7 @@ def compare(ckpt_path: str | os.PathLike, *, task: Optional[str] = None, split: 
     except CheckpointError as exc:
         raise CompareError(str(exc)) from None
     real_ckpt = ckpt_path / "ckpt.pt" if ckpt_path.is_dir() else ckpt_path
-    sha = _sha256(real_ckpt)
+    sha = sha256_file(real_ckpt)
     warnings: list[str] = []
     quant_report = None
     if net is None and net_path is not None:
@@ -768,8 +719,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         out = Path(args.out) if args.out else base
         if out.exists() and not out.is_dir():
             raise CompareError(f"--out {out}: exists and is not a directory; choose another folder")
-        json_path = _writable_file(Path(args.json) if args.json else out / "compare.json", "--json")
-        png_path = None if args.no_plot else _writable_file(out / "compare.png", "--out")
+        json_path = check_writable_file(Path(args.json) if args.json else out / "compare.json", "--json", CompareError,
+                                        create_parents=True)
+        png_path = None if args.no_plot else check_writable_file(out / "compare.png", "--out", CompareError,
+                                                                  create_parents=True)
         from train.checkpoint import CheckpointError, read_checkpoint
 
         try:

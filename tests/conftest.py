@@ -53,3 +53,29 @@ def shm_guard():
         new &= set(os.listdir(base))
         new -= _mapped_shm_names()
     assert not new, f"leaked shared memory segments: {sorted(new)}"
+
+
+@pytest.fixture
+def one_thread():
+    """Small tensors: one intra-op thread avoids oversubscription stalls on a busy 2-core machine."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def active_batchnorm(model, gen):
+    """Give every BatchNorm of a SpArchNet random statistics and affine parameters drawn from the
+    ``torch.Generator`` ``gen`` (so every layer spikes and folding is non-trivial); returns it in eval mode."""
+    import torch
+
+    with torch.no_grad():
+        for layer in [*model.layers, model.readout]:
+            n = layer.bn.num_features
+            layer.bn.running_mean.copy_(torch.rand(n, generator=gen) - 0.5)
+            layer.bn.running_var.copy_(torch.rand(n, generator=gen) * 2 + 0.2)
+            layer.bn.weight.copy_(torch.rand(n, generator=gen) * 3 + 1)
+            layer.bn.bias.copy_(torch.rand(n, generator=gen) * 0.8 - 0.2)
+    return model.eval()

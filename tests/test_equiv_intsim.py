@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import active_batchnorm
 from export.synth import random_inputs, random_network
 from train import intsim
 
@@ -106,15 +107,7 @@ def _quantized_sparchnet(neuron: str, seed: int, **quant):
 
     torch.manual_seed(seed)
     model = SpArchNet(20, [24, 16], 5, neuron)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for layer in [*model.layers, model.readout]:
-            n = layer.bn.num_features
-            layer.bn.running_mean.copy_(torch.rand(n, generator=gen) - 0.5)
-            layer.bn.running_var.copy_(torch.rand(n, generator=gen) * 2 + 0.2)
-            layer.bn.weight.copy_(torch.rand(n, generator=gen) * 3 + 1)
-            layer.bn.bias.copy_(torch.rand(n, generator=gen) * 0.8 - 0.2)
-    model.eval()
+    active_batchnorm(model, torch.Generator().manual_seed(seed))
     net, _ = quantize_network(fold_model(model), QuantConfig(**quant))
     net.meta.steps = 40
     return net

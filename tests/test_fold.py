@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import active_batchnorm
 from export.fold import FoldError, bn_affine, fold_model, simulate_folded
 from train.model import SpArchNet
 
@@ -17,15 +18,7 @@ def _model(neuron: str, seed: int = 0, sizes=(12, [20, 14], 5)) -> SpArchNet:
     """A randomly initialised SpArchNet with non-trivial BatchNorm statistics (eval mode)."""
     torch.manual_seed(seed)
     model = SpArchNet(sizes[0], sizes[1], sizes[2], neuron)
-    gen = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for layer in [*model.layers, model.readout]:
-            n = layer.bn.num_features
-            layer.bn.running_mean.copy_(torch.rand(n, generator=gen) - 0.5)
-            layer.bn.running_var.copy_(torch.rand(n, generator=gen) * 2 + 0.2)
-            layer.bn.weight.copy_(torch.rand(n, generator=gen) * 3 + 1)
-            layer.bn.bias.copy_(torch.rand(n, generator=gen) * 0.8 - 0.2)
-    return model.eval()
+    return active_batchnorm(model, torch.Generator().manual_seed(seed + 1))
 
 
 @pytest.mark.parametrize("neuron", NEURONS)

@@ -17,12 +17,8 @@ SPIKING = sorted(n for n, c in NEURONS.items() if c.spiking)
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one intra-op thread avoids oversubscription stalls on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def _one_thread(one_thread):
+    """Small tensors: one intra-op thread (see conftest.one_thread)."""
 
 
 def make_input(B=4, T=25, F_in=10, seed=0):

@@ -17,12 +17,8 @@ SPIKING = [n for n in ALL if NEURONS[n].spiking]
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one intra-op thread avoids oversubscription stalls on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def _one_thread(one_thread):
+    """Small tensors: one intra-op thread (see conftest.one_thread)."""
 
 
 def col(values) -> torch.Tensor:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import active_batchnorm
 from export.fold import fold_model
 from export.quantize import QuantConfig, QuantError, quantize_network
 from hwsim.simulate import simulate as hw_simulate
@@ -37,15 +38,7 @@ AGGRESSIVE = {"decay_bits": 8, "state_frac_bits": 8}
 
 def _active(model: SpArchNet, seed: int) -> SpArchNet:
     """Random BatchNorm statistics and affine parameters that make every layer spike."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for layer in [*model.layers, model.readout]:
-            n = layer.bn.num_features
-            layer.bn.running_mean.copy_(torch.rand(n, generator=gen) - 0.5)
-            layer.bn.running_var.copy_(torch.rand(n, generator=gen) * 2 + 0.2)
-            layer.bn.weight.copy_(torch.rand(n, generator=gen) * 3 + 1)
-            layer.bn.bias.copy_(torch.rand(n, generator=gen) * 0.8 - 0.2)
-    return model.eval()
+    return active_batchnorm(model, torch.Generator().manual_seed(seed))
 
 
 def _model(neuron: str, seed: int = 0, trained: bool = False, dropout: float = 0.1) -> SpArchNet:

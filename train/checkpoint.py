@@ -20,13 +20,14 @@ from __future__ import annotations
 import os
 import pickle
 import platform
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
+
+from silava.fileio import atomic_write  # noqa: F401  (re-exported: train.checkpoint.atomic_write)
 
 FORMAT = "silava-ckpt"
 FORMAT_VERSION = 1
@@ -43,42 +44,6 @@ class CheckpointError(Exception):
 
 
 # ---------------------------------------------------------------------------- helpers
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file
-
-
-def atomic_write(path: str | Path, write: Callable[[Any], None], *, binary: bool = True) -> Path:
-    """Write ``path`` through ``write(file_object)`` into a temp file, then ``os.replace``.
-
-    The temp file lives in the destination directory (same file system), is
-    flushed and fsync'ed before the rename and removed if ``write`` raises, so a
-    crash leaves either the old file or the complete new one, never half a file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        text_args = {} if binary else {"encoding": "utf-8", "newline": ""}
-        with os.fdopen(fd, "wb" if binary else "w", **text_args) as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _FILE_MODE)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
 
 def to_plain(value: Any, where: str = "value") -> Any:
     """Convert ``value`` to JSON-like Python (dict/list/str/int/float/bool/None).

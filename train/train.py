@@ -42,6 +42,8 @@ if __package__ in (None, ""):  # run as a file: make the repository root importa
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
     sys.path.insert(0, str(_HERE.parent))
 
+from silava.cliutil import parse_layer_bits  # noqa: E402
+from silava.fileio import sha256_file  # noqa: E402
 from train.config import (DEFAULTS, ConfigError, load_yaml, merge_configs, model_config,  # noqa: E402
                           parse_key_values, shipped_configs)
 
@@ -419,19 +421,6 @@ QAT_ONLY = {"from_ckpt": "--from", "weight_bits": "--weight-bits", "decay_bits":
 QAT_DEFAULTS = {"epochs": 10, "patience": 3, "lr_divisor": 10.0}
 
 
-def _layer_bits(items: Sequence[str] | None, flag: str) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for item in items or []:
-        key, sep, value = str(item).partition("=")
-        try:
-            if not sep:
-                raise ValueError
-            out[int(key)] = int(value)
-        except ValueError:
-            raise UsageError(f"{flag}: expected LAYER=BITS (e.g. 1=16), got {item!r}") from None
-    return out
-
-
 def qat_options(args: argparse.Namespace) -> dict[str, Any]:
     """Check the flags of a ``--qat`` run; returns the keyword arguments of :func:`qat_run`."""
     given = vars(args)
@@ -457,8 +446,8 @@ def qat_options(args: argparse.Namespace) -> dict[str, Any]:
         weight_bits=8 if args.weight_bits is None else args.weight_bits,
         decay_bits=12 if args.decay_bits is None else args.decay_bits,
         state_frac_bits=12 if args.state_frac_bits is None else args.state_frac_bits,
-        layer_decay_bits=_layer_bits(args.layer_decay_bits, "--layer-decay-bits"),
-        layer_state_frac_bits=_layer_bits(args.layer_state_frac_bits, "--layer-state-frac-bits"))
+        layer_decay_bits=parse_layer_bits(args.layer_decay_bits, "--layer-decay-bits", UsageError),
+        layer_state_frac_bits=parse_layer_bits(args.layer_state_frac_bits, "--layer-state-frac-bits", UsageError))
     opts: dict[str, Any] = {"source": args.from_ckpt, "out": args.out, "settings": settings,
                             "overwrite": args.overwrite, "progress": args.progress, "quiet": args.quiet}
     for key in ("epochs", "lr", "batch_size", "patience", "factor", "min_lr", "seed", "max_samples",
@@ -466,16 +455,6 @@ def qat_options(args: argparse.Namespace) -> dict[str, Any]:
         if key in given:
             opts[key] = given[key]
     return opts
-
-
-def _file_sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def qat_run(source: str, out: str, settings, *, epochs: int | None = None, lr: float | None = None,
@@ -553,7 +532,7 @@ def qat_run(source: str, out: str, settings, *, epochs: int | None = None, lr: f
 
     model.to(dev)
     qnet = QATNet(model, settings, input_message_bits=bits)
-    sha = _file_sha256(src_file)
+    sha = sha256_file(src_file)
     cfg["qat"] = {**settings.to_dict(), "from": sha, "from_path": str(src_file), "init_state": "zeros",
                   "batchnorm": "running statistics (frozen)", "input_message_bits": bits,
                   "timeline": "logical", "selection": "fixed-point validation accuracy"}

@@ -31,6 +31,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from silava.fileio import atomic_path
+
 from .task import MissingDataError, SubsetDataset, Task, default_data_dir, split_indices
 
 N_CHANNELS = 700
@@ -73,44 +75,43 @@ def write_spike_h5(path: str | os.PathLike, times: Sequence[np.ndarray], units: 
 
     ``meta_info`` maps ``gender`` (str), ``age``, ``body_height`` to per-speaker
     sequences; missing fields are written as empty/zero. The file is written to
-    ``path + '.tmp'`` first and renamed, so a crash leaves no half file.
+    a temp file beside ``path`` first and renamed, so a crash leaves no half file.
     """
     n = len(labels)
     if len(times) != n or len(units) != n:
         raise ValueError("times, units and labels must have the same length "
                          f"({len(times)}, {len(units)}, {n})")
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
-        sp = f.create_group("spikes")
-        t_ds = sp.create_dataset("times", (n,), dtype=h5py.vlen_dtype(np.float32), compression=compression)
-        u_ds = sp.create_dataset("units", (n,), dtype=h5py.vlen_dtype(np.uint16), compression=compression)
-        for i in range(n):
-            t = np.asarray(times[i], dtype=np.float32)
-            u = np.asarray(units[i])
-            if t.shape != u.shape or t.ndim != 1:
-                raise ValueError(f"sample {i}: times and units must be 1-D arrays of equal length")
-            if u.size and (u.min() < 0 or u.max() > np.iinfo(np.uint16).max):
-                raise ValueError(f"sample {i}: unit ids must be in [0, 65535]")
-            t_ds[i] = t
-            u_ds[i] = u.astype(np.uint16)
-        f.create_dataset("labels", data=np.asarray(labels, dtype=np.uint16))
-        extra = f.create_group("extra")
-        if keys is not None:
-            extra.create_dataset("keys", data=np.array([k.encode("utf-8") for k in keys], dtype=object),
-                                 dtype=h5py.string_dtype("utf-8"))
-        spk = np.zeros(n, dtype=np.uint16) if speakers is None else np.asarray(speakers, dtype=np.uint16)
-        extra.create_dataset("speaker", data=spk)
-        meta = extra.create_group("meta_info")
-        n_spk = int(spk.max()) + 1 if n else 0
-        meta_info = meta_info or {}
-        gender = list(meta_info.get("gender", [""] * n_spk))
-        meta.create_dataset("gender", data=np.array([g.encode("utf-8") for g in gender], dtype=object),
-                            dtype=h5py.string_dtype("utf-8"))
-        meta.create_dataset("age", data=np.asarray(meta_info.get("age", [0] * n_spk), dtype=np.uint16))
-        meta.create_dataset("body_height", data=np.asarray(meta_info.get("body_height", [0] * n_spk),
-                                                           dtype=np.uint16))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            sp = f.create_group("spikes")
+            t_ds = sp.create_dataset("times", (n,), dtype=h5py.vlen_dtype(np.float32), compression=compression)
+            u_ds = sp.create_dataset("units", (n,), dtype=h5py.vlen_dtype(np.uint16), compression=compression)
+            for i in range(n):
+                t = np.asarray(times[i], dtype=np.float32)
+                u = np.asarray(units[i])
+                if t.shape != u.shape or t.ndim != 1:
+                    raise ValueError(f"sample {i}: times and units must be 1-D arrays of equal length")
+                if u.size and (u.min() < 0 or u.max() > np.iinfo(np.uint16).max):
+                    raise ValueError(f"sample {i}: unit ids must be in [0, 65535]")
+                t_ds[i] = t
+                u_ds[i] = u.astype(np.uint16)
+            f.create_dataset("labels", data=np.asarray(labels, dtype=np.uint16))
+            extra = f.create_group("extra")
+            if keys is not None:
+                extra.create_dataset("keys", data=np.array([k.encode("utf-8") for k in keys], dtype=object),
+                                     dtype=h5py.string_dtype("utf-8"))
+            spk = np.zeros(n, dtype=np.uint16) if speakers is None else np.asarray(speakers, dtype=np.uint16)
+            extra.create_dataset("speaker", data=spk)
+            meta = extra.create_group("meta_info")
+            n_spk = int(spk.max()) + 1 if n else 0
+            meta_info = meta_info or {}
+            gender = list(meta_info.get("gender", [""] * n_spk))
+            meta.create_dataset("gender", data=np.array([g.encode("utf-8") for g in gender], dtype=object),
+                                dtype=h5py.string_dtype("utf-8"))
+            meta.create_dataset("age", data=np.asarray(meta_info.get("age", [0] * n_spk), dtype=np.uint16))
+            meta.create_dataset("body_height", data=np.asarray(meta_info.get("body_height", [0] * n_spk),
+                                                               dtype=np.uint16))
 
 
 def read_spike_h5(path: str | os.PathLike) -> dict[str, object]:

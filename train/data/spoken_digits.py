@@ -29,6 +29,8 @@ from typing import Sequence
 
 import numpy as np
 
+from silava.fileio import write_json_atomic
+
 from .cochlea import CochleaParams, audio_to_spikes
 from .shd import spike_files_task, write_spike_h5
 from .task import MissingToolError, Task
@@ -258,10 +260,7 @@ def generate(data_dir: str, gen_config: dict, n_workers: int = 0, progress: bool
     bar.close()
     info = dict(gen_config, espeak_ng=espeak_version(), class_names=CLASS_NAMES,
                 sizes={s: len(p) for s, p in zip(SPLITS, parts)})
-    tmp = os.path.join(data_dir, "config.json.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(info, f, indent=1, ensure_ascii=False)
-    os.replace(tmp, os.path.join(data_dir, "config.json"))
+    write_json_atomic(os.path.join(data_dir, "config.json"), info)
 
 
 def ensure_generated(data_dir: str, gen_config: dict, n_workers: int = 0, progress: bool = True) -> None:
