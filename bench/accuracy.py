@@ -79,6 +79,14 @@ def fixed_point_eval(ckpt: Path, net_path: Path, log: Path, extra: list[str]) ->
     }
 
 
+def _finished(run_dir: Path) -> bool:
+    """A training run that completed (an interrupted run also leaves a best-so-far ckpt.pt)."""
+    try:
+        return bool(json.loads((run_dir / "metrics.json").read_text()).get("finished"))
+    except (OSError, ValueError):
+        return False
+
+
 def one_run(task_key: str, neuron: str, seed: int, out: Path, quick: bool) -> dict:
     spec = TASKS[task_key]
     run_dir = out / task_key / f"{neuron}_s{seed}"
@@ -90,7 +98,7 @@ def one_run(task_key: str, neuron: str, seed: int, out: Path, quick: bool) -> di
         data_opts = ["--data-opt=n_samples=200"]
     start = time.perf_counter()
     float_dir, qat_dir = run_dir / "float", run_dir / "qat"
-    if not (float_dir / "ckpt.pt").exists():
+    if not _finished(float_dir):
         run([sys.executable, "train/train.py", "--task", spec["task"], *data_opts, "--neuron", neuron,
              "--epochs", str(epochs), "--seed", str(seed), "--out", str(float_dir), "--overwrite",
              "--no-progress", "--quiet"], log)
@@ -98,7 +106,7 @@ def one_run(task_key: str, neuron: str, seed: int, out: Path, quick: bool) -> di
     float_metrics = json.loads((float_dir / "metrics.json").read_text())
     before = fixed_point_eval(float_dir / "ckpt.pt", float_dir / "model.net", log, [])
     start = time.perf_counter()
-    if not (qat_dir / "ckpt.pt").exists():
+    if not _finished(qat_dir):
         run([sys.executable, "train/train.py", "--qat", "--from", str(float_dir / "ckpt.pt"),
              "--epochs", str(qat_epochs), "--out", str(qat_dir), "--overwrite", "--no-progress", "--quiet"], log)
     qat_s = time.perf_counter() - start
