@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from silava.fileio import write_json_atomic  # noqa: E402
+
 #: Tasks of the benchmark. ``randman-hard`` is Randman made harder than the CLI default
 #: (which every neuron solves to 100 %): 20 classes on a 2-D manifold of 30 units.
 TASKS = {
@@ -200,7 +202,7 @@ def main(argv=None) -> int:
                 t0 = time.perf_counter()
                 row = one_run(task, neuron, seed, out, args.quick)
                 rows.append(row)
-                results_path.write_text(json.dumps(rows, indent=1))
+                write_json_atomic(results_path, rows)  # an interrupted run resumes from here
                 print(f"{task:>14} {neuron:<7} seed {seed}: float {row['float_acc']:.4f}  fixed {row['fixed_acc']:.4f}"
                       f"  QAT fixed {row['qat_fixed_acc']:.4f} (float {row['qat_float_acc']:.4f})"
                       f"  [{time.perf_counter() - t0:.0f} s]", flush=True)
