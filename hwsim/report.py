@@ -33,6 +33,7 @@ from hwsim.constants import BUILTIN, DEFAULT, Constants, ConstantsError, load_co
 from hwsim.cost import estimate_cost, summarize_cost
 from hwsim.counts import NEURON_COSTS, Counts, counts_from_sim, static_counts, summarize
 from hwsim.mapper import CoreLimits, Mapping, MappingError, map_network
+from silava.cliutil import json_safe
 
 if TYPE_CHECKING:  # pragma: no cover
     from export.netfile import Network
@@ -98,24 +99,6 @@ def _memory(static: list[dict]) -> dict:
     }
 
 
-def _json_safe(value: Any) -> Any:
-    """numpy scalars/arrays -> Python; NaN/inf -> None (strict JSON)."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _json_safe(value.tolist())
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
 def build_report(net: "Network", sim_result_or_counts: Any, constants: "Constants | str | None" = None,
                  mapping: "Mapping | CoreLimits | None" = None, *, x: Optional[np.ndarray] = None,
                  raster_sample: int = 0) -> dict[str, Any]:
@@ -177,7 +160,7 @@ def build_report(net: "Network", sim_result_or_counts: Any, constants: "Constant
         "constants": const.to_dict(),
         "raster": _raster(net, sim, raster_sample),
     }
-    return _json_safe(report)
+    return json_safe(report)
 
 
 # --------------------------------------------------------------------------- markdown

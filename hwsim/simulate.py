@@ -291,18 +291,13 @@ class CliError(Exception):
 
 
 def _parser():
-    from silava.cliutil import one_line_parser
+    from silava.cliutil import add_input_arguments, one_line_parser
 
     p = one_line_parser(CliError, prog="simulate.py",
                         description="Bit-exact integer simulation of a model.net network (hwsim, numpy only): "
                                     "accuracy, decision agreement, spikes, overflow counters.")
     p.add_argument("model", help="model.net written by export/to_lava.py")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--task", help="task name (randman, spoken-digits, shd, ...); its stored config in "
-                                    "model.net is reused")
-    src.add_argument("--inputs", metavar="FILE.npz", help="inputs as arrays x [N, T, F] (integers) and y [N]")
-    p.add_argument("--samples", type=int, default=None, help="use the first N samples (default: all)")
-    p.add_argument("--split", default="test", choices=("train", "valid", "test"), help="task split (default test)")
+    add_input_arguments(p)
     p.add_argument("--json", metavar="FILE", help="write predictions, labels, accuracy, spike counts, counters")
     p.add_argument("--timeline", default="logical", choices=TIMELINES,
                    help="logical (default; no delays) or lava (one step of delay per layer, as Lava runs it)")
@@ -352,7 +347,7 @@ def run_cli(argv: Optional[Sequence[str]] = None) -> int:
     import time
 
     from export.netfile import NetFileError, read
-    from silava.cliutil import load_inputs
+    from silava.cliutil import check_input_arguments, load_inputs
     from silava.fileio import check_writable_file, write_json_atomic
 
     launcher = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path("")
@@ -362,10 +357,7 @@ def run_cli(argv: Optional[Sequence[str]] = None) -> int:
             args = _parser().parse_args(argv)
         except SystemExit as exc:  # --help
             return int(exc.code or 0)
-        if not args.task and not args.inputs:
-            raise CliError("give the inputs with --task TASK or --inputs FILE.npz")
-        if args.samples is not None and args.samples < 1:
-            raise CliError(f"--samples {args.samples}: must be at least 1")
+        check_input_arguments(args, CliError)
         if args.batch_size < 1:
             raise CliError(f"--batch-size {args.batch_size}: must be at least 1")
         json_path = check_writable_file(args.json, "--json", CliError) if args.json else None

@@ -43,21 +43,16 @@ class CliError(Exception):
 
 
 def _parser():
-    from silava.cliutil import one_line_parser
+    from silava.cliutil import add_input_arguments, one_line_parser
 
     p = one_line_parser(CliError, prog=PROG, description="Run a model.net network as Lava processes (CPU simulator "
                                                          "or Loihi 2): accuracy, agreement with hwsim, speed.")
     p.add_argument("model", help="model.net written by export/to_lava.py")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--task", help="task name (randman, spoken-digits, shd, ...); its stored config in "
-                                    "model.net is reused")
-    src.add_argument("--inputs", metavar="FILE.npz", help="inputs as arrays x [N, T, F] (integers) and y [N]")
+    add_input_arguments(p)
     p.add_argument("--backend", default="sim", choices=BACKENDS,
                    help="sim: Lava CPU simulator (default); loihi2: Loihi 2 hardware (needs lava-loihi)")
     p.add_argument("--tag", default="fixed_pt", choices=("fixed_pt", "floating_pt"),
                    help="process models: fixed_pt (integer, default) or floating_pt (float group of model.net)")
-    p.add_argument("--samples", type=int, default=None, help="use the first N samples (default: all)")
-    p.add_argument("--split", default="test", choices=("train", "valid", "test"), help="task split (default test)")
     p.add_argument("--json", metavar="FILE", help="write predictions, labels, accuracy, timing as JSON")
     p.add_argument("--timeout", type=float, default=3600.0, metavar="S",
                    help="wall-clock limit of the Lava run in seconds (default 3600); the network is stopped")
@@ -81,17 +76,14 @@ def _loihi2_run_cfg(tag: str):
 
 def run_cli(argv: Optional[Sequence[str]] = None) -> int:
     from hwsim.simulate import SimInputError, check_inputs
-    from silava.cliutil import load_inputs
+    from silava.cliutil import check_input_arguments, load_inputs
 
     try:
         try:
             args = _parser().parse_args(argv)
         except SystemExit as exc:  # --help
             return int(exc.code or 0)
-        if not args.task and not args.inputs:
-            raise CliError("give the inputs with --task TASK or --inputs FILE.npz")
-        if args.samples is not None and args.samples < 1:
-            raise CliError(f"--samples {args.samples}: must be at least 1")
+        check_input_arguments(args, CliError)
         if args.chunk is not None and args.chunk < 1:
             raise CliError(f"--chunk {args.chunk}: must be at least 1")
         if not args.timeout > 0:

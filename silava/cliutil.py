@@ -7,6 +7,7 @@ that line; the helpers here take it as ``error``.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -15,13 +16,30 @@ import numpy as np
 
 
 def one_line_parser(error: type[Exception], **kwargs: Any) -> argparse.ArgumentParser:
-    """An ``ArgumentParser`` whose usage errors raise ``error("<message> (see --help)")``."""
+    """An ``ArgumentParser`` whose usage errors raise ``error("<message> (see `<prog> --help`)")``."""
 
     class Parser(argparse.ArgumentParser):
         def error(self, message: str):  # type: ignore[override]
-            raise error(f"{message} (see --help)")
+            raise error(f"{message} (see `{self.prog} --help`)")
 
     return Parser(**kwargs)
+
+
+def json_safe(value: Any) -> Any:
+    """numpy scalars/arrays -> Python, NaN/inf -> None, tuples -> lists (strict JSON)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(float(value)) else None
+    return value
 
 
 def parse_layer_bits(items: Optional[Sequence[str]], flag: str,
@@ -66,6 +84,24 @@ def load_npz_inputs(path: str | os.PathLike, samples: Optional[int],
         raise error(f"--inputs {path}: y must be integer labels of shape [N] matching x "
                     f"(got {y.dtype} {tuple(y.shape)} for {len(x)} samples)")
     return x, y.astype(np.int64)
+
+
+def add_input_arguments(p: argparse.ArgumentParser) -> None:
+    """``--task`` | ``--inputs``, ``--samples``, ``--split``: how a command that runs a model.net gets data."""
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--task", help="task name (randman, spoken-digits, shd, ...); its stored config in "
+                                    "model.net is reused")
+    src.add_argument("--inputs", metavar="FILE.npz", help="inputs as arrays x [N, T, F] (integers) and y [N]")
+    p.add_argument("--samples", type=int, default=None, help="use the first N samples (default: all)")
+    p.add_argument("--split", default="test", choices=("train", "valid", "test"), help="task split (default test)")
+
+
+def check_input_arguments(args: argparse.Namespace, error: type[Exception] = ValueError) -> None:
+    """The checks of :func:`add_input_arguments`' options that argparse cannot do."""
+    if not args.task and not args.inputs:
+        raise error("give the inputs with --task TASK or --inputs FILE.npz")
+    if args.samples is not None and args.samples < 1:
+        raise error(f"--samples {args.samples}: must be at least 1")
 
 
 def load_inputs(args: argparse.Namespace, meta: Any,

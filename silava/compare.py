@@ -58,7 +58,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from silava.cliutil import parse_layer_bits
+from silava.cliutil import json_safe, one_line_parser, parse_layer_bits
 from silava.fileio import check_writable_file, sha256_file, write_bytes_atomic
 
 PROG = "silava compare"
@@ -74,14 +74,9 @@ class CompareError(Exception):
         super().__init__(" ".join(str(message).split()))
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line instead of usage + message
-        raise CompareError(f"{message} (see `{self.prog} --help`)")
-
-
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     """The command-line parser of ``silava compare``."""
-    p = _Parser(prog=prog, allow_abbrev=False,
+    p = one_line_parser(CompareError, prog=prog, allow_abbrev=False,
                 description="Compare the float model of a checkpoint with its Loihi 2 fixed-point network (hwsim, "
                             "bit-exact) and with Lava's fixed_pt simulation: accuracies, prediction agreement, "
                             "decision rules, per-layer spike counts. Writes a table, compare.json and compare.png.")
@@ -497,23 +492,6 @@ def check_net_matches(net, model, net_path: str) -> None:
     if have != sizes:
         raise CompareError(f"--net {net_path}: its layers {have} do not match the checkpoint's {sizes}; export this "
                            f"checkpoint with `silava export` or drop --net")
-
-
-def json_safe(value: Any) -> Any:
-    """numpy -> Python, NaN/inf -> None (strict JSON)."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return json_safe(value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(float(value)) else None
-    return value
 
 
 def write_outputs(result: dict[str, Any], json_path: Path, png_path: Optional[Path]) -> list[Path]:

@@ -40,6 +40,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from silava.cliutil import one_line_parser
+
 PROG = "silava demo"
 TASKS = ("randman", "spoken-digits")
 
@@ -80,14 +82,9 @@ class DemoError(Exception):
     """Bad input for the demo (one line: problem and fix)."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
-        raise DemoError(f"{message} (see `{self.prog} --help`)")
-
-
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     """The command-line parser of ``silava demo``."""
-    p = _Parser(prog=prog, allow_abbrev=False,
+    p = one_line_parser(DemoError, prog=prog, allow_abbrev=False,
                 description="End-to-end demo: build a task, train a small C-SiLIF network on the CPU, export it to "
                             "Loihi 2 fixed point, simulate it bit-exactly with the hardware cost report, run it "
                             "in Lava, and compare float vs fixed point vs Lava.")
