@@ -50,16 +50,10 @@ FORMAT = "silava-net"
 FORMAT_VERSION = 1
 NEURON_TYPES = ("CUBA", "SILIF", "CSILIF", "LI")
 
-# Ranges (docs/fixed_point.md §1-§4; Lava lava/proc/lif/models.py declared precisions).
-STATE_MAX = 2**23 - 1            # 24-bit signed state
-WEIGHT_MIN, WEIGHT_MAX = -256, 254
-BIAS_MIN, BIAS_MAX = -4096, 4095  # 13-bit signed bias mantissa
-VTH_MIN, VTH_MAX = 1, 2**17 - 1   # 17-bit unsigned threshold mantissa
-WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -8, 7
-DECAY_BITS_MIN, DECAY_BITS_MAX = 8, 24
-STATE_FRAC_BITS_MIN, STATE_FRAC_BITS_MAX = 6, 22
-INPUT_MESSAGE_BITS_MAX = 24
-CUBA_DECAY_BITS = 12
+# Ranges (docs/fixed_point.md §1-§4; Lava lava/proc/lif/models.py declared precisions), re-exported here.
+from silava.fixedpoint import (BIAS_MAX, BIAS_MIN, CUBA_DECAY_BITS, DECAY_BITS_MAX,  # noqa: E402,F401
+                               DECAY_BITS_MIN, INPUT_MESSAGE_BITS_MAX, STATE_FRAC_BITS_MAX, STATE_FRAC_BITS_MIN,
+                               STATE_MAX, VTH_MAX, VTH_MIN, WEIGHT_EXP_MAX, WEIGHT_EXP_MIN, WEIGHT_MAX, WEIGHT_MIN)
 
 INPUT_ENCODINGS = ("binary", "counts", "graded")
 DECISIONS = ("softmax_sum", "sum_v")

@@ -32,7 +32,8 @@ the layer, the value, the limit and the fix): :func:`check_weight_exp` (e in [-8
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,8 @@ from export.fold import FoldedLayer, FoldedNetwork
 from export.netfile import (BIAS_MAX, BIAS_MIN, CUBA_DECAY_BITS, DECAY_BITS_MAX, DECAY_BITS_MIN, STATE_FRAC_BITS_MAX,
                             STATE_FRAC_BITS_MIN, STATE_MAX, VTH_MAX, VTH_MIN, WEIGHT_EXP_MAX, WEIGHT_EXP_MIN, Layer,
                             Meta, Network, validate)
+from silava import fixedpoint
+from silava.fixedpoint import QuantConfig  # noqa: F401  (re-exported: export.quantize.QuantConfig)
 
 ROUNDING = "round half away from zero: rnd(x) = sign(x) * floor(|x| + 0.5)"
 
@@ -50,29 +53,6 @@ class QuantError(ValueError):
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(str(message).split()))
-
-
-@dataclass
-class QuantConfig:
-    """Quantization settings; per-layer overrides are keyed by layer index (readout included)."""
-
-    weight_bits: int = 8
-    decay_bits: int = 12
-    state_frac_bits: int = 12
-    layer_decay_bits: dict[int, int] = field(default_factory=dict)
-    layer_state_frac_bits: dict[int, int] = field(default_factory=dict)
-
-    def decay_bits_for(self, i: int) -> int:
-        return int(self.layer_decay_bits.get(i, self.decay_bits))
-
-    def state_frac_bits_for(self, i: int) -> int:
-        return int(self.layer_state_frac_bits.get(i, self.state_frac_bits))
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["layer_decay_bits"] = {str(k): int(v) for k, v in sorted(self.layer_decay_bits.items())}
-        d["layer_state_frac_bits"] = {str(k): int(v) for k, v in sorted(self.layer_state_frac_bits.items())}
-        return d
 
 
 def rnd(x: Any) -> np.ndarray:
@@ -87,46 +67,12 @@ def _where(i: int, ntype: str) -> str:
     return f"layer {i} ({ntype})"
 
 
-def check_weight_bits(bits: int) -> None:
-    """Weight mantissa bits must be in [2, 8] (8-bit signed Loihi mantissa; 1 bit has no magnitude)."""
-    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 2 <= int(bits) <= 8:
-        raise QuantError(f"weight bits {bits!r} out of range [2, 8]: use --weight-bits 2..8 "
-                         f"(8 = Loihi's full signed mantissa)")
-
-
-def check_weight_exp(where: str, e: int, peak: float, s: int) -> None:
-    """Weight exponent in [-8, 7] (Lava Dense ``weight_exp``, 4-bit signed)."""
-    if e > WEIGHT_EXP_MAX:
-        raise QuantError(f"{where}: weight exponent {e} above the limit {WEIGHT_EXP_MAX} (max |W'| = {peak:.4g} "
-                         f"at state scale 2^{s}): the weights cannot be represented; lower --state-frac-bits "
-                         f"(or --layer-state-frac-bits for this layer) or retrain with smaller weights")
-    if e < WEIGHT_EXP_MIN:
-        raise QuantError(f"{where}: weight exponent {e} below the limit {WEIGHT_EXP_MIN} (max |W'| = {peak:.4g} "
-                         f"at state scale 2^{s}): the weights are too small to represent; raise "
-                         f"--state-frac-bits (or --layer-state-frac-bits for this layer)")
-
-
-def check_threshold(where: str, vth: float) -> None:
-    """Threshold mantissa vThMant in [1, 2^17 - 1] and an integer (Lava LIF ``vth``, 17-bit unsigned)."""
-    if not (VTH_MIN <= vth <= VTH_MAX) or vth != int(vth):
-        raise QuantError(f"{where}: threshold mantissa vThMant = {vth:g} outside the integers [{VTH_MIN}, {VTH_MAX}]; "
-                         f"choose a state scale with 2^s / 64 (CSILIF: 2^s / 128) in range, i.e. "
-                         f"--state-frac-bits 7..22 (CUBA: the weight exponent is subtracted from s)")
-
-
-def check_state_frac_bits(where: str, s: int, hint: str = "") -> None:
-    """State fraction bits s in [6, 22] (24-bit states need headroom above the threshold)."""
-    if not STATE_FRAC_BITS_MIN <= s <= STATE_FRAC_BITS_MAX:
-        raise QuantError(f"{where}: state fraction bits s = {s} outside [{STATE_FRAC_BITS_MIN}, "
-                         f"{STATE_FRAC_BITS_MAX}]{hint}; set --state-frac-bits (or --layer-state-frac-bits "
-                         f"for this layer) in range")
-
-
-def check_decay_bits(where: str, D: int) -> None:
-    """Decay grid bits D in [8, 24]."""
-    if not DECAY_BITS_MIN <= D <= DECAY_BITS_MAX:
-        raise QuantError(f"{where}: decay bits D = {D} outside [{DECAY_BITS_MIN}, {DECAY_BITS_MAX}]; set "
-                         f"--decay-bits (or --layer-decay-bits for this layer) in range")
+# The range checks of silava.fixedpoint, raising QuantError.
+check_weight_bits = partial(fixedpoint.check_weight_bits, error=QuantError)
+check_weight_exp = partial(fixedpoint.check_weight_exp, error=QuantError)
+check_threshold = partial(fixedpoint.check_threshold, error=QuantError)
+check_state_frac_bits = partial(fixedpoint.check_state_frac_bits, error=QuantError)
+check_decay_bits = partial(fixedpoint.check_decay_bits, error=QuantError)
 
 
 def check_finite(where: str, name: str, value: Any) -> None:

@@ -61,9 +61,9 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 
+from silava.fixedpoint import STATE_MAX
 from train.neurons.surrogate import SpikeFunction
 
-STATE_MAX = 2**23 - 1
 WRAP = 2**24
 ACT_SHIFT = 6
 DTYPE = torch.float64

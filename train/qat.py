@@ -44,24 +44,19 @@ starts from zero), whatever the checkpoint's ``init_state``.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, Optional
 
 import torch
 from torch import Tensor, nn
 
+# Ranges, settings and range checks: silava.fixedpoint (shared with export; the formulas here are not).
+from silava import fixedpoint
+from silava.fixedpoint import BIAS_MAX, BIAS_MIN, CUBA_DECAY_BITS, STATE_MAX, WEIGHT_EXP_MIN, QuantConfig
 from train import intsim
 from train.intsim import IntLayer
 from train.loop import StopTraining
-
-# Ranges copied from export/netfile.py (docs/fixed_point.md §1-§4, Lava 0.10.0 lava/proc/lif/models.py)
-STATE_MAX = 2**23 - 1
-BIAS_MIN, BIAS_MAX = -4096, 4095
-VTH_MIN, VTH_MAX = 1, 2**17 - 1
-WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -8, 7
-DECAY_BITS_MIN, DECAY_BITS_MAX = 8, 24
-STATE_FRAC_BITS_MIN, STATE_FRAC_BITS_MAX = 6, 22
-CUBA_DECAY_BITS = 12
 
 #: train neuron type -> model.net neuron type (export/fold.py)
 EXPORTABLE: dict[str, str] = {"silif": "SILIF", "adlif": "SILIF", "cadlif": "SILIF", "csilif": "CSILIF",
@@ -84,77 +79,17 @@ class QATStop(QATError, StopTraining):
     below the smallest weight exponent): :func:`train.loop.fit` stops and keeps the best weights."""
 
 
-@dataclass
-class QuantSettings:
-    """Quantization settings, the same fields and ``to_dict`` as ``export.quantize.QuantConfig``.
-
-    Per-layer overrides are keyed by layer index (the readout is the last layer).
-    """
-
-    weight_bits: int = 8
-    decay_bits: int = 12
-    state_frac_bits: int = 12
-    layer_decay_bits: dict[int, int] = field(default_factory=dict)
-    layer_state_frac_bits: dict[int, int] = field(default_factory=dict)
-
-    def decay_bits_for(self, i: int) -> int:
-        return int(self.layer_decay_bits.get(i, self.decay_bits))
-
-    def state_frac_bits_for(self, i: int) -> int:
-        return int(self.layer_state_frac_bits.get(i, self.state_frac_bits))
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["layer_decay_bits"] = {str(k): int(v) for k, v in sorted(self.layer_decay_bits.items())}
-        d["layer_state_frac_bits"] = {str(k): int(v) for k, v in sorted(self.layer_state_frac_bits.items())}
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "QuantSettings":
-        return cls(weight_bits=int(d.get("weight_bits", 8)), decay_bits=int(d.get("decay_bits", 12)),
-                   state_frac_bits=int(d.get("state_frac_bits", 12)),
-                   layer_decay_bits={int(k): int(v) for k, v in (d.get("layer_decay_bits") or {}).items()},
-                   layer_state_frac_bits={int(k): int(v) for k, v in (d.get("layer_state_frac_bits") or {}).items()})
+#: The quantization settings (the same class as ``export.quantize.QuantConfig``).
+QuantSettings = QuantConfig
 
 
 # --------------------------------------------------------------------------- range checks
 
-def check_weight_bits(bits: Any) -> None:
-    """Weight mantissa bits in [2, 8]."""
-    if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 8:
-        raise QATError(f"weight bits {bits!r} out of range [2, 8]: use --weight-bits 2..8 "
-                       f"(8 = Loihi's full signed mantissa)")
-
-
-def check_state_frac_bits(where: str, s: int, hint: str = "") -> None:
-    """State fraction bits s in [6, 22]."""
-    if not STATE_FRAC_BITS_MIN <= s <= STATE_FRAC_BITS_MAX:
-        raise QATError(f"{where}: state fraction bits s = {s} outside [{STATE_FRAC_BITS_MIN}, "
-                       f"{STATE_FRAC_BITS_MAX}]{hint}; set --state-frac-bits (or --layer-state-frac-bits "
-                       f"for this layer) in range")
-
-
-def check_decay_bits(where: str, D: int) -> None:
-    """Decay grid bits D in [8, 24]."""
-    if not DECAY_BITS_MIN <= D <= DECAY_BITS_MAX:
-        raise QATError(f"{where}: decay bits D = {D} outside [{DECAY_BITS_MIN}, {DECAY_BITS_MAX}]; set "
-                       f"--decay-bits (or --layer-decay-bits for this layer) in range")
-
-
-def check_threshold(where: str, vth: float) -> None:
-    """vThMant in [1, 2^17 - 1] and an integer."""
-    if not (VTH_MIN <= vth <= VTH_MAX) or vth != int(vth):
-        raise QATError(f"{where}: threshold mantissa vThMant = {vth:g} outside the integers [{VTH_MIN}, "
-                       f"{VTH_MAX}]; choose --state-frac-bits 7..22 (CUBA: the weight exponent is "
-                       f"subtracted from s)")
-
-
-def check_weight_exp(where: str, e: int, peak: float, s: int) -> None:
-    """Weight exponent in [-8, 7]."""
-    if not WEIGHT_EXP_MIN <= e <= WEIGHT_EXP_MAX:
-        fix = "lower --state-frac-bits" if e > WEIGHT_EXP_MAX else "raise --state-frac-bits"
-        raise QATError(f"{where}: weight exponent {e} outside [{WEIGHT_EXP_MIN}, {WEIGHT_EXP_MAX}] "
-                       f"(max |W'| = {peak:.4g} at state scale 2^{s}); {fix} (or the per-layer flag)")
+check_weight_bits = partial(fixedpoint.check_weight_bits, error=QATError)
+check_weight_exp = partial(fixedpoint.check_weight_exp, error=QATError)
+check_threshold = partial(fixedpoint.check_threshold, error=QATError)
+check_state_frac_bits = partial(fixedpoint.check_state_frac_bits, error=QATError)
+check_decay_bits = partial(fixedpoint.check_decay_bits, error=QATError)
 
 
 def check_finite(where: str, name: str, value: Tensor) -> None:
