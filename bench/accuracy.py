@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from silava.fileio import write_json_atomic  # noqa: E402
+from silava.core.fileio import write_json_atomic  # noqa: E402
 
 #: Tasks of the benchmark. ``randman-hard`` is Randman made harder than the CLI default
 #: (which every neuron solves to 100 %): 20 classes on a 2-D manifold of 30 units.
@@ -57,10 +57,10 @@ def run(cmd: list[str], log: Path) -> None:
 
 def fixed_point_eval(ckpt: Path, net_path: Path, log: Path, extra: list[str]) -> dict:
     """Export ``ckpt`` to ``net_path``, run hwsim on the whole test split, return accuracy and costs."""
-    from export.netfile import read
-    from hwsim.report import build_report
-    from hwsim.simulate import simulate
-    from silava.tasks import load_task_arrays
+    from silava.core.netfile import read
+    from silava.hwsim.report import build_report
+    from silava.hwsim.simulate import simulate
+    from silava.core.tasks import load_task_arrays
 
     run([sys.executable, "export/to_lava.py", str(ckpt), "-o", str(net_path), "-q", *extra], log)
     net = read(net_path)

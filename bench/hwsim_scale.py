@@ -29,12 +29,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from export.synth import random_inputs, random_network  # noqa: E402
-from hwsim.cost import estimate_cost  # noqa: E402
-from hwsim.counts import counts_from_sim  # noqa: E402
-from hwsim.mapper import map_network  # noqa: E402
-from hwsim.report import build_report, write_report  # noqa: E402
-from hwsim.simulate import simulate  # noqa: E402
+from silava.export.synth import random_inputs, random_network  # noqa: E402
+from silava.hwsim.cost import estimate_cost  # noqa: E402
+from silava.hwsim.counts import counts_from_sim  # noqa: E402
+from silava.hwsim.mapper import map_network  # noqa: E402
+from silava.hwsim.report import build_report, write_report  # noqa: E402
+from silava.hwsim.simulate import simulate  # noqa: E402
 
 
 def timed(fn, *args, trace: bool = False, **kw):

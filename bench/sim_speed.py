@@ -36,7 +36,7 @@ SIZES = [140, 128, 128, 20]
 
 def hwsim_rate(net, x: np.ndarray, repeat: int) -> float:
     """Best sample-steps/s of ``hwsim.simulate`` on the batch ``x``."""
-    from hwsim.simulate import simulate
+    from silava.hwsim.simulate import simulate
 
     best = np.inf
     for _ in range(repeat):
@@ -48,8 +48,8 @@ def hwsim_rate(net, x: np.ndarray, repeat: int) -> float:
 
 def lava_rate(net, x: np.ndarray) -> tuple[float, float]:
     """``(sample-steps/s, first-period seconds)`` of Lava fixed_pt on ``x`` (first sample = warm-up)."""
-    import lava_models  # noqa: F401
-    from lava_models.builder import build_network
+    from silava import lava_models  # noqa: F401
+    from silava.lava_models.builder import build_network
 
     lnet = build_network(net, "fixed_pt", inputs=x, buffer_steps=lnet_steps(net, len(x)))
     P = lnet.period
@@ -66,7 +66,7 @@ def lava_rate(net, x: np.ndarray) -> tuple[float, float]:
 
 
 def lnet_steps(net, n: int) -> int:
-    from lava_models.builder import period
+    from silava.lava_models.builder import period
 
     return n * period(net)
 
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", help="write the results as JSON")
     args = p.parse_args(argv)
 
-    from export.synth import random_inputs, random_network
+    from silava.export.synth import random_inputs, random_network
 
     silif = random_network("SILIF", SIZES, args.steps, seed=1)
     lif = random_network("CUBA", SIZES, args.steps, seed=1)

@@ -38,8 +38,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from train.model import SpArchNet  # noqa: E402
-from train.neurons.surrogate import SpikeFunction  # noqa: E402
+from silava.train.model import SpArchNet  # noqa: E402
+from silava.train.neurons.surrogate import SpikeFunction  # noqa: E402
 
 
 def spike(x: torch.Tensor) -> torch.Tensor:

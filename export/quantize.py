@@ -38,12 +38,11 @@ from typing import Any
 
 import numpy as np
 
-from export.fold import FoldedLayer, FoldedNetwork
-from export.netfile import (BIAS_MAX, BIAS_MIN, CUBA_DECAY_BITS, DECAY_BITS_MAX, DECAY_BITS_MIN, STATE_FRAC_BITS_MAX,
-                            STATE_FRAC_BITS_MIN, STATE_MAX, VTH_MAX, VTH_MIN, WEIGHT_EXP_MAX, WEIGHT_EXP_MIN, Layer,
+from silava.export.fold import FoldedLayer, FoldedNetwork
+from silava.core.netfile import (BIAS_MAX, BIAS_MIN, CUBA_DECAY_BITS, STATE_MAX, WEIGHT_EXP_MIN, Layer,
                             Meta, Network, validate)
-from silava import fixedpoint
-from silava.fixedpoint import QuantConfig  # noqa: F401  (re-exported: export.quantize.QuantConfig)
+from silava.core import fixedpoint
+from silava.core.fixedpoint import QuantConfig  # noqa: F401  (re-exported: silava.export.quantize.QuantConfig)
 
 ROUNDING = "round half away from zero: rnd(x) = sign(x) * floor(|x| + 0.5)"
 
@@ -67,7 +66,7 @@ def _where(i: int, ntype: str) -> str:
     return f"layer {i} ({ntype})"
 
 
-# The range checks of silava.fixedpoint, raising QuantError.
+# The range checks of silava.core.fixedpoint, raising QuantError.
 check_weight_bits = partial(fixedpoint.check_weight_bits, error=QuantError)
 check_weight_exp = partial(fixedpoint.check_weight_exp, error=QuantError)
 check_threshold = partial(fixedpoint.check_threshold, error=QuantError)

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from export.fold import FoldedNetwork
-from export.netfile import Network
-from export.quantize import LayerStats, QuantConfig
+from silava.export.fold import FoldedNetwork
+from silava.core.netfile import Network
+from silava.export.quantize import LayerStats, QuantConfig
 
 
 def signed_bits(m: np.ndarray) -> np.ndarray:

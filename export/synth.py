@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from export.netfile import (NEURON_TYPES, STATE_FRAC_BITS_MAX, STATE_FRAC_BITS_MIN, WEIGHT_EXP_MAX,
+from silava.core.netfile import (NEURON_TYPES, STATE_FRAC_BITS_MAX, STATE_FRAC_BITS_MIN, WEIGHT_EXP_MAX,
                             WEIGHT_EXP_MIN, Layer, Meta, Network, validate)
 
 EDGE_PROB = 0.03          # per neuron and per kind of edge case

@@ -4,7 +4,7 @@ Writes ``model.net`` (next to the checkpoint unless ``-o``), plus the quantizati
 ``model.quant.json`` and ``model.quant.txt`` (next to the network unless ``--report-dir``).
 Pipeline: :func:`train.checkpoint.load_checkpoint` -> :func:`export.fold.fold_model` (BatchNorm and
 input gains folded, docs/fixed_point.md §4) -> :func:`export.quantize.quantize_network` ->
-:func:`export.netfile.write`. All outputs are written to temporary files first and moved into
+:func:`silava.core.netfile.write`. All outputs are written to temporary files first and moved into
 place only when everything succeeded: on any error no output file is left behind.
 
 Bad input (a damaged or foreign checkpoint, an unsupported neuron, NaN/Inf parameters, weights
@@ -22,19 +22,18 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-if __package__ in (None, ""):  # run as a file: make the repository root importable
-    _root = str(Path(__file__).resolve().parents[1])
-    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-        sys.path[0] = _root
-    elif _root not in sys.path:
-        sys.path.insert(0, _root)
+if __name__ == "__main__" and __package__ in (None, ""):
+    # Run as a file (`python export/to_lava.py`): Python put this folder first on sys.path, but its
+    # modules are parts of the `silava` package (installed by scripts/bootstrap.sh), not
+    # top-level modules; drop it so that none of them shadows another module.
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from export import netfile  # noqa: E402
-from silava.cliutil import parse_layer_bits  # noqa: E402
-from silava.fileio import sha256_file  # noqa: E402
-from export.fold import FoldError, fold_model  # noqa: E402
-from export.quantize import QuantConfig, QuantError, check_decay_bits, check_state_frac_bits, check_weight_bits  # noqa: E402
-from export.report import build_report, report_json, report_text  # noqa: E402
+from silava.core import netfile  # noqa: E402
+from silava.core.cliutil import parse_layer_bits  # noqa: E402
+from silava.core.fileio import sha256_file  # noqa: E402
+from silava.export.fold import FoldError, fold_model  # noqa: E402
+from silava.export.quantize import QuantConfig, QuantError, check_decay_bits, check_state_frac_bits, check_weight_bits  # noqa: E402
+from silava.export.report import build_report, report_json, report_text  # noqa: E402
 
 PROG = "to_lava.py"
 INPUT_MESSAGE_BITS = {"binary": 0, "counts": 8}
@@ -77,7 +76,7 @@ def task_facts(data_config: dict[str, Any]) -> tuple[int, float, str]:
     """``(steps, dt, input_encoding)`` of the checkpoint's task, from its stored config (no data is read).
 
     Values stored in ``data_config`` win; missing ones come from the task builder's defaults
-    (``train.data.task_arguments``): ``dt`` directly or ``max_time / (n_steps - 1)`` (SHD binning).
+    (``silava.core.data.task_arguments``): ``dt`` directly or ``max_time / (n_steps - 1)`` (SHD binning).
     """
     name = data_config.get("name")
     if not isinstance(name, str) or not name:
@@ -86,7 +85,7 @@ def task_facts(data_config: dict[str, Any]) -> tuple[int, float, str]:
         raise ExportError("task 'gsc' has real-valued (graded) log-mel inputs; model.net v1 takes binary spikes "
                           "or integer spike counts: train on a spike-encoded task (randman, shd, ssc, spoken-digits)")
     try:
-        from train.data import task_arguments
+        from silava.core.data import task_arguments
         args = {**task_arguments(name), **data_config}
     except (ValueError, ImportError) as exc:
         raise ExportError(f"cannot read task {name!r} of the checkpoint ({exc}); update silava") from None
@@ -204,7 +203,7 @@ def export_checkpoint(ckpt_path: str | os.PathLike, *, output: Optional[str] = N
 
     Raises :class:`ExportError` (one-line message) for every bad input.
     """
-    from train.checkpoint import CheckpointError, load_checkpoint
+    from silava.train.checkpoint import CheckpointError, load_checkpoint
 
     config = config or QuantConfig()
     ckpt_path = Path(ckpt_path)
@@ -227,7 +226,7 @@ def export_checkpoint(ckpt_path: str | os.PathLike, *, output: Optional[str] = N
         decision="softmax_sum", timeline="lava", source_neuron=str(ckpt["model_config"].get("neuron", "")),
         checkpoint_sha256=sha256_file(real_ckpt), float_accuracy=float_accuracy, task=dict(ckpt["data_config"]),
         created=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat())
-    from export.quantize import quantize_network
+    from silava.export.quantize import quantize_network
 
     try:
         net, stats = quantize_network(folded, config, input_message_bits=INPUT_MESSAGE_BITS[encoding], meta=meta)
@@ -273,4 +272,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from silava.export.to_lava import main as _main  # the package's module, not this file's __main__ copy
+
+    sys.exit(_main())

@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hwsim.constants import Constants, load_constants
+from silava.hwsim.constants import Constants, load_constants
 
 if TYPE_CHECKING:  # pragma: no cover
-    from hwsim.counts import Counts
-    from hwsim.mapper import Mapping
+    from silava.hwsim.counts import Counts
+    from silava.hwsim.mapper import Mapping
 
 ENERGY_CATEGORIES = ("neuron_updates", "synaptic_ops", "output_events", "messages", "hops")
 

@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    from export.netfile import Layer, Network
-    from hwsim.mapper import Mapping
+    from silava.core.netfile import Layer, Network
+    from silava.hwsim.mapper import Mapping
 
 STATE_BITS = 24                    # Loihi neuron state width (Lava uv_bitwidth = 24)
 WEIGHT_MANTISSA_BITS = 8           # signed 8-bit weight mantissa (w = 2m)
@@ -233,7 +233,7 @@ def _exact_float(bound: int) -> type:
 
 def _delivered(x: np.ndarray, bits: int) -> np.ndarray:
     """What the first Dense receives: 0/1 (binary) or payloads clipped to [0, 2^bits - 1]."""
-    from hwsim.kernels import clip_graded  # the golden rule (numpy only)
+    from silava.hwsim.kernels import clip_graded  # the golden rule (numpy only)
 
     return clip_graded(x, bits)
 
@@ -251,7 +251,7 @@ def count_activity(net: "Network", x: np.ndarray, outputs: Sequence[np.ndarray],
     (spikes 0/1, or V for an LI readout) on the same T steps. ``mapping`` defaults to
     :func:`hwsim.mapper.map_network` with default limits.
     """
-    from hwsim.mapper import map_network
+    from silava.hwsim.mapper import map_network
 
     if mapping is None:
         mapping = map_network(net)

@@ -11,7 +11,7 @@ Per core (docs/fixed_point.md widths; ``wb`` = deployed weight width, 8-bit mant
     neurons       = slice size n_s
     synapse bits  = n_s · in_features · wb                       ("dense" encoding, default)
                   = nnz(W[slice]) · (wb + ceil(log2 in_features)) ("sparse": index per synapse)
-    state bits    = n_s · (24 · state words + previous-spike bit)  (hwsim.counts.NEURON_COSTS)
+    state bits    = n_s · (24 · state words + previous-spike bit)  (silava.hwsim.counts.NEURON_COSTS)
     param bits    = Σ per-neuron parameter widths · n_s + shared (scalar) parameter widths
     fan-in        = input axons: in_features (dense) or inputs with a non-zero weight into the slice
     fan-out       = output axons: Σ_{neurons j of the slice} #destination cores of j
@@ -37,10 +37,10 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
-from hwsim.counts import layer_name, neuron_memory_bits
+from silava.hwsim.counts import layer_name, neuron_memory_bits
 
 if TYPE_CHECKING:  # pragma: no cover
-    from export.netfile import Network
+    from silava.core.netfile import Network
 
 #: where each default limit comes from (shown in the report); "assumption" marks guesses
 LIMIT_SOURCES: dict[str, str] = {

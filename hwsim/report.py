@@ -29,14 +29,14 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
-from hwsim.constants import BUILTIN, DEFAULT, Constants, ConstantsError, load_constants
-from hwsim.cost import estimate_cost, summarize_cost
-from hwsim.counts import NEURON_COSTS, Counts, counts_from_sim, static_counts, summarize
-from hwsim.mapper import CoreLimits, Mapping, MappingError, map_network
-from silava.cliutil import json_safe
+from silava.hwsim.constants import BUILTIN, DEFAULT, Constants, ConstantsError, load_constants
+from silava.hwsim.cost import estimate_cost, summarize_cost
+from silava.hwsim.counts import NEURON_COSTS, Counts, counts_from_sim, static_counts, summarize
+from silava.hwsim.mapper import CoreLimits, Mapping, MappingError, map_network
+from silava.core.cliutil import json_safe
 
 if TYPE_CHECKING:  # pragma: no cover
-    from export.netfile import Network
+    from silava.core.netfile import Network
 
 REPORT_FORMAT = "silava-hw-report"
 REPORT_VERSION = 1
@@ -302,7 +302,7 @@ def write_report(report: dict[str, Any], out_dir: "str | os.PathLike", *, plots:
     All files are rendered in memory first and then moved into place, so a failure leaves no
     partial report behind. Returns the written paths.
     """
-    from hwsim.plots import render_all
+    from silava.hwsim.plots import render_all
 
     pngs = render_all(report) if plots else {}
     files = {"report.json": (json.dumps(report, indent=1, allow_nan=False) + "\n").encode("utf-8"),

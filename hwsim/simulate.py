@@ -25,22 +25,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-if __package__ in (None, ""):  # run as a file: the repo root replaces this folder on sys.path
-    _here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
-    sys.path.insert(0, str(_here.parent))
+if __name__ == "__main__" and __package__ in (None, ""):
+    # Run as a file (`python hwsim/simulate.py`): Python put this folder first on sys.path, but its
+    # modules are parts of the `silava` package (installed by scripts/bootstrap.sh), not
+    # top-level modules; drop it so that none of them shadows another module.
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import numpy as np
 
-from export.netfile import Network
-from hwsim.decision import decide
-from hwsim.kernels import F32_EXACT, KERNELS, Counters, clip_graded, dense_float
+from silava.core.netfile import Network
+from silava.core.decision import decide
+from silava.core.inputs import InputError as SimInputError  # noqa: F401  (re-exported)
+from silava.core.inputs import check_inputs
+from silava.hwsim.kernels import F32_EXACT, KERNELS, Counters, clip_graded, dense_float
 
 TIMELINES = ("logical", "lava")
-
-
-class SimInputError(ValueError):
-    """Inputs that do not fit the network (one-line message naming the problem and the fix)."""
 
 
 @dataclass
@@ -84,33 +83,6 @@ class SimResult:
 # ---------------------------------------------------------------------------
 # inputs
 # ---------------------------------------------------------------------------
-def check_inputs(net: Network, x) -> np.ndarray:
-    """Validate ``x [B, T, F]`` for ``net`` (T ≤ meta.steps, integer values); returns it as an array.
-
-    Raises :class:`SimInputError` with one line naming the problem and the fix. Shorter inputs
-    are zero-padded to ``meta.steps`` by :func:`simulate`.
-    """
-    arr = np.asarray(x)
-    meta = net.meta
-    if arr.ndim != 3:
-        raise SimInputError(f"inputs must have shape [samples, steps, features], got {arr.ndim} dimensions "
-                            f"{tuple(arr.shape)}")
-    b, t, f = arr.shape
-    if f != meta.n_inputs:
-        raise SimInputError(f"inputs have {f} features but the network expects {meta.n_inputs}; "
-                            "use the data the network was trained on")
-    if t > meta.steps:
-        raise SimInputError(f"inputs have {t} steps but the network runs {meta.steps}; crop them to {meta.steps}")
-    if b == 0:
-        raise SimInputError("inputs hold no samples; pass at least one")
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-            raise SimInputError("inputs must be integers (spikes or spike counts); round or bin them first")
-    elif arr.dtype.kind not in "biu":
-        raise SimInputError(f"inputs must be integers (spikes or spike counts), got dtype {arr.dtype}")
-    return arr
-
-
 # ---------------------------------------------------------------------------
 # core
 # ---------------------------------------------------------------------------
@@ -291,7 +263,7 @@ class CliError(Exception):
 
 
 def _parser():
-    from silava.cliutil import add_input_arguments, one_line_parser
+    from silava.core.cliutil import add_input_arguments, one_line_parser
 
     p = one_line_parser(CliError, prog="simulate.py",
                         description="Bit-exact integer simulation of a model.net network (hwsim, numpy only): "
@@ -302,7 +274,7 @@ def _parser():
     p.add_argument("--timeline", default="logical", choices=TIMELINES,
                    help="logical (default; no delays) or lava (one step of delay per layer, as Lava runs it)")
     p.add_argument("--batch-size", type=int, default=256, help="samples simulated at once (memory bound)")
-    from hwsim.report import add_report_arguments
+    from silava.hwsim.report import add_report_arguments
 
     add_report_arguments(p)
     return p
@@ -346,9 +318,9 @@ def summarize(net: Network, result: SimResult, labels: np.ndarray) -> dict:
 def run_cli(argv: Optional[Sequence[str]] = None) -> int:
     import time
 
-    from export.netfile import NetFileError, read
-    from silava.cliutil import check_input_arguments, load_inputs
-    from silava.fileio import check_writable_file, write_json_atomic
+    from silava.core.netfile import NetFileError, read
+    from silava.core.cliutil import check_input_arguments, load_inputs
+    from silava.core.fileio import check_writable_file, write_json_atomic
 
     launcher = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path("")
     prog = "silava sim" if "silava" in launcher.parts[-2:] or launcher.name == "silava" else "simulate.py"
@@ -367,7 +339,7 @@ def run_cli(argv: Optional[Sequence[str]] = None) -> int:
             net = read(args.model)
         except NetFileError as exc:
             raise CliError(f"{exc}") from None
-        from hwsim.report import check_report_arguments, run_report
+        from silava.hwsim.report import check_report_arguments, run_report
 
         problem = check_report_arguments(args, net)
         if problem:
@@ -430,4 +402,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from silava.hwsim.simulate import main as _main  # the package's module, not this file's __main__ copy
+
+    sys.exit(_main())

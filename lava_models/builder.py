@@ -252,10 +252,10 @@ def _inputs(net, inputs: Optional[np.ndarray]) -> np.ndarray:
 def build_network(net, tag: str = "fixed_pt", *, inputs: Optional[np.ndarray] = None,
                   record_spikes: bool = False, record_states: bool = False,
                   buffer_steps: Optional[int] = None) -> LavaNetwork:
-    """Build ``net`` (an ``export.netfile.Network``) as Lava processes.
+    """Build ``net`` (an ``silava.core.netfile.Network``) as Lava processes.
 
     Args:
-        net: the network (``export.netfile.read(path)``).
+        net: the network (``silava.core.netfile.read(path)``).
         tag: ``"fixed_pt"`` (integer, bit-exact with hwsim) or ``"floating_pt"`` (float group).
         inputs: ``[N, T, F]`` samples to feed back to back (default: one all-zero sample);
             one sample per period of ``P = T + L`` steps.
@@ -264,7 +264,7 @@ def build_network(net, tag: str = "fixed_pt", *, inputs: Optional[np.ndarray] = 
         buffer_steps: output channel capacity in steps (run at most this many between reads).
     """
     require_lava()
-    import lava_models  # noqa: F401  (compat layer before any lava import)
+    from silava import lava_models  # noqa: F401  (compat layer before any lava import)
     from lava.proc.io.dataloader import SpikeDataloader
     from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
 

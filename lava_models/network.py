@@ -36,11 +36,11 @@ def decisions(net, readout: np.ndarray, tag: str = "fixed_pt") -> tuple[np.ndarr
     softmax(V_t / S)``) for an LI readout, the spike count for a spiking last layer. Under
     ``floating_pt`` the readout is already in float units (``S = 1``).
     """
-    from hwsim.decision import decide
-    from hwsim.kernels import KERNELS
+    from silava.core.decision import decide
+    from silava.core.netfile import SPIKING_TYPES
 
     last = net.layers[-1]
-    if KERNELS[last.neuron_type].spiking:
+    if last.neuron_type in SPIKING_TYPES:
         pred = decide(readout, 1, "sum_v")
         return pred, pred.copy(), "spike_count"
     scale = net.state_scale(len(net.layers) - 1) if tag == "fixed_pt" else 1.0
@@ -53,7 +53,7 @@ def run_samples(net, x: np.ndarray, tag: str = "fixed_pt", chunk: Optional[int] 
     """Run ``x [N, T, F]`` through ``net`` as Lava processes (one network, samples back to back).
 
     Args:
-        net: ``export.netfile.Network``.
+        net: ``silava.core.netfile.Network``.
         x: integer inputs (spikes or counts), ``T ≤ meta.steps`` (zero padded).
         tag: ``"fixed_pt"`` or ``"floating_pt"``.
         chunk: samples per Lava run (default :func:`default_chunk`).

@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
-if __package__ in (None, ""):  # run as a file: the repo root replaces this folder on sys.path
-    _here = str(Path(__file__).resolve().parent)
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(_here)]
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if __name__ == "__main__" and __package__ in (None, ""):
+    # Run as a file (`python lava_models/run.py`): Python put this folder first on sys.path, but its
+    # modules are parts of the `silava` package (installed by scripts/bootstrap.sh), not
+    # top-level modules; drop it so that none of them shadows another module.
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import numpy as np
 
-from silava.fileio import check_writable_file, write_json_atomic  # noqa: E402
+from silava.core.fileio import check_writable_file, write_json_atomic  # noqa: E402
 
 PROG = "run.py"
 BACKENDS = ("sim", "loihi2")
@@ -42,8 +43,14 @@ class CliError(Exception):
     """Bad command-line input: one line on stderr, exit code 2."""
 
 
-def _parser():
-    from silava.cliutil import add_input_arguments, one_line_parser
+#: ``check(net, x, y, tag, result) -> dict``: a cross-check run after Lava (``silava run --compare-hwsim``
+#: passes one that runs hwsim; this stage does not import hwsim). It prints its findings and returns
+#: the keys it adds to the JSON.
+Check = Callable[..., dict]
+
+
+def _parser(with_check: bool):
+    from silava.core.cliutil import add_input_arguments, one_line_parser
 
     p = one_line_parser(CliError, prog=PROG, description="Run a model.net network as Lava processes (CPU simulator "
                                                          "or Loihi 2): accuracy, agreement with hwsim, speed.")
@@ -57,8 +64,9 @@ def _parser():
     p.add_argument("--timeout", type=float, default=3600.0, metavar="S",
                    help="wall-clock limit of the Lava run in seconds (default 3600); the network is stopped")
     p.add_argument("--chunk", type=int, default=None, metavar="K", help="samples per Lava run call (default: auto)")
-    p.add_argument("--compare-hwsim", action="store_true",
-                   help="also run hwsim (bit-exact numpy) and report prediction agreement")
+    if with_check:
+        p.add_argument("--compare-hwsim", action="store_true",
+                       help="also run hwsim (bit-exact numpy) and report prediction agreement")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -74,13 +82,13 @@ def _loihi2_run_cfg(tag: str):
     return Loihi2HwCfg(select_tag=tag)
 
 
-def run_cli(argv: Optional[Sequence[str]] = None) -> int:
-    from hwsim.simulate import SimInputError, check_inputs
-    from silava.cliutil import check_input_arguments, load_inputs
+def run_cli(argv: Optional[Sequence[str]] = None, check: Optional[Check] = None) -> int:
+    from silava.core.inputs import InputError, check_inputs
+    from silava.core.cliutil import check_input_arguments, load_inputs
 
     try:
         try:
-            args = _parser().parse_args(argv)
+            args = _parser(check is not None).parse_args(argv)
         except SystemExit as exc:  # --help
             return int(exc.code or 0)
         check_input_arguments(args, CliError)
@@ -92,14 +100,14 @@ def run_cli(argv: Optional[Sequence[str]] = None) -> int:
             raise CliError("--backend loihi2 runs the fixed_pt models only; drop --tag floating_pt")
         json_path = check_writable_file(args.json, "--json", CliError) if args.json else None
 
-        import lava_models
+        from silava import lava_models
         try:
             lava_models.require_lava()
         except lava_models.LavaMissingError as exc:
             raise CliError(str(exc)) from None
         run_cfg = _loihi2_run_cfg(args.tag) if args.backend == "loihi2" else None
 
-        from export.netfile import NetFileError, read
+        from silava.core.netfile import NetFileError, read
         try:
             net = read(args.model)
         except NetFileError as exc:
@@ -112,18 +120,20 @@ def run_cli(argv: Optional[Sequence[str]] = None) -> int:
         x, y, source = load_inputs(args, net.meta, CliError)
         try:
             x = check_inputs(net, x).astype(np.int64)
-        except SimInputError as exc:
+        except InputError as exc:
             raise CliError(f"{source}: {exc}") from None
-        return _run(args, net, x, y, source, run_cfg, json_path)
+        return _run(args, net, x, y, source, run_cfg, json_path,
+                    check if getattr(args, "compare_hwsim", False) else None)
     except CliError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
 
 
-def _run(args, net, x: np.ndarray, y: np.ndarray, source: str, run_cfg, json_path: Optional[Path]) -> int:
-    from lava_models.builder import BuildError
-    from lava_models.network import run_samples
-    from lava_models.runner import LavaRunError
+def _run(args, net, x: np.ndarray, y: np.ndarray, source: str, run_cfg, json_path: Optional[Path],
+         check: Optional[Check]) -> int:
+    from silava.lava_models.builder import BuildError
+    from silava.lava_models.network import run_samples
+    from silava.lava_models.runner import LavaRunError
 
     layers = ", ".join(f"{layer.neuron_type} {layer.in_features}->{layer.out_features}" for layer in net.layers)
     print(f"{Path(args.model).name}: {len(net.layers)} layers ({layers}), T={net.meta.steps}")
@@ -145,17 +155,8 @@ def _run(args, net, x: np.ndarray, y: np.ndarray, source: str, run_cfg, json_pat
     payload = {"model": str(args.model), "inputs": source, "backend": args.backend, "tag": args.tag,
                "samples": int(len(y)), "steps": int(net.meta.steps), "decision": res["decision"],
                "accuracy": acc, "accuracy_sum_v": acc_sum_v}
-    if args.compare_hwsim:
-        from hwsim.simulate import simulate
-
-        ref = simulate(net, x)
-        agree = float(np.mean(ref.predictions == res["predictions"]))
-        same_readout = bool(args.tag == "fixed_pt" and np.array_equal(ref.readout, res["readout"]))
-        print(f"agreement with hwsim predictions: {agree:.4f}"
-              + (f"   readout bit-identical: {'yes' if same_readout else 'NO'}" if args.tag == "fixed_pt" else ""))
-        payload.update(hwsim_agreement=agree, hwsim_accuracy=float(np.mean(ref.predictions == y)))
-        if args.tag == "fixed_pt":
-            payload["hwsim_readout_identical"] = same_readout
+    if check is not None:
+        payload.update(check(net, x, y, args.tag, res))
     print(f"time: {res['wall_s']:.2f} s ({res['sample_steps_per_s']:,.0f} sample-steps/s, "
           f"{res['global_steps']} Lava steps)")
     payload.update(wall_s=res["wall_s"], sample_steps_per_s=res["sample_steps_per_s"],
@@ -173,9 +174,11 @@ def _run(args, net, x: np.ndarray, y: np.ndarray, source: str, run_cfg, json_pat
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """CLI entry point (``python lava_models/run.py`` and ``silava run``); returns the exit code."""
+    """CLI entry point of ``python lava_models/run.py`` (``silava run`` adds ``--compare-hwsim``)."""
     return run_cli(argv)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from silava.lava_models.run import main as _main  # the package's module, not this file's __main__ copy
+
+    sys.exit(_main())

@@ -1,5 +1,5 @@
 import sys
 
-from silava.cli import main
+from silava.app.cli import main
 
 sys.exit(main())

@@ -4,15 +4,12 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 HAVE_LAVA = importlib.util.find_spec("lava") is not None
 HAVE_ESPEAK = shutil.which("espeak-ng") is not None

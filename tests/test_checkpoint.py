@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from conftest import ROOT
-from train.checkpoint import (CKPT_NAME, FORMAT, FORMAT_VERSION, CheckpointError, atomic_write,
+from silava.train.checkpoint import (CKPT_NAME, FORMAT, FORMAT_VERSION, CheckpointError, atomic_write,
                               load_checkpoint, make_checkpoint, read_checkpoint, save_checkpoint,
                               to_plain)
-from train.config import DEFAULTS, model_config
-from train.model import build_model
-from train.neurons import NEURONS
+from silava.train.config import DEFAULTS, model_config
+from silava.train.model import build_model
+from silava.train.neurons import NEURONS
 
 HIDDEN_TYPES = sorted(n for n in NEURONS if n != "li")
 
@@ -221,7 +221,7 @@ def test_load_errors_are_one_line(tmp_path, kind):
 
 @pytest.mark.parametrize("kind", sorted(BAD_CASES))
 def test_cli_eval_only_maps_errors_to_exit_2(tmp_path, kind, capsys):
-    from train.train import main
+    from silava.train.train import main
 
     path = make_bad(kind, tmp_path)
     capsys.readouterr()

@@ -16,7 +16,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def train_tiny(out, epochs: int = 1, extra=()) -> "Path":  # noqa: F821
     """Train a tiny randman C-SiLIF checkpoint with the training CLI (a few seconds)."""
-    from train.train import main as train_main
+    from silava.train.train import main as train_main
 
     argv = ["--task", "randman", "--neuron", "csilif", "--hidden", "16", "--epochs", str(epochs),
             "--batch-size", "32", "--seed", "3", "--threads", "1", "--out", str(out), "--quiet", "--no-progress", *extra]
@@ -31,7 +31,7 @@ def tiny(tmp_path_factory):
 
 
 def run(capsys, argv):
-    from silava.compare import main
+    from silava.app.compare import main
 
     rc = main([str(a) for a in argv])
     out, err = capsys.readouterr()
@@ -83,13 +83,13 @@ def test_compare_outputs_and_consistency(tiny, tmp_path, capsys, shm_guard):
 
 def test_float_and_hwsim_against_independent_runs(tiny, tmp_path):
     """compare's float and fixed-point numbers equal a direct run of the model and of hwsim on the
-    exported file (train.train.eval_only, export/to_lava.py, hwsim.simulate)."""
-    from export.netfile import read
-    from export.to_lava import main as export_main
-    from hwsim.simulate import simulate
-    from silava.compare import compare
-    from silava.tasks import load_task_arrays
-    from train.train import eval_only
+    exported file (silava.train.train.eval_only, export/to_lava.py, silava.hwsim.simulate)."""
+    from silava.core.netfile import read
+    from silava.export.to_lava import main as export_main
+    from silava.hwsim.simulate import simulate
+    from silava.app.compare import compare
+    from silava.core.tasks import load_task_arrays
+    from silava.train.train import eval_only
 
     res = compare(tiny, lava_samples=0)
     c = res["comparison"]
@@ -105,7 +105,7 @@ def test_float_and_hwsim_against_independent_runs(tiny, tmp_path):
 
 
 def test_spike_agreement_statistics():
-    from silava.compare import spike_agreement
+    from silava.app.compare import spike_agreement
 
     cf = np.array([[3, 0], [0, 1]])        # float counts [samples, neurons] over 3 steps
     cq = np.array([[2, 0], [0, 1]])        # fixed-point counts
@@ -127,9 +127,9 @@ def test_float_run_counts_spikes_like_the_model(tiny):
     """run_float's batched counts and equal-entry counts against the model's own spike trains."""
     import torch
 
-    from silava.compare import run_float
-    from silava.tasks import load_task_arrays
-    from train.checkpoint import load_checkpoint
+    from silava.app.compare import run_float
+    from silava.core.tasks import load_task_arrays
+    from silava.train.checkpoint import load_checkpoint
 
     model, ckpt = load_checkpoint(tiny)
     x, _ = load_task_arrays("randman", ckpt["data_config"], split="test", max_samples=10)
@@ -146,7 +146,7 @@ def test_float_run_counts_spikes_like_the_model(tiny):
 
 
 def test_given_net_lava_skipped_custom_json_no_plot(tiny, tmp_path, capsys):
-    from export.to_lava import main as export_main
+    from silava.export.to_lava import main as export_main
 
     assert export_main([str(tiny), "-o", str(tmp_path / "model.net"), "-q"]) == 0
     capsys.readouterr()
@@ -163,7 +163,7 @@ def test_given_net_lava_skipped_custom_json_no_plot(tiny, tmp_path, capsys):
 
 
 def test_lava_missing_is_a_note_by_default_and_an_error_when_asked(tiny, tmp_path, capsys, monkeypatch):
-    import lava_models
+    from silava import lava_models
 
     def missing(dl=False):
         raise lava_models.LavaMissingError("Lava is not installed: pip install lava-nc")
@@ -179,9 +179,8 @@ def test_lava_missing_is_a_note_by_default_and_an_error_when_asked(tiny, tmp_pat
 
 
 def test_failed_lava_run_is_recorded_and_exits_1(tiny, tmp_path, capsys, monkeypatch):
-    import lava_models
-    import lava_models.network
-    from lava_models.runner import LavaRunError
+    from silava import lava_models
+    from silava.lava_models.runner import LavaRunError
 
     def boom(*args, **kwargs):
         raise LavaRunError("ValueError: process model exploded")
@@ -195,7 +194,7 @@ def test_failed_lava_run_is_recorded_and_exits_1(tiny, tmp_path, capsys, monkeyp
 
 
 def test_quantization_settings_flags_over_qat_over_defaults():
-    from silava.compare import build_parser, quant_config
+    from silava.app.compare import build_parser, quant_config
 
     plain = {"train_config": {}}
     qat = {"train_config": {"qat": {"weight_bits": 6, "decay_bits": 14, "state_frac_bits": 11,
@@ -212,8 +211,8 @@ def test_quantization_settings_flags_over_qat_over_defaults():
 def test_random_init_checkpoint_runs_from_zero_states(tiny, tmp_path):
     import torch
 
-    from silava.compare import compare
-    from train.checkpoint import load_checkpoint, save_checkpoint
+    from silava.app.compare import compare
+    from silava.train.checkpoint import load_checkpoint, save_checkpoint
 
     ckpt = torch.load(tiny, weights_only=True)
     mc = {**ckpt["model_config"], "neuron_kwargs": {**ckpt["model_config"].get("neuron_kwargs", {}),
@@ -225,7 +224,7 @@ def test_random_init_checkpoint_runs_from_zero_states(tiny, tmp_path):
     assert any("init_state=random" in w for w in res["source"]["warnings"])
     zero = compare(tiny, lava_samples=0)
     assert res["comparison"]["predictions"]["float"] == zero["comparison"]["predictions"]["float"]
-    from silava.compare import run_float
+    from silava.app.compare import run_float
 
     model, _ = load_checkpoint(tmp_path / "r.pt")
     flt = run_float(model, np.zeros((2, 20, 16), np.int64))
@@ -239,7 +238,7 @@ def bad_files(tiny, tmp_path_factory):
     """Damaged checkpoints and mismatched tasks / networks."""
     import torch
 
-    from train.checkpoint import save_checkpoint
+    from silava.train.checkpoint import save_checkpoint
 
     d = tmp_path_factory.mktemp("bad")
     (d / "garbage.pt").write_bytes(b"not a checkpoint at all")
@@ -251,8 +250,8 @@ def bad_files(tiny, tmp_path_factory):
                         data_config={**ckpt["data_config"], **change}, train_config=ckpt["train_config"],
                         metrics=ckpt["metrics"], seed=ckpt["seed"])
     (d / "broken.net").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 40)
-    from export.synth import random_network
-    from export.netfile import write
+    from silava.export.synth import random_network
+    from silava.core.netfile import write
 
     write(d / "other.net", random_network("CSILIF", [16, 8, 4], steps=20, seed=1))
     (d / "afile").write_text("x")

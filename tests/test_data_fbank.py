@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from train.data.fbank import fbank, inverse_mel_scale, mel_banks, mel_scale
+from silava.core.data.fbank import fbank, inverse_mel_scale, mel_banks, mel_scale
 
 SR = 16000
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from train.data import get_task
-from train.data.fbank import fbank
-from train.data.gsc import read_wav
-from train.data.task import MissingDataError
+from silava.train.data import get_task
+from silava.core.data.fbank import fbank
+from silava.core.data.gsc import read_wav
+from silava.core.data.task import MissingDataError
 
 SR = 16000
 

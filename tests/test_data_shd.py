@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from train.data import get_task
-from train.data.shd import SpikeH5Dataset, bin_events, read_spike_h5, write_spike_h5
-from train.data.task import MissingDataError
+from silava.train.data import get_task
+from silava.core.data.shd import SpikeH5Dataset, bin_events, read_spike_h5, write_spike_h5
+from silava.core.data.task import MissingDataError
 
 
 def random_samples(n, rng, max_time=1.2, n_units=700):
@@ -171,8 +171,10 @@ def test_dataset_pickles_after_use(tmp_path):
     ds = SpikeH5Dataset(tmp_path / "shd_train.h5", 20, 1.0, 5)
     x = ds[1][0]
     clone = pickle.loads(pickle.dumps(ds))
-    assert torch.equal(clone[1][0], x)
-    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2)
+    np.testing.assert_array_equal(clone[1][0], x)
+    from silava.train.data import TorchSplit  # the torch wrapper pickles too (DataLoader workers)
+
+    loader = torch.utils.data.DataLoader(TorchSplit(ds), batch_size=4, num_workers=2)
     assert sum(len(b[1]) for b in loader) == len(ds)
 
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from train.data import get_task
-from train.data import spoken_digits as sd
-from train.data.cochlea import CochleaParams, audio_to_spikes, erb_space, lif_spikes
-from train.data.shd import read_spike_h5
-from train.data.task import MissingToolError
+from silava.train.data import get_task
+from silava.core.data import spoken_digits as sd
+from silava.core.data.cochlea import CochleaParams, audio_to_spikes, erb_space, lif_spikes
+from silava.core.data.shd import read_spike_h5
+from silava.core.data.task import MissingToolError
 
 no_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
                                reason="needs espeak-ng (Debian package `espeak-ng`)")

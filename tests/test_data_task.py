@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from train.data import TASKS, get_task, pad_collate, task_arguments
-from train.data.task import Task, split_indices
+from silava.train.data import TASKS, get_task, pad_collate, task_arguments
+from silava.core.data.task import Task, split_indices
 
 
 def test_registry_names():

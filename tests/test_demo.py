@@ -14,7 +14,7 @@ QUICK_FILES = ["ckpt.pt", "metrics.json", "metrics.csv", "training_curve.png", "
 
 
 def run(capsys, argv):
-    from silava.demo import main
+    from silava.app.demo import main
 
     rc = main([str(a) for a in argv])
     out, err = capsys.readouterr()
@@ -76,9 +76,9 @@ def test_out_is_a_file(tmp_path, capsys):
 
 
 def test_spoken_digits_without_espeak(tmp_path, capsys, monkeypatch):
-    import silava.demo
+    import silava.app.demo
 
-    monkeypatch.setattr(silava.demo.shutil, "which", lambda name: None)
+    monkeypatch.setattr(silava.app.demo.shutil, "which", lambda name: None)
     rc, out, err = run(capsys, ["--task", "spoken-digits", "--quick", "--out", tmp_path / "o"])
     assert rc == 2 and err.count("\n") == 1 and "espeak-ng" in err and "--task randman" in err
     assert not (tmp_path / "o").exists()

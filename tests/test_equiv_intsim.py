@@ -1,8 +1,8 @@
-"""Equivalence ladder rung 2: train.intsim (torch int64) == hwsim.simulate (numpy), logical timeline.
+"""Equivalence ladder rung 2: silava.train.intsim (torch int64) == silava.hwsim.simulate (numpy), logical timeline.
 
 Two independent implementations of docs/fixed_point.md §1-§3 and §5 (logical): identical
 spikes, states after every step, readout V and overflow counters, on random integer networks
-of every type (export.synth) and on quantized randomly initialised SpArchNets.
+of every type (silava.export.synth) and on quantized randomly initialised SpArchNets.
 """
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from conftest import active_batchnorm
-from export.synth import random_inputs, random_network
-from train import intsim
+from silava.export.synth import random_inputs, random_network
+from silava.train import intsim
 
-simulate_mod = pytest.importorskip("hwsim.simulate", reason="hwsim.simulate not available")
+simulate_mod = pytest.importorskip("silava.hwsim.simulate", reason="silava.hwsim.simulate not available")
 
 COUNTERS = ("saturate", "wrap", "input_clip")
 
@@ -101,9 +101,9 @@ def test_graded_inputs_out_of_range_are_clipped_the_same_way():
 # --------------------------------------------------------------------------- quantized SpArchNets
 
 def _quantized_sparchnet(neuron: str, seed: int, **quant):
-    from export.fold import fold_model
-    from export.quantize import QuantConfig, quantize_network
-    from train.model import SpArchNet
+    from silava.export.fold import fold_model
+    from silava.export.quantize import QuantConfig, quantize_network
+    from silava.train.model import SpArchNet
 
     torch.manual_seed(seed)
     model = SpArchNet(20, [24, 16], 5, neuron)

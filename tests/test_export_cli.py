@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from conftest import ROOT, needs_lava
-from export import netfile
-from export.to_lava import main
-from train.checkpoint import save_checkpoint
-from train.model import SpArchNet
+from silava.core import netfile
+from silava.export.to_lava import main
+from silava.train.checkpoint import save_checkpoint
+from silava.train.model import SpArchNet
 
 DATA = {"name": "randman", "n_units": 16, "n_classes": 4, "n_steps": 30, "dt": 2e-3}
 
@@ -145,7 +145,7 @@ def test_runs_as_a_file_from_any_cwd_and_via_silava(run_dir, tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert (run_dir / "model.net").is_file()
-    from silava.cli import main as silava_main
+    from silava.app.cli import main as silava_main
     out = tmp_path / "via_cli.net"
     assert silava_main(["export", str(run_dir / "ckpt.pt"), "-o", str(out), "-q"]) == 0
     assert out.is_file()

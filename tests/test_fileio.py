@@ -1,4 +1,4 @@
-"""silava.fileio (atomic output) and silava.cliutil (shared CLI pieces)."""
+"""silava.core.fileio (atomic output) and silava.core.cliutil (shared CLI pieces)."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,8 @@ import stat
 import numpy as np
 import pytest
 
-from silava.cliutil import load_npz_inputs, parse_layer_bits
-from silava.fileio import atomic_path, check_writable_file, sha256_file, write_json_atomic, write_text_atomic
+from silava.core.cliutil import load_npz_inputs, parse_layer_bits
+from silava.core.fileio import atomic_path, check_writable_file, sha256_file, write_json_atomic, write_text_atomic
 
 
 class Oops(Exception):

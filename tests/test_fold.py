@@ -1,4 +1,4 @@
-"""export.fold: the folded float network reproduces the trained model (eval mode, zero initial state)."""
+"""silava.export.fold: the folded float network reproduces the trained model (eval mode, zero initial state)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from conftest import active_batchnorm
-from export.fold import FoldError, bn_affine, fold_model, simulate_folded
-from train.model import SpArchNet
+from silava.export.fold import FoldError, bn_affine, fold_model, simulate_folded
+from silava.train.model import SpArchNet
 
 NEURONS = ["silif", "csilif", "lif", "adlif", "cadlif"]
 STATE_NAMES = {"silif": ("u", "w"), "adlif": ("u", "w"), "cadlif": ("u", "w"), "csilif": ("x", "y"),

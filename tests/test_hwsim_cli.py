@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from export.netfile import write
-from export.synth import random_inputs, random_network
-from hwsim.simulate import main, simulate
+from silava.core.netfile import write
+from silava.export.synth import random_inputs, random_network
+from silava.hwsim.simulate import main, simulate
 
 SCRIPT = ROOT / "hwsim" / "simulate.py"
 

@@ -1,4 +1,4 @@
-"""hwsim.cost and hwsim.constants: hand-computed cases, monotonicity, constant files."""
+"""silava.hwsim.cost and silava.hwsim.constants: hand-computed cases, monotonicity, constant files."""
 from __future__ import annotations
 
 import copy
@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from export.synth import random_inputs, random_network
-from hwsim.constants import BUILTIN, FIELDS, ConstantsError, load_constants
-from hwsim.cost import estimate_cost, summarize_cost
-from hwsim.counts import count_activity, counts_from_sim
-from hwsim.mapper import CoreLimits, map_network
-from hwsim.simulate import simulate
+from silava.export.synth import random_inputs, random_network
+from silava.hwsim.constants import BUILTIN, FIELDS, ConstantsError, load_constants
+from silava.hwsim.cost import estimate_cost, summarize_cost
+from silava.hwsim.counts import count_activity, counts_from_sim
+from silava.hwsim.mapper import CoreLimits, map_network
+from silava.hwsim.simulate import simulate
 
 
 def _tiny(weight, bias=None, bits=0):

@@ -1,4 +1,4 @@
-"""hwsim.counts: NeuroBench SOPs, spikes, messages, active updates, buffers and memory.
+"""silava.hwsim.counts: NeuroBench SOPs, spikes, messages, active updates, buffers and memory.
 
 The SOP reference below is an independent count written with torch: NeuroBench 2.3.0's
 ``SynapticOperations`` definition (spec lava_loihi.md §5) applied to ``nn.Linear`` layers that
@@ -16,11 +16,11 @@ import copy
 import numpy as np
 import pytest
 
-from export.synth import random_inputs, random_network
-from hwsim.counts import (NEURON_COSTS, count_activity, counts_from_sim, neuron_memory_bits, static_counts,
+from silava.export.synth import random_inputs, random_network
+from silava.hwsim.counts import (NEURON_COSTS, count_activity, counts_from_sim, neuron_memory_bits, static_counts,
                           summarize)
-from hwsim.mapper import CoreLimits, map_network
-from hwsim.simulate import simulate
+from silava.hwsim.mapper import CoreLimits, map_network
+from silava.hwsim.simulate import simulate
 
 torch = pytest.importorskip("torch")
 

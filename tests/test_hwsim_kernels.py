@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import needs_lava
-from hwsim.kernels import (KERNELS, MAX_STATE, Counters, clip_graded, dense, dense_float, mul, sat, wrap24,
+from silava.hwsim.kernels import (KERNELS, MAX_STATE, Counters, clip_graded, dense, dense_float, mul, sat, wrap24,
                            wrap32)
 
 MAX = 2**23 - 1
@@ -432,13 +432,13 @@ def test_kernels_registry_and_shapes():
 def test_dense_and_cuba_match_a_real_lava_run(shm_guard):
     """Source -> Dense -> LIF in Lava fixed_pt, three branches: binary with a negative weight
     exponent, graded with a positive one, and graded so large that ``a << 6`` overflows int32."""
-    import lava_models  # noqa: F401  (compat layer)
+    from silava import lava_models  # noqa: F401  (compat layer)
     from lava.proc.dense.process import Dense
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
     from lava.proc.lif.process import LIF
 
-    from lava_models.runner import run_steps, sim_config
+    from silava.lava_models.runner import run_steps, sim_config
 
     rng = np.random.default_rng(5)
     steps, n_in, n_out = 40, 10, 6

@@ -1,4 +1,4 @@
-"""hwsim.mapper: per rule a network that just fits and one that just does not; splitting; placement."""
+"""silava.hwsim.mapper: per rule a network that just fits and one that just does not; splitting; placement."""
 from __future__ import annotations
 
 import re
@@ -6,8 +6,8 @@ import re
 import numpy as np
 import pytest
 
-from export.synth import random_network
-from hwsim.mapper import (RULES, CoreLimits, CoreUsage, MappingError, check_core, check_fan_in, check_fan_out,
+from silava.export.synth import random_network
+from silava.hwsim.mapper import (RULES, CoreLimits, CoreUsage, MappingError, check_core, check_fan_in, check_fan_out,
                           check_neurons_per_core, check_state_memory, check_synapse_memory, map_network)
 
 NO_SPLIT = dict(split=False)

@@ -1,4 +1,4 @@
-"""hwsim.report: report.json keys, report.md, PNG plots, and the --report / --constants CLI glue."""
+"""silava.hwsim.report: report.json keys, report.md, PNG plots, and the --report / --constants CLI glue."""
 from __future__ import annotations
 
 import argparse
@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from export.synth import random_inputs, random_network
-from hwsim.counts import counts_from_sim, summarize
-from hwsim.report import (ReportError, add_report_arguments, build_report, check_report_arguments, run_report,
+from silava.export.synth import random_inputs, random_network
+from silava.hwsim.counts import counts_from_sim, summarize
+from silava.hwsim.report import (ReportError, add_report_arguments, build_report, check_report_arguments, run_report,
                           write_report)
-from hwsim.simulate import simulate
+from silava.hwsim.simulate import simulate
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PLOTS = ("sops_sparsity.png", "energy_breakdown.png", "core_map.png", "raster.png")

@@ -1,18 +1,16 @@
-"""hwsim.simulate: both timelines against step-by-step references, batching, inputs, decisions."""
+"""silava.hwsim.simulate: both timelines against step-by-step references, batching, inputs, decisions."""
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, needs_lava
-from export.netfile import Layer, Meta, Network, validate
-from export.synth import random_inputs, random_network
-from hwsim.decision import decide, softmax_sum_scores
-from hwsim.kernels import KERNELS, Counters, clip_graded, dense
-from hwsim.simulate import SimInputError, lava_weight_clips, simulate
+from conftest import needs_lava
+from silava.core.netfile import Layer, Meta, Network, validate
+from silava.export.synth import random_inputs, random_network
+from silava.core.decision import decide, softmax_sum_scores
+from silava.hwsim.kernels import KERNELS, Counters, clip_graded, dense
+from silava.hwsim.simulate import SimInputError, lava_weight_clips, simulate
 
 # (neuron type, readout, input_message_bits)
 CASES = [("SILIF", True, 0), ("CSILIF", True, 8), ("CUBA", True, 0), ("CUBA", False, 8), ("SILIF", False, 0)]
@@ -227,21 +225,6 @@ def test_predictions_follow_meta_decision_and_spiking_readout():
     np.testing.assert_array_equal(spiking.predictions, np.argmax(spiking.spikes[-1].sum(axis=1), axis=-1))
 
 
-def test_hwsim_never_imports_torch():
-    code = (
-        "import importlib, pkgutil, sys\n"
-        "import hwsim\n"
-        "for m in pkgutil.iter_modules(hwsim.__path__):\n"
-        "    importlib.import_module('hwsim.' + m.name)\n"
-        "assert 'torch' not in sys.modules, 'torch imported'\n"
-        "assert not any(k == 'lava' or k.startswith('lava.') for k in sys.modules), 'lava imported'\n"
-        "print('ok', len(list(pkgutil.iter_modules(hwsim.__path__))))\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("ok")
-
-
 @pytest.mark.slow
 def test_larger_random_networks_against_reference():
     for kind, readout, bits in CASES:
@@ -279,13 +262,13 @@ def _cuba_net(rng, sizes, steps, bits) -> Network:
 def test_lava_timeline_matches_lava_lifreset_run_back_to_back(shm_guard):
     """Two CUBA layers as Lava runs them (Dense -> LIFReset(reset_interval=P, reset_offset=i+2)),
     two samples back to back: every step of sample 1 and the in-window steps of sample 2 match."""
-    import lava_models  # noqa: F401
+    from silava import lava_models  # noqa: F401
     from lava.proc.dense.process import Dense
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
     from lava.proc.lif.process import LIFReset
 
-    from lava_models.runner import run_steps, sim_config
+    from silava.lava_models.runner import run_steps, sim_config
 
     rng = np.random.default_rng(23)
     steps, bits = 25, 8

@@ -31,7 +31,7 @@ TYPES = ["SILIF", "CSILIF", "CUBA"]
 # ------------------------------------------------------------------ block-diagonal batching
 def signature(net) -> tuple:
     """What must be equal for networks to share one block-diagonal Lava network."""
-    from export.netfile import SCALAR_KEYS
+    from silava.core.netfile import SCALAR_KEYS
 
     sig = [net.meta.steps]
     for layer in net.layers:
@@ -43,7 +43,7 @@ def signature(net) -> tuple:
 
 def merge(nets: list):
     """One network whose layer i is the block-diagonal union of every net's layer i."""
-    from export.netfile import SCALAR_KEYS, Layer, Meta, Network, validate
+    from silava.core.netfile import SCALAR_KEYS, Layer, Meta, Network, validate
 
     assert len({signature(n) for n in nets}) == 1
     layers = []
@@ -86,8 +86,8 @@ def batches(nets: list, size: int) -> list[list[int]]:
 # ------------------------------------------------------------------ running both sides
 def lava_full(net, x: np.ndarray) -> tuple[list[np.ndarray], list[dict]]:
     """Lava fixed_pt over all periods: per layer outputs [N, P, n] and states {name: [N, P, n]}."""
-    import lava_models  # noqa: F401
-    from lava_models.builder import build_network
+    from silava import lava_models  # noqa: F401
+    from silava.lava_models.builder import build_network
 
     lnet = build_network(net, "fixed_pt", inputs=x, record_spikes=True, record_states=True)
     N, P = lnet.n_samples, lnet.period
@@ -103,7 +103,7 @@ def lava_full(net, x: np.ndarray) -> tuple[list[np.ndarray], list[dict]]:
 
 def compare_with_hwsim(nets: list, xs: list, outs: list, states: list) -> int:
     """Assert every net's slice of the merged Lava run equals hwsim; returns the spike count."""
-    from hwsim.simulate import simulate
+    from silava.hwsim.simulate import simulate
 
     total_spikes = 0
     offs = np.zeros(len(nets[0].layers), int)
@@ -134,7 +134,7 @@ def check_random_networks(ntype: str, graded, seeds: list[int], batch: int, samp
 
     Returns the number of Lava builds used.
     """
-    from export.synth import random_inputs, random_network
+    from silava.export.synth import random_inputs, random_network
 
     nets, xs = [], []
     for seed in seeds:
@@ -158,7 +158,7 @@ def check_random_networks(ntype: str, graded, seeds: list[int], batch: int, samp
 @pytest.mark.parametrize("ntype", TYPES)
 def test_fixed_pt_equals_hwsim_every_step(ntype, graded, shm_guard):
     """Rung 3 (CI size): a few random networks, 3 samples back to back, every layer, every state."""
-    from export.synth import random_network
+    from silava.export.synth import random_network
 
     # seeds whose auto-chosen exponents coincide are batched into one Lava network
     seeds = list(range(11, 19))
@@ -181,10 +181,10 @@ def test_fixed_pt_equals_hwsim_many_networks(ntype, shm_guard):
 
 def test_run_samples_in_window_equals_hwsim(shm_guard):
     """Many samples through one network, in chunks: aligned readout/spikes == hwsim logical timeline."""
-    import lava_models  # noqa: F401
-    from export.synth import random_inputs, random_network
-    from hwsim.simulate import simulate
-    from lava_models.network import run_samples
+    from silava import lava_models  # noqa: F401
+    from silava.export.synth import random_inputs, random_network
+    from silava.hwsim.simulate import simulate
+    from silava.lava_models.network import run_samples
 
     net = random_network("SILIF", [16, 12, 10, 4], 20, seed=5)
     x = random_inputs(net, 7, seed=6)
@@ -202,16 +202,16 @@ def test_run_samples_in_window_equals_hwsim(shm_guard):
 
 def test_netx_cuba_network_equals_hwsim(tmp_path, shm_guard):
     """Rung 5: a CUBA-only model.net loads in lava-dl netx unchanged and spikes exactly like hwsim."""
-    import lava_models  # noqa: F401
+    from silava import lava_models  # noqa: F401
     from lava.lib.dl import netx
     from lava.proc.io.dataloader import SpikeDataloader
     from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
 
-    from export import netfile
-    from export.synth import random_inputs, random_network
-    from hwsim.simulate import simulate
-    from lava_models.builder import SampleFeed, period, window
-    from lava_models.runner import LavaSession, sim_config
+    from silava.core import netfile
+    from silava.export.synth import random_inputs, random_network
+    from silava.hwsim.simulate import simulate
+    from silava.lava_models.builder import SampleFeed, period, window
+    from silava.lava_models.runner import LavaSession, sim_config
 
     net = random_network("CUBA", [14, 12, 10, 5], 20, seed=21, readout=False)
     path = tmp_path / "cuba.net"
@@ -249,7 +249,7 @@ def _trained_like_model(neuron: str, seed: int, n_in: int = 12, hidden=(10, 8), 
     """
     import torch
 
-    from train.model import SpArchNet
+    from silava.train.model import SpArchNet
 
     torch.manual_seed(seed)
     model = SpArchNet(n_in, list(hidden), n_classes, neuron, dropout=0.0).double().eval()
@@ -277,11 +277,11 @@ def test_floating_pt_equals_torch_float_model(neuron, graded, shm_guard):
     """Rung 4: export/fold's float group run by the Lava floating_pt models == the torch eval forward."""
     import torch
 
-    import lava_models  # noqa: F401
-    from export.fold import fold_model
-    from export.netfile import Meta
-    from export.quantize import quantize_network
-    from lava_models.network import run_samples
+    from silava import lava_models  # noqa: F401
+    from silava.export.fold import fold_model
+    from silava.core.netfile import Meta
+    from silava.export.quantize import quantize_network
+    from silava.lava_models.network import run_samples
 
     T, N = 25, 5
     model = _trained_like_model(neuron, seed=3)

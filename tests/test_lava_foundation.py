@@ -48,13 +48,13 @@ def lif_reference(data: np.ndarray, weights: np.ndarray, du: int, dv: int, vth: 
 
 
 def test_dense_lif_matches_numpy_integer_reference(shm_guard):
-    import lava_models  # noqa: F401  (installs the compat layer)
+    from silava import lava_models  # noqa: F401  (installs the compat layer)
     from lava.proc.dense.process import Dense
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
     from lava.proc.lif.process import LIF
 
-    from lava_models.runner import run_steps, sim_config
+    from silava.lava_models.runner import run_steps, sim_config
 
     rng = np.random.default_rng(7)
     steps, n_in, n_out = 60, 12, 8
@@ -81,12 +81,12 @@ def test_lava_dl_netx_matches_slayer(tmp_path, shm_guard):
     import h5py
     import torch
 
-    import lava_models  # noqa: F401
+    from silava import lava_models  # noqa: F401
     from lava.lib.dl import netx, slayer
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
 
-    from lava_models.runner import run_steps, sim_config
+    from silava.lava_models.runner import run_steps, sim_config
 
     torch.manual_seed(0)
     params = {"threshold": 1.25, "current_decay": 0.25, "voltage_decay": 0.03, "requires_grad": False}
@@ -138,7 +138,7 @@ def _healthy_run() -> float:
     from lava.proc.io.source import RingBuffer as Source
     from lava.proc.lif.process import LIF
 
-    from lava_models.runner import LavaSession
+    from silava.lava_models.runner import LavaSession
 
     src = Source(data=np.ones((2, 5), np.int32))
     dense = Dense(weights=np.eye(2, dtype=np.int32) * 10)
@@ -153,8 +153,8 @@ def _healthy_run() -> float:
 
 
 def test_process_model_exception_is_reported_and_next_run_works(shm_guard):
-    import lava_models  # noqa: F401
-    from lava_models.runner import LavaRunError, LavaTimeoutError, run_steps
+    from silava import lava_models  # noqa: F401
+    from silava.lava_models.runner import LavaRunError, LavaTimeoutError, run_steps
 
     proc = _failing_net("raise", 10)
     start = time.monotonic()
@@ -170,8 +170,8 @@ def test_process_model_exception_is_reported_and_next_run_works(shm_guard):
 
 
 def test_hanging_process_model_times_out_and_next_run_works(shm_guard):
-    import lava_models  # noqa: F401
-    from lava_models.runner import LavaTimeoutError, run_steps
+    from silava import lava_models  # noqa: F401
+    from silava.lava_models.runner import LavaTimeoutError, run_steps
 
     proc = _failing_net("hang", 10)
     start = time.monotonic()

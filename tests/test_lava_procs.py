@@ -136,13 +136,13 @@ def float_params(kind: str, rng: np.random.Generator) -> dict:
 
 def _run(kind: str, params: dict, a: np.ndarray, tag: str, reset: tuple[int, int], host_set=None):
     """Run source -> Process for STEPS steps; returns (states {name: [steps, n]}, outputs [steps, n])."""
-    import lava_models  # noqa: F401
+    from silava import lava_models  # noqa: F401
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
     from lava.proc.monitor.process import Monitor
 
-    from lava_models.procs import CSILIF, SILIF, LIReadout
-    from lava_models.runner import LavaSession, sim_config
+    from silava.lava_models.procs import CSILIF, SILIF, LIReadout
+    from silava.lava_models.runner import LavaSession, sim_config
 
     cls = {"SILIF": SILIF, "CSILIF": CSILIF, "LI": LIReadout}[kind]
     proc = cls(shape=(N,), reset_interval=reset[0], reset_offset=reset[1], **params)
@@ -244,8 +244,8 @@ def test_no_reset_by_default_and_reset_phase_like_lifreset(shm_guard):
 
 
 def test_constructor_errors():
-    import lava_models  # noqa: F401
-    from lava_models.procs import PROCESSES, SILIF, LIReadout
+    from silava import lava_models  # noqa: F401
+    from silava.lava_models.procs import PROCESSES, SILIF, LIReadout
 
     assert set(PROCESSES) == {"SILIF", "CSILIF", "LI"}
     with pytest.raises(ValueError, match="alpha: expected a scalar or shape"):

@@ -24,8 +24,8 @@ SMALL_RANDMAN = {"name": "randman", "samples_per_class": 10}
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     """A small SILIF network (randman-sized: 40 inputs, 50 steps, 10 classes) and matching inputs."""
-    from export import netfile
-    from export.synth import random_inputs, random_network
+    from silava.core import netfile
+    from silava.export.synth import random_inputs, random_network
 
     d = tmp_path_factory.mktemp("run")
     net = random_network("SILIF", [40, 12, 10], 50, seed=3)
@@ -37,8 +37,8 @@ def model(tmp_path_factory):
 
 
 def run_main(capsys, *args):
-    import lava_models  # noqa: F401
-    from lava_models.run import main
+    from silava import lava_models  # noqa: F401
+    from silava.app.run import main
 
     rc = main([str(a) for a in args])
     out = capsys.readouterr()
@@ -69,7 +69,7 @@ def test_run_inputs_json_and_hwsim_agreement(model, tmp_path, capsys, shm_guard)
 
 
 def test_run_as_a_file_from_another_cwd_with_a_task(model, tmp_path, shm_guard):
-    """``python lava_models/run.py`` works from any directory; --task loads data via silava.tasks."""
+    """``python lava_models/run.py`` works from any directory; --task loads data via silava.core.tasks."""
     res = subprocess.run([sys.executable, str(RUN), str(model / "model.net"), "--task", "randman",
                           "--samples", "3", "--no-progress"], capture_output=True, text=True, cwd=tmp_path,
                          timeout=300)
@@ -79,7 +79,7 @@ def test_run_as_a_file_from_another_cwd_with_a_task(model, tmp_path, shm_guard):
 
 
 def test_silava_run_dispatches(model, capsys, shm_guard):
-    from silava.cli import main
+    from silava.app.cli import main
 
     rc = main(["run", str(model / "model.net"), "--inputs", str(model / "data.npz"), "--samples", "2",
                "--no-progress"])
@@ -88,7 +88,7 @@ def test_silava_run_dispatches(model, capsys, shm_guard):
 
 
 def test_missing_lava(model, capsys, monkeypatch):
-    import lava_models
+    from silava import lava_models
 
     monkeypatch.setattr(lava_models, "lava_available", lambda: False)
     rc, out, err = run_main(capsys, model / "model.net", "--inputs", model / "data.npz")
@@ -124,8 +124,8 @@ def test_missing_model_file(tmp_path, capsys, model):
 
 def test_task_size_mismatch(tmp_path, capsys):
     """A network whose input width differs from the task's: one line naming both sizes."""
-    from export import netfile
-    from export.synth import random_network
+    from silava.core import netfile
+    from silava.export.synth import random_network
 
     net = random_network("SILIF", [16, 8, 10], 50, seed=1)
     net.meta.task = SMALL_RANDMAN

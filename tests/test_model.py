@@ -10,8 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from train.model import FastDropout, SpArchLayer, SpArchNet, build_model
-from train.neurons import NEURONS, make_neuron
+from silava.train.model import FastDropout, SpArchLayer, SpArchNet, build_model
+from silava.train.neurons import NEURONS, make_neuron
 
 SPIKING = sorted(n for n, c in NEURONS.items() if c.spiking)
 

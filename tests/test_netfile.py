@@ -1,4 +1,4 @@
-"""export.netfile: round trips, file layout, and one rejection test per malformed case."""
+"""silava.core.netfile: round trips, file layout, and one rejection test per malformed case."""
 from __future__ import annotations
 
 import copy
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import needs_lava
-from export import netfile
-from export.netfile import Layer, Meta, NetFileError, Network
-from export.synth import random_network
+from silava.core import netfile
+from silava.core.netfile import Layer, Meta, NetFileError, Network
+from silava.export.synth import random_network
 
 
 def _net(ntype: str = "SILIF", **kw) -> Network:
@@ -369,7 +369,7 @@ def test_layer_properties():
 _NETX_PROBE = r"""
 import json, sys
 import numpy as np
-import lava_models  # installs the Python 3.11 import fixes first
+from silava import lava_models  # installs the Python 3.11 import fixes first
 from lava.lib.dl import netx
 
 out = []
@@ -399,7 +399,7 @@ def netx_summary(specs: list[tuple[str, int | None]]) -> list[list[dict]]:
     from conftest import ROOT
 
     try:
-        import lava_models  # noqa: F401
+        from silava import lava_models  # noqa: F401
         from lava.lib.dl import netx  # noqa: F401
     except RuntimeError as exc:
         if "context has already been set" not in str(exc):

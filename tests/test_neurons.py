@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from train.neurons import NEURONS, make_neuron
-from train.neurons import adlif, csilif, lif, readout, rf, silif
-from train.neurons.surrogate import make_spike_fn, resolve_surrogate, surrogate_grad
+from silava.train.neurons import NEURONS, make_neuron
+from silava.train.neurons import adlif, csilif, lif, readout, rf, silif
+from silava.train.neurons.surrogate import make_spike_fn, resolve_surrogate, surrogate_grad
 
 F64 = torch.float64
 ALL = sorted(NEURONS)

@@ -1,7 +1,7 @@
 """Quantization-aware training (train/qat.py, train/train.py --qat).
 
 * the torch fold + quantizer == export/fold.py + export/quantize.py, integer for integer;
-* the QAT forward (train.intsim on the quantized parameters) == hwsim on the exported model.net;
+* the QAT forward (silava.train.intsim on the quantized parameters) == hwsim on the exported model.net;
 * straight-through gradients reach every trainable parameter and track the float gradients;
 * QAT recovers fixed-point accuracy lost to an aggressive quantization (hwsim on the exported file);
 * the CLI: ``--qat --from`` end to end, and one test per kind of bad input.
@@ -17,13 +17,13 @@ import pytest
 import torch
 
 from conftest import active_batchnorm
-from export.fold import fold_model
-from export.quantize import QuantConfig, QuantError, quantize_network
-from hwsim.simulate import simulate as hw_simulate
-from train import qat
-from train.checkpoint import load_checkpoint, save_checkpoint
-from train.model import SpArchNet
-from train.train import main
+from silava.export.fold import fold_model
+from silava.export.quantize import QuantConfig, QuantError, quantize_network
+from silava.hwsim.simulate import simulate as hw_simulate
+from silava.train import qat
+from silava.train.checkpoint import load_checkpoint, save_checkpoint
+from silava.train.model import SpArchNet
+from silava.train.train import main
 
 NEURONS = ["silif", "csilif", "lif", "adlif", "cadlif"]
 SETTINGS = [
@@ -206,7 +206,7 @@ def test_batchnorm_is_frozen_in_qat_training():
 def test_weights_that_become_unrepresentable_stop_training_cleanly():
     """If QAT grows the readout weights past the largest exponent, QATNet raises QATStop, and
     fit() ends early keeping the best weights so far (what train.py --qat then writes)."""
-    from train.loop import StopTraining, fit
+    from silava.train.loop import StopTraining, fit
 
     model = _model("silif", seed=4)
     x, y = _spikes(8, 20, 20, seed=1), torch.arange(8) % 5
@@ -292,8 +292,8 @@ def qat_run(source_run):
 
 def _hwsim_accuracy(ckpt: Path, out: Path, settings: dict, split: str = "test"):
     """Export ``ckpt`` with ``settings`` and run hwsim (Lava timeline) on the task split."""
-    from export.to_lava import export_checkpoint
-    from silava.tasks import load_task_arrays
+    from silava.export.to_lava import export_checkpoint
+    from silava.core.tasks import load_task_arrays
 
     res = export_checkpoint(ckpt, output=str(out), config=QuantConfig(**settings))
     net = res["network"]
@@ -355,7 +355,7 @@ def test_cli_writes_a_normal_checkpoint(source_run, qat_run, capsys):
     assert m["best_valid_acc"] >= m["before_qat"]["fixed_point"]["valid_acc"]
     assert json.loads((qat_run / "metrics.json").read_text())["finished"] is True
     # export/to_lava.py works unchanged; it warns when the quantization settings differ from QAT's
-    from export.to_lava import main as export_main
+    from silava.export.to_lava import main as export_main
 
     capsys.readouterr()
     assert export_main([str(qat_run / "ckpt.pt"), "-q", "-o", str(qat_run / "a.net"), "--decay-bits", "8",
@@ -367,7 +367,7 @@ def test_cli_writes_a_normal_checkpoint(source_run, qat_run, capsys):
 
 
 def test_silava_train_qat(source_run, tmp_path, capsys):
-    from silava.cli import main as silava_main
+    from silava.app.cli import main as silava_main
 
     out = tmp_path / "q"
     assert silava_main(["train", "--qat", "--from", str(source_run / "src"), "--epochs", "1",

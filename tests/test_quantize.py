@@ -1,4 +1,4 @@
-"""export.quantize and export.report: rounding, exponents, grids, CUBA folding, range checks, report."""
+"""silava.export.quantize and silava.export.report: rounding, exponents, grids, CUBA folding, range checks, report."""
 from __future__ import annotations
 
 import json
@@ -7,14 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from export import netfile
-from export.fold import FoldedLayer, FoldedNetwork, fold_model, simulate_folded
-from export.quantize import (QuantConfig, QuantError, check_decay_bits, check_finite, check_state_frac_bits,
+from silava.core import netfile
+from silava.export.fold import FoldedLayer, FoldedNetwork, fold_model, simulate_folded
+from silava.export.quantize import (QuantConfig, QuantError, check_decay_bits, check_finite, check_state_frac_bits,
                              check_threshold, check_weight_bits, check_weight_exp, on_grid, quantize_bias,
                              quantize_layer, quantize_network, quantize_weights, rnd, weight_exponent)
-from export.report import build_report, report_text, row_bits, signed_bits
+from silava.export.report import build_report, report_text, row_bits, signed_bits
 from test_fold import _model
-from train import intsim
+from silava.train import intsim
 
 
 def _silif_layer(n_out=4, n_in=3, **params) -> FoldedLayer:

@@ -1,12 +1,12 @@
-"""export.synth: random networks are valid, reproducible, active, and hit edge cases sometimes."""
+"""silava.export.synth: random networks are valid, reproducible, active, and hit edge cases sometimes."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from export import netfile
-from export.synth import random_inputs, random_network, rnd
-from train import intsim
+from silava.core import netfile
+from silava.export.synth import random_inputs, random_network, rnd
+from silava.train import intsim
 
 TYPES = ["CUBA", "SILIF", "CSILIF"]
 
@@ -68,7 +68,7 @@ def test_cuba_folds_the_weight_exponent_into_the_state_scale():
 @pytest.mark.parametrize("ntype", TYPES)
 @pytest.mark.parametrize("graded", [0, 8])
 def test_networks_are_active(ntype, graded):
-    """A reasonable fraction of neurons spikes in every hidden layer (checked with train.intsim)."""
+    """A reasonable fraction of neurons spikes in every hidden layer (checked with silava.train.intsim)."""
     for seed in range(3):
         net = random_network(ntype, [40, 48, 32, 6], steps=40, seed=seed, input_message_bits=graded)
         res = intsim.simulate(net, random_inputs(net, 4, seed=seed), record=False)

@@ -12,10 +12,10 @@ import torch
 import yaml
 
 from conftest import ROOT
-from train.checkpoint import load_checkpoint
-from train.config import (DEFAULTS, ConfigError, load_yaml, merge_configs, model_config,
+from silava.train.checkpoint import load_checkpoint
+from silava.train.config import (DEFAULTS, ConfigError, load_yaml, merge_configs, model_config,
                           shipped_configs)
-from train.train import build_parser, config_from_args, main
+from silava.train.train import build_parser, config_from_args, main
 
 # A randman task small enough for a 2-epoch run in a few seconds on 2 cores.
 TINY_DATA = {"n_classes": 3, "n_units": 12, "n_steps": 20, "samples_per_class": 60}
@@ -132,9 +132,9 @@ def test_shipped_tiny_config_runs(tmp_path, capsys):
 
 def test_interrupted_run_keeps_best_checkpoint(tmp_path, monkeypatch, capsys):
     """Ctrl-C in epoch 2: exit 130, and ckpt.pt holds the epoch-1 weights (not finished)."""
-    import train.loop
+    import silava.train.loop
 
-    real = train.loop.run_epoch
+    real = silava.train.loop.run_epoch
     calls = {"train": 0}
 
     def run_epoch(*args, **kwargs):
@@ -144,7 +144,7 @@ def test_interrupted_run_keeps_best_checkpoint(tmp_path, monkeypatch, capsys):
                 raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(train.loop, "run_epoch", run_epoch)
+    monkeypatch.setattr(silava.train.loop, "run_epoch", run_epoch)
     cfg_file = write_yaml(tmp_path / "tiny.yaml", TINY_YAML)
     assert main(["--config", str(cfg_file), "--max-samples", "64", "--quiet", "--out", str(tmp_path / "r")]) == 130
     assert "interrupted" in capsys.readouterr().err
@@ -208,7 +208,7 @@ def test_merge_rejects_bad_values():
 
 @pytest.mark.parametrize("name", shipped_configs())
 def test_shipped_config_builds_model(name):
-    from train.model import build_model
+    from silava.train.model import build_model
 
     cfg = merge_configs(load_yaml(name))
     assert cfg["task"] in TASK_SIZES
@@ -217,7 +217,7 @@ def test_shipped_config_builds_model(name):
     json.dumps(mcfg)  # JSON-able
     if name.startswith(("shd", "ssc", "gsc")):  # paper settings (spec §6.1)
         assert cfg["epochs"] == 100 and cfg["layers"] == 2 and cfg["init_state"] == "random"
-    from train.data import task_arguments
+    from silava.core.data import task_arguments
     unknown = set(cfg["data"]) - set(task_arguments(cfg["task"]))
     assert not unknown, f"{name}: get_task({cfg['task']!r}) has no option(s) {unknown}"
     model = build_model(mcfg)

@@ -10,7 +10,7 @@ values, so it loads with ``torch.load(path, weights_only=True)``::
      "seed": int, "versions": {"silava": str, "torch": str, "python": str, "numpy": str}}
 
 ``model_config`` rebuilds the network with ``train.model.build_model``;
-``data_config`` rebuilds the data with ``train.data.get_task(**data_config)``.
+``data_config`` rebuilds the data with ``silava.core.data.get_task(**data_config)``.
 
 Every problem :func:`load_checkpoint` detects is raised as :class:`CheckpointError`
 with a one-line message naming the problem and the fix.
@@ -22,12 +22,12 @@ import pickle
 import platform
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import torch
 
-from silava.fileio import atomic_write  # noqa: F401  (re-exported: train.checkpoint.atomic_write)
+from silava.core.fileio import atomic_write  # noqa: F401  (re-exported: silava.train.checkpoint.atomic_write)
 
 FORMAT = "silava-ckpt"
 FORMAT_VERSION = 1
@@ -242,8 +242,8 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> tuple[torch.
     unsupported ``format_version``, an unknown neuron type, a state_dict that does not
     fit its ``model_config``, and NaN/Inf parameters.
     """
-    from train.model import build_model
-    from train.neurons import NEURONS
+    from silava.train.model import build_model
+    from silava.train.neurons import NEURONS
 
     path = _resolve(path)
     ckpt = read_checkpoint(path, map_location=map_location)

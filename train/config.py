@@ -1,7 +1,7 @@
 """Training configuration: defaults < YAML file < command-line flags.
 
 A configuration is one flat ``dict``. Scalar keys are replaced by a later source;
-the two dict-valued keys (``data``: options for ``train.data.get_task``,
+the two dict-valued keys (``data``: options for ``silava.core.data.get_task``,
 ``neuron_kwargs``: extra options for the hidden neurons, e.g. ``dt_max`` for
 C-SiLIF) are merged key by key, so a CLI ``--data-opt n_steps=50`` keeps the
 other data options of the YAML file.
@@ -69,7 +69,7 @@ DEFAULTS: dict[str, Any] = {
     "threads": None,         # torch intra-op threads (None = usable CPUs, at most 4)
     "device": "cpu",         # cpu | cuda
     "out": None,             # output directory
-    "data": {},              # keyword options for train.data.get_task
+    "data": {},              # keyword options for silava.core.data.get_task
     "neuron_kwargs": {},     # extra keyword options for the hidden neurons
     "notes": None,           # free text (provenance of a shipped config); ignored
 }

@@ -51,7 +51,7 @@ truncation, floor, clip, saturation and wrap is a straight-through estimator,
 
 The network is read duck-typed: anything with ``.layers`` whose items have
 ``neuron_type``, ``weight`` (out, in), ``neuron`` (dict of the file keys), ``bias``,
-``weight_exp`` and ``input_message_bits`` (an ``export.netfile.Network``), or a list of
+``weight_exp`` and ``input_message_bits`` (an ``silava.core.netfile.Network``), or a list of
 plain dicts with the same keys, or a list of :class:`IntLayer`.
 """
 from __future__ import annotations
@@ -61,8 +61,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 
-from silava.fixedpoint import STATE_MAX
-from train.neurons.surrogate import SpikeFunction
+from silava.core.fixedpoint import STATE_MAX
+from silava.train.neurons.surrogate import SpikeFunction
 
 WRAP = 2**24
 ACT_SHIFT = 6
@@ -350,7 +350,7 @@ def run(layers: Sequence[IntLayer], x: torch.Tensor, *, record: bool = False, co
 def simulate(net: Any, x: Any, *, record: bool = True) -> IntSimResult:
     """Run the integer network on ``x`` (int ``[B, T, F]``) on the logical timeline.
 
-    ``net``: an ``export.netfile.Network`` (duck-typed: ``.layers``) or a list of layers.
+    ``net``: an ``silava.core.netfile.Network`` (duck-typed: ``.layers``) or a list of layers.
     Returns every layer's output and (if ``record``) state after each step, int64 ``[B, T, n]``,
     plus per-layer counters (``saturate``, ``wrap``, ``input_clip``).
     """

@@ -4,7 +4,7 @@ Hidden layer (:class:`SpArchLayer`), for ``x[B,T,F]``::
 
     z = x·Wᵀ                         Linear(F, H, bias=False); Xavier-uniform or default init per neuron type
     I = BatchNorm1d(z)               momentum 0.05, statistics over all B·T rows
-    s = neuron(I)                    time loop (train.neurons)
+    s = neuron(I)                    time loop (silava.train.neurons)
     h = Dropout(s)                   after the loop; the neuron's reset uses the undropped spikes
                                      (independent mask per element and step, ×1/(1−p) in training)
 

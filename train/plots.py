@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from train.checkpoint import atomic_write
+from silava.train.checkpoint import atomic_write
 
 
 def plot_training_curve(history: Sequence[Mapping[str, Any]], path: str | Path, *,

@@ -51,12 +51,12 @@ from typing import Any, Optional
 import torch
 from torch import Tensor, nn
 
-# Ranges, settings and range checks: silava.fixedpoint (shared with export; the formulas here are not).
-from silava import fixedpoint
-from silava.fixedpoint import BIAS_MAX, BIAS_MIN, CUBA_DECAY_BITS, STATE_MAX, WEIGHT_EXP_MIN, QuantConfig
-from train import intsim
-from train.intsim import IntLayer
-from train.loop import StopTraining
+# Ranges, settings and range checks: silava.core.fixedpoint (shared with export; the formulas here are not).
+from silava.core import fixedpoint
+from silava.core.fixedpoint import BIAS_MAX, BIAS_MIN, CUBA_DECAY_BITS, STATE_MAX, WEIGHT_EXP_MIN, QuantConfig
+from silava.train import intsim
+from silava.train.intsim import IntLayer
+from silava.train.loop import StopTraining
 
 #: train neuron type -> model.net neuron type (export/fold.py)
 EXPORTABLE: dict[str, str] = {"silif": "SILIF", "adlif": "SILIF", "cadlif": "SILIF", "csilif": "CSILIF",
@@ -255,7 +255,7 @@ def quantize_layer(fl: FoldedLayer, i: int, settings: QuantSettings, input_messa
     vth = {"SILIF": 2.0**s / 64, "CSILIF": 2.0**s / 128}.get(fl.neuron_type)
     if vth is not None:
         check_threshold(where, vth)
-    e = max(e, WEIGHT_EXP_MIN)   # as export.quantize: tiny weights keep e = -8 with fewer mantissa bits
+    e = max(e, WEIGHT_EXP_MIN)   # as silava.export.quantize: tiny weights keep e = -8 with fewer mantissa bits
     check_weight_exp(where, e, peak, s)
     w = quantize_weights(fl.weight, s, e, settings.weight_bits)
     bias = quantize_bias(fl.bias, s)
@@ -295,7 +295,7 @@ def quantize_model(model: Any, settings: Optional[QuantSettings] = None, *,
     """Fold and quantize a ``SpArchNet``: one :class:`intsim.IntLayer` per layer (readout last).
 
     Differentiable w.r.t. the model's parameters (straight-through rounding); the values are
-    exactly ``export.quantize.quantize_network(export.fold.fold_model(model), config)``'s integers.
+    exactly ``export.quantize.quantize_network(silava.export.fold.fold_model(model), config)``'s integers.
     ``input_message_bits`` applies to the first layer (8 for spike-count inputs).
     """
     settings = settings or QuantSettings()

@@ -37,14 +37,15 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-if __package__ in (None, ""):  # run as a file: make the repository root importable
-    _HERE = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-    sys.path.insert(0, str(_HERE.parent))
+if __name__ == "__main__" and __package__ in (None, ""):
+    # Run as a file (`python train/train.py`): Python put this folder first on sys.path, but its
+    # modules are parts of the `silava` package (installed by scripts/bootstrap.sh), not
+    # top-level modules; drop it so that none of them shadows another module.
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from silava.cliutil import parse_layer_bits  # noqa: E402
-from silava.fileio import sha256_file  # noqa: E402
-from train.config import (DEFAULTS, ConfigError, load_yaml, merge_configs, model_config,  # noqa: E402
+from silava.core.cliutil import parse_layer_bits  # noqa: E402
+from silava.core.fileio import sha256_file  # noqa: E402
+from silava.train.config import (DEFAULTS, ConfigError, load_yaml, merge_configs, model_config,  # noqa: E402
                           parse_key_values, shipped_configs)
 
 PROG = "train.py"
@@ -121,7 +122,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     g.add_argument("--data-dir", dest="data_dir", metavar="PATH",
                    help="data directory of shd/ssc/gsc (= --data-opt data_dir=PATH)")
     g.add_argument("--data-opt", dest="data_opt", action="append", metavar="KEY=VALUE",
-                   help="task option for train.data.get_task, repeatable (e.g. n_steps=100)")
+                   help="task option for silava.core.data.get_task, repeatable (e.g. n_steps=100)")
     g.add_argument("--max-samples", dest="max_samples", type=int, metavar="N",
                    help="use at most N samples of each split (a fixed random subset)")
 
@@ -220,8 +221,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 def load_task(name: str, data: dict[str, Any]):
-    """``train.data.get_task(name, **data)``, with user errors turned into :class:`SetupError`."""
-    from train.data import get_task
+    """``silava.core.data.get_task(name, **data)``, with user errors turned into :class:`SetupError`."""
+    from silava.train.data import get_task
 
     try:
         return get_task(name, **data)
@@ -262,7 +263,7 @@ def write_metrics(out: Path, summary: dict[str, Any]) -> None:
     import csv
     import io
 
-    from train.checkpoint import atomic_write, to_plain
+    from silava.train.checkpoint import atomic_write, to_plain
 
     text = json.dumps(to_plain(summary, "metrics"), indent=2, allow_nan=True) + "\n"
     atomic_write(out / "metrics.json", lambda fh: fh.write(text), binary=False)
@@ -292,11 +293,11 @@ def train_run(cfg: dict[str, Any], *, overwrite: bool = False, progress: bool | 
 
     import torch
 
-    from train.checkpoint import save_checkpoint
-    from train.loop import evaluate, fit
-    from train.model import build_model
-    from train.neurons import NEURONS
-    from train.plots import plot_training_curve
+    from silava.train.checkpoint import save_checkpoint
+    from silava.train.loop import evaluate, fit
+    from silava.train.model import build_model
+    from silava.train.neurons import NEURONS
+    from silava.train.plots import plot_training_curve
 
     hidden_types = sorted(k for k, cls in NEURONS.items() if getattr(cls, "spiking", True))
     if cfg["neuron"] not in hidden_types:
@@ -379,8 +380,8 @@ def eval_only(path: str, *, batch_size: int | None = None, max_samples: int | No
 
     ``data_dir`` replaces the data directory stored in the checkpoint (data moved elsewhere).
     """
-    from train.checkpoint import load_checkpoint
-    from train.loop import evaluate
+    from silava.train.checkpoint import load_checkpoint
+    from silava.train.loop import evaluate
 
     dev = setup_torch(threads, device)
     model, ckpt = load_checkpoint(path, map_location="cpu")
@@ -440,7 +441,7 @@ def qat_options(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError("--qat needs --from CKPT (the trained checkpoint to fine-tune, e.g. --from runs/r1/ckpt.pt)")
     if not getattr(args, "out", None):
         raise UsageError("--qat needs --out DIR (where the fine-tuned ckpt.pt goes)")
-    from train.qat import QuantSettings
+    from silava.train.qat import QuantSettings
 
     settings = QuantSettings(
         weight_bits=8 if args.weight_bits is None else args.weight_bits,
@@ -473,10 +474,10 @@ def qat_run(source: str, out: str, settings, *, epochs: int | None = None, lr: f
     """
     import torch
 
-    from train.checkpoint import load_checkpoint, save_checkpoint
-    from train.loop import evaluate, fit
-    from train.plots import plot_training_curve
-    from train.qat import INPUT_MESSAGE_BITS, QATError, QATNet, check_settings, quantize_model
+    from silava.train.checkpoint import load_checkpoint, save_checkpoint
+    from silava.train.loop import evaluate, fit
+    from silava.train.plots import plot_training_curve
+    from silava.train.qat import INPUT_MESSAGE_BITS, QATError, QATNet, check_settings, quantize_model
 
     out_dir = Path(out)
     if out_dir.exists() and not out_dir.is_dir():
@@ -500,7 +501,7 @@ def qat_run(source: str, out: str, settings, *, epochs: int | None = None, lr: f
                        ("max_samples", max_samples), ("threads", threads), ("device", device)):
         cfg[key] = value if value is not None else src_cfg.get(key, DEFAULTS[key])
     cfg["out"] = str(out_dir)
-    from train.config import validate
+    from silava.train.config import validate
 
     merged = validate({**DEFAULTS, **{k: v for k, v in cfg.items() if k in DEFAULTS}})
     cfg.update({k: merged[k] for k in ("epochs", "lr", "batch_size", "patience", "factor", "min_lr", "seed",
@@ -606,8 +607,8 @@ def qat_run(source: str, out: str, settings, *, epochs: int | None = None, lr: f
 
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     """Command-line entry point; returns the exit code (0 ok, 2 bad input, 130 interrupted)."""
-    from train.checkpoint import CheckpointError
-    from train.qat import QATError
+    from silava.train.checkpoint import CheckpointError
+    from silava.train.qat import QATError
 
     parser = build_parser(prog)
     try:
@@ -654,4 +655,6 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from silava.train.train import main as _main  # the package's module, not this file's __main__ copy
+
+    sys.exit(_main())

@@ -35,7 +35,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-import lava_models  # noqa: F401  (installs the Python 3.11 import fixes before lava)
+from silava import lava_models  # noqa: F401  (installs the Python 3.11 import fixes before lava)
 from lava.magma.core.model.py.model import PyLoihiProcessModel
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess, LogConfig
@@ -118,7 +118,7 @@ class KernelModelFixed(PyLoihiProcessModel):
 
     def __init__(self, proc_params) -> None:
         super().__init__(proc_params)
-        from hwsim.kernels import KERNELS  # numpy only; the golden integer step
+        from silava.hwsim.kernels import KERNELS  # numpy only; the golden integer step
 
         self._kernel = KERNELS[self.PROC.TYPE]
         self._states = {k: k.lower() for k in self._kernel.state_names}  # kernel name -> Var name
@@ -166,9 +166,9 @@ class FloatModel(PyLoihiProcessModel):
         self.s_out.send(self.step(a))
 
 
-from lava_models.procs.csilif import CSILIF  # noqa: E402
-from lava_models.procs.li import LIReadout  # noqa: E402
-from lava_models.procs.silif import SILIF  # noqa: E402
+from silava.lava_models.procs.csilif import CSILIF  # noqa: E402
+from silava.lava_models.procs.li import LIReadout  # noqa: E402
+from silava.lava_models.procs.silif import SILIF  # noqa: E402
 
 #: model.net neuron type -> Process class (CUBA uses Lava's own ``LIFReset``; see builder)
 PROCESSES: dict[str, type[NeuronProcess]] = {p.TYPE: p for p in (SILIF, CSILIF, LIReadout)}

@@ -26,7 +26,7 @@ from lava.magma.core.process.process import LogConfig
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from lava_models.procs import FloatModel, KernelModelFixed, NeuronProcess
+from silava.lava_models.procs import FloatModel, KernelModelFixed, NeuronProcess
 
 
 class LIReadout(NeuronProcess):

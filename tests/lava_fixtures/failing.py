@@ -1,4 +1,4 @@
-"""Processes whose models raise or hang, to test lava_models.runner."""
+"""Processes whose models raise or hang, to test silava.lava_models.runner."""
 import numpy as np
 from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.ports.ports import InPort, OutPort

@@ -1,84 +1,79 @@
-"""Datasets and tasks: ``get_task(name, **overrides) -> Task``.
+"""Task data as torch Datasets: ``get_task(name, **overrides) -> Task``.
 
-Tasks (see ``train/data/README.md``):
-
-* ``randman`` — Randman spike-timing task, generated in memory (Zenke & Vogels 2021).
-* ``spoken-digits`` — English + German spoken digits synthesised offline with
-  espeak-ng, converted to spikes, stored in the SHD HDF5 format, read with SHD binning.
-* ``shd`` / ``ssc`` — Heidelberg spiking data sets (HDF5 files in ``data_dir``).
-* ``gsc`` — Google Speech Commands v0.02 folder -> 40 log-mel filterbank features.
-
-``get_task(**task.config)`` rebuilds the same data.
+The data itself lives at the numpy level in :mod:`silava.core.data` (so the simulators read
+it without torch); this package wraps each split as a ``torch.utils.data.Dataset`` yielding
+``(FloatTensor[T, F], int)`` and adds the padding ``collate``. Tasks, their options and
+errors are those of :mod:`silava.core.data` (see its README).
 """
-
 from __future__ import annotations
 
-import importlib
-import inspect
-from typing import Any, Callable
+import dataclasses
+from typing import Any, Sequence
 
-from .task import ENCODINGS, Task, pad_collate
+import numpy as np
+import torch
+from torch.utils.data import Dataset
 
-# name -> "module:function" (imported lazily, so `import train.data` stays cheap)
-TASKS: dict[str, str] = {
-    "randman": "randman:randman_task",
-    "spoken-digits": "spoken_digits:spoken_digits_task",
-    "shd": "shd:shd_task",
-    "ssc": "shd:ssc_task",
-    "gsc": "gsc:gsc_task",
-}
+from silava.core.data import ENCODINGS, TASKS, task_arguments, task_builder
+from silava.core.data import get_task as get_array_task
+from silava.core.data.task import MissingDataError, MissingToolError, Task
 
-__all__ = ["TASKS", "ENCODINGS", "Task", "get_task", "pad_collate", "task_builder", "task_arguments"]
+__all__ = ["TASKS", "ENCODINGS", "Task", "TorchSplit", "get_task", "pad_collate", "task_arguments", "task_builder",
+           "torch_task", "MissingDataError", "MissingToolError"]
 
 
-def task_builder(name: str) -> Callable[..., Task]:
-    """The builder function registered for ``name`` (ValueError for unknown names)."""
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(TASKS)}")
-    module, func = TASKS[name].split(":")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), func)
+def pad_collate(batch: Sequence[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack ``(x[T_i, F], y)`` samples into ``(x[B, T_max, F], y[B])``, zero-padding time at the end."""
+    xs = [x for x, _ in batch]
+    ys = torch.as_tensor([int(y) for _, y in batch], dtype=torch.long)
+    t_max = max(x.shape[0] for x in xs)
+    out = xs[0].new_zeros((len(xs), t_max) + tuple(xs[0].shape[1:]))
+    for i, x in enumerate(xs):
+        out[i, :x.shape[0]] = x
+    return out, ys
 
 
-def task_arguments(name: str) -> dict[str, Any]:
-    """The overridable arguments of task ``name`` with their defaults."""
-    sig = inspect.signature(task_builder(name))
-    return {p.name: p.default for p in sig.parameters.values()}
+class TorchSplit(Dataset):
+    """A numpy-level split as a torch Dataset: ``(FloatTensor[T, F], int)`` per sample."""
+
+    def __init__(self, base: Any) -> None:
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        x, y = self.base[i]
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), int(y)
+
+    def __getattr__(self, name: str) -> Any:
+        """Everything else (``labels``, ``files``, ``keys``, ...) is the numpy split's."""
+        if name == "base":
+            raise AttributeError(name)
+        return getattr(self.base, name)
 
 
-def _coerce(task: str, key: str, value: Any, default: Any) -> Any:
-    """Convert command-line strings to the type of the argument's default."""
-    if not isinstance(value, str) or default is None or isinstance(default, str):
-        return value
-    try:
-        if isinstance(default, bool):
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
-        if isinstance(default, int):
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
-        if isinstance(default, (tuple, list)):
-            return tuple(type(default[0])(v) for v in value.strip("()[] ").split(",") if v.strip())
-    except ValueError:
-        raise ValueError(f"{task}: {key}={value!r} is not a valid {type(default).__name__}") from None
-    return value
+@dataclasses.dataclass(repr=False)
+class TorchTask(Task):
+    """A :class:`silava.core.data.Task` whose splits are torch Datasets, plus ``collate``."""
+
+    collate: Any = pad_collate
 
 
-def get_task(name: str, **overrides: Any) -> Task:
-    """Build task ``name`` with keyword ``overrides`` of its defaults.
+def torch_task(task: Task) -> TorchTask:
+    """Wrap the splits of a numpy-level task as torch Datasets (valid may be the test split itself)."""
+    if isinstance(task, TorchTask):
+        return task
+    wrapped: dict[int, TorchSplit] = {}
 
-    Unknown task names or arguments raise ``ValueError`` with a one-line
-    message listing the valid choices. String values (from a command line)
-    are converted to the type of the argument's default.
-    """
-    builder = task_builder(name)
-    args = task_arguments(name)
-    unknown = sorted(set(overrides) - set(args))
-    if unknown:
-        raise ValueError(f"task {name!r} has no argument(s) {', '.join(unknown)}; "
-                         f"valid arguments: {', '.join(args)}")
-    kwargs = {k: _coerce(name, k, v, args[k]) for k, v in overrides.items()}
-    return builder(**kwargs)
+    def wrap(split: Any) -> TorchSplit:
+        return wrapped.setdefault(id(split), TorchSplit(split))
+
+    fields = {f.name: getattr(task, f.name) for f in dataclasses.fields(task)}
+    fields.update(train=wrap(task.train), valid=wrap(task.valid), test=wrap(task.test))
+    return TorchTask(**fields)
+
+
+def get_task(name: str, **overrides: Any) -> TorchTask:
+    """:func:`silava.core.data.get_task` with torch splits (same names, options and errors)."""
+    return torch_task(get_array_task(name, **overrides))

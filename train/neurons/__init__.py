@@ -2,7 +2,7 @@
 
 ``NEURONS`` maps ``type_name`` → class; ``make_neuron(name, size, **kw)`` builds one.
 Each module holds a pure ``step`` function (the math), a fused autograd kernel
-(the fast path) and a thin :class:`~train.neurons.base.Neuron` subclass.
+(the fast path) and a thin :class:`~silava.train.neurons.base.Neuron` subclass.
 """
 from __future__ import annotations
 

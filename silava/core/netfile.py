@@ -44,14 +44,14 @@ from typing import Any, Iterable
 import h5py
 import numpy as np
 
-from silava.fileio import atomic_path
+from silava.core.fileio import atomic_path
 
 FORMAT = "silava-net"
 FORMAT_VERSION = 1
 NEURON_TYPES = ("CUBA", "SILIF", "CSILIF", "LI")
 
 # Ranges (docs/fixed_point.md §1-§4; Lava lava/proc/lif/models.py declared precisions), re-exported here.
-from silava.fixedpoint import (BIAS_MAX, BIAS_MIN, CUBA_DECAY_BITS, DECAY_BITS_MAX,  # noqa: E402,F401
+from silava.core.fixedpoint import (BIAS_MAX, BIAS_MIN, CUBA_DECAY_BITS, DECAY_BITS_MAX,  # noqa: E402,F401
                                DECAY_BITS_MIN, INPUT_MESSAGE_BITS_MAX, STATE_FRAC_BITS_MAX, STATE_FRAC_BITS_MIN,
                                STATE_MAX, VTH_MAX, VTH_MIN, WEIGHT_EXP_MAX, WEIGHT_EXP_MIN, WEIGHT_MAX, WEIGHT_MIN)
 

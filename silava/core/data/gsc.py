@@ -5,7 +5,7 @@ Folder layout: ``<data_dir>/<class>/<file>.wav``, ``validation_list.txt`` and
 ``_background_noise_`` (and any folder starting with ``_`` or ``.``) is not a
 class. Labels are the indices of the sorted class folder names (35 for
 v0.02). Train = every ``*/*.wav`` not in either list. Features are computed on
-access (:func:`train.data.fbank.fbank`, ``num_mel_bins=40``), no normalisation;
+access (:func:`silava.core.data.fbank.fbank`, ``num_mel_bins=40``), no normalisation;
 clips of different lengths are zero-padded to the longest in the batch by
 ``Task.collate``.
 """
@@ -16,11 +16,9 @@ import os
 import wave
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from .fbank import fbank
-from .task import MissingDataError, Task, default_data_dir
+from .task import Dataset, MissingDataError, Task, default_data_dir
 
 SOURCE = ("GSC v0.02 comes from http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz: "
           "extract it into data_dir")
@@ -96,7 +94,7 @@ def gsc_splits(data_dir: str) -> tuple[list[str], dict[str, list[str]]]:
 
 
 class GSCDataset(Dataset):
-    """Wav files -> ``(FloatTensor[frames, num_mel_bins], label)``, features computed on access."""
+    """Wav files -> ``(float32[frames, num_mel_bins], label)``, features computed on access."""
 
     def __init__(self, data_dir: str, files: list[str], classes: list[str], num_mel_bins: int = 40) -> None:
         self.data_dir = data_dir
@@ -109,13 +107,13 @@ class GSCDataset(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
         path = os.path.join(self.data_dir, self.files[i])
         x, rate = read_wav(path)
         if rate != SAMPLE_RATE:
             raise ValueError(f"{path}: sample rate {rate} Hz, expected {SAMPLE_RATE} Hz")
         feats = fbank(x, num_mel_bins=self.num_mel_bins, sample_rate=SAMPLE_RATE)
-        return torch.from_numpy(feats), int(self.labels[i])
+        return feats, int(self.labels[i])
 
 
 def gsc_task(data_dir: str | None = None, num_mel_bins: int = 40) -> Task:

@@ -1,26 +1,27 @@
-"""The ``Task`` object every data builder returns, and shared dataset helpers."""
+"""The ``Task`` object every data builder returns, and shared dataset helpers (numpy only).
+
+Samples are numpy arrays ``(x: float32[T, F], y: int)``; ``silava.train.data`` wraps the
+splits as torch Datasets, so the simulators read task data without importing torch.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 ENCODINGS = ("binary", "counts", "graded")
 
 
-def pad_collate(batch: Sequence[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack ``(x[T_i, F], y)`` samples into ``(x[B, T_max, F], y[B])``, zero-padding time at the end."""
-    xs = [x for x, _ in batch]
-    ys = torch.as_tensor([int(y) for _, y in batch], dtype=torch.long)
-    t_max = max(x.shape[0] for x in xs)
-    out = xs[0].new_zeros((len(xs), t_max) + tuple(xs[0].shape[1:]))
-    for i, x in enumerate(xs):
-        out[i, :x.shape[0]] = x
-    return out, ys
+class Dataset:
+    """A split of a task: ``len(d)``, ``d[i] -> (x: float32[T, F], y: int)`` and ``d.labels``."""
+
+    def __len__(self) -> int:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:  # pragma: no cover - interface
+        raise NotImplementedError
 
 
 class ArrayDataset(Dataset):
@@ -35,8 +36,8 @@ class ArrayDataset(Dataset):
     def __len__(self) -> int:
         return len(self.y)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return torch.from_numpy(np.asarray(self.x[i], dtype=np.float32)), int(self.y[i])
+    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
+        return np.asarray(self.x[i], dtype=np.float32), int(self.y[i])
 
     @property
     def labels(self) -> np.ndarray:
@@ -54,7 +55,7 @@ class SubsetDataset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
         return self.base[int(self.indices[i])]
 
     @property
@@ -81,8 +82,9 @@ def split_indices(n: int, fractions: Sequence[float], seed: int | None = None) -
 class Task:
     """A classification task: three datasets plus the facts a model needs.
 
-    ``train/valid/test`` yield ``(x: FloatTensor[T, F], y: int)``; ``config``
-    is JSON-able and ``get_task(**config)`` rebuilds the same data.
+    ``train/valid/test`` yield ``(x: float32 ndarray[T, F], y: int)`` (``silava.train.data.get_task``
+    returns the same task with torch splits); ``config`` is JSON-able and ``get_task(**config)``
+    rebuilds the same data.
     """
 
     name: str
@@ -95,7 +97,6 @@ class Task:
     dt: float
     encoding: str
     config: dict[str, Any]
-    collate: Callable[[Sequence[tuple[torch.Tensor, int]]], tuple[torch.Tensor, torch.Tensor]] = pad_collate
     class_names: list[str] = field(default_factory=list)
     notes: str = ""
 

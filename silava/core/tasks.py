@@ -1,8 +1,6 @@
-"""Task data as integer numpy arrays, for the simulators and the Lava runner.
+"""Task data as integer numpy arrays, for the simulators and the Lava runner (numpy only).
 
-The one bridge between ``train.data`` (torch Datasets) and the numpy/Lava side:
-``hwsim`` and ``lava_models`` import this lazily, only when a command is given
-``--task``, so their cores stay free of torch.
+``hwsim`` and ``lava_models`` read task data through :func:`load_task_arrays`, without torch.
 """
 from __future__ import annotations
 
@@ -30,7 +28,7 @@ def load_task_arrays(name: str, stored: Optional[dict[str, Any]] = None, split: 
     ``steps`` pads with zeros or crops every sample to T steps; ``n_inputs`` checks the
     input width and raises :class:`TaskError` naming both sizes when they differ.
     """
-    from train.data import get_task  # lazy: pulls in torch
+    from silava.core.data import get_task  # numpy only
 
     config = task_config_for(name, stored)
     config.pop("name", None)

@@ -6,9 +6,9 @@ in language ``k // 10`` (0 = English, 1 = German), the order of SHD's labels
 espeak-ng with a random voice variant (12 male, 12 female; the speaker id is
 (language, variant)), speed and pitch, trimmed, placed at a random onset,
 mixed with pink noise at a random SNR, and converted to spikes on 700 units
-by :mod:`train.data.cochlea`. The samples are written in the SHD HDF5 format
+by :mod:`silava.core.data.cochlea`. The samples are written in the SHD HDF5 format
 (``spoken_digits_{train,valid,test}.h5`` with ``extra/keys`` and
-``extra/speaker``) and read back with the SHD binning of :mod:`train.data.shd`.
+``extra/speaker``) and read back with the SHD binning of :mod:`silava.core.data.shd`.
 
 Everything is derived from ``seed`` (per-sample ``numpy.random.default_rng([seed, i])``),
 so the data is reproducible for a given espeak-ng version. Files are cached
@@ -29,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-from silava.fileio import write_json_atomic
+from silava.core.fileio import write_json_atomic
 
 from .cochlea import CochleaParams, audio_to_spikes
 from .shd import spike_files_task, write_spike_h5

@@ -1,11 +1,11 @@
-"""Randman: random smooth manifolds turned into a spike-timing classification task.
+"""Randman: random smooth manifolds turned into a spike-timing classification task (numpy only).
 
 Follows the reference generator exactly (Zenke & Vogels 2021; spec
 ``neurons.md`` §7.5, [RANDMAN] ``torch_randman.py`` and the notebook
 ``make_spiking_dataset``):
 
 * one random manifold per (class, spike index), parameters
-  ``theta ~ U[0,1)^(E, D, 3, F)`` drawn from a torch generator seeded with a
+  ``theta ~ U[0,1)^(E, D, 3, F)`` drawn from the torch generator stream seeded with a
   per-manifold integer seed, zero-frequency amplitude set to 0;
 * torch-version spectrum ``sigma_i = 1 / ((i+1)^alpha + 1)``;
 * ``f_{e,d}(xi) = sum_i theta0 sigma_i sin(2 pi (i xi theta1 + theta2))``,
@@ -14,10 +14,16 @@ Follows the reference generator exactly (Zenke & Vogels 2021; spec
   over that class's samples, one spike per unit per manifold at time
   ``y * n_steps * step_frac``; classes concatenated, then shuffled.
 
-The numpy stream is the legacy ``RandomState(seed)`` (identical to the
-reference's ``np.random.seed(seed)``) and the torch stream a private
-``torch.Generator`` (identical to ``torch.manual_seed``), so results match the
-reference bit for bit without touching the global RNGs.
+Random streams without torch. The numpy stream is the legacy ``RandomState(seed)``
+(identical to the reference's ``np.random.seed(seed)``). The reference draws ``theta`` with
+``torch.manual_seed(seed); torch.rand(...)`` in float32; on the CPU that is MT19937 seeded
+with the low 32 bits of the seed (``init_genrand``), one 32-bit draw per number, kept as
+``(r & (2^24 - 1)) / 2^24`` (PyTorch ``uniform_real_distribution<float>``).
+:func:`torch_rand` reproduces that stream with numpy's MT19937 bit for bit
+(tests/test_data_randman.py checks it against ``torch.rand``). The manifold is evaluated in
+float32 with the same term order as the reference; numpy's ``sin`` may differ from torch's
+vectorised ``sin`` in the last bit, which the tests show leaves the spike rasters identical.
+No global RNG is touched.
 
 Raster conversion follows [DARWIN]: ``step = floor(time)``, clipped to
 ``n_steps - 1``.
@@ -29,7 +35,6 @@ import functools
 import math
 
 import numpy as np
-import torch
 
 PREC = 1e-3
 MAX_F_CUTOFF = 1000
@@ -38,6 +43,18 @@ MAX_F_CUTOFF = 1000
 def frequency_cutoff(alpha: float, prec: float = PREC, max_f_cutoff: int = MAX_F_CUTOFF) -> int:
     """Number of Fourier terms ``F = min(ceil(prec^(-1/alpha)), max_f_cutoff)``."""
     return int(min(math.ceil(prec ** (-1.0 / alpha)), max_f_cutoff))
+
+
+def torch_rand(seed: int, shape: tuple[int, ...]) -> np.ndarray:
+    """``torch.manual_seed(seed); torch.rand(shape)`` (CPU, float32), computed with numpy.
+
+    MT19937 seeded with ``seed mod 2^32`` (``init_genrand``); each float takes one 32-bit
+    draw ``r`` and is ``(r & (2^24 - 1)) * 2^-24``.
+    """
+    bits = np.random.MT19937()
+    bits._legacy_seeding(int(seed) & 0xFFFFFFFF)
+    raw = bits.random_raw(int(np.prod(shape)))
+    return ((raw & ((1 << 24) - 1)).astype(np.float64) * 2.0**-24).astype(np.float32).reshape(shape)
 
 
 class Randman:
@@ -53,39 +70,36 @@ class Randman:
         self.dim_manifold = dim_manifold
         self.alpha = alpha
         self.f_cutoff = frequency_cutoff(alpha)
-        gen = torch.Generator()
-        if seed is not None:
-            gen.manual_seed(int(seed))
-        else:
-            gen.seed()
-        self.params = torch.rand(dim_embedding, dim_manifold, 3, self.f_cutoff,
-                                 generator=gen, dtype=torch.float32)
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1)[0])
+        self.params = torch_rand(int(seed), (dim_embedding, dim_manifold, 3, self.f_cutoff))
         if not use_bias:
             self.params[:, :, 0, 0] = 0
-        r = torch.arange(self.f_cutoff, dtype=torch.float32) + 1
-        self.spect = 1.0 / (torch.abs(r) ** alpha + 1.0)
+        r = np.arange(self.f_cutoff, dtype=np.float32) + np.float32(1)
+        self.spect = (np.float32(1.0) / (np.abs(r) ** np.float32(alpha) + np.float32(1.0))).astype(np.float32)
 
-    def eval_manifold(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+    def eval_manifold(self, x: np.ndarray) -> np.ndarray:
         """Embedding coordinates ``y[n, E]`` of intrinsic points ``x[n, D]`` (float32)."""
-        x = torch.as_tensor(x, dtype=torch.float32)
-        y = torch.ones(x.shape[0], self.dim_embedding, dtype=torch.float32)
+        x = np.asarray(x, dtype=np.float32)
+        y = np.ones((x.shape[0], self.dim_embedding), dtype=np.float32)
+        two_pi = np.float32(2 * np.pi)
         for d in range(self.dim_manifold):
             theta = self.params[:, d]  # [E, 3, F]
             xd = x[:, d:d + 1]  # [n, 1]
-            acc = torch.zeros_like(y)
+            acc = np.zeros_like(y)
             # Same term order and float32 operations as the reference loop.
             for i in range(self.f_cutoff):
-                phase = 2 * np.pi * (i * xd * theta[:, 1, i] + theta[:, 2, i])
-                acc += theta[:, 0, i] * self.spect[i] * torch.sin(phase)
+                phase = two_pi * (np.float32(i) * xd * theta[:, 1, i] + theta[:, 2, i])
+                acc += theta[:, 0, i] * self.spect[i] * np.sin(phase)
             y *= acc
         return y
 
 
-def standardize(y: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
-    """Per-column min-max scaling ``(y - min) / (max - min + eps)``."""
-    lo = y.min(0).values
-    hi = y.max(0).values
-    return (y - lo) / (hi - lo + eps)
+def standardize(y: np.ndarray, eps: float = 1e-7) -> np.ndarray:
+    """Per-column min-max scaling ``(y - min) / (max - min + eps)`` (float32)."""
+    lo = y.min(0)
+    hi = y.max(0)
+    return (y - lo) / (hi - lo + np.float32(eps))
 
 
 def make_spiking_dataset(n_classes: int = 10, n_units: int = 100, n_steps: int = 100,
@@ -106,7 +120,7 @@ def make_spiking_dataset(n_classes: int = 10, n_units: int = 100, n_steps: int =
         times, units = [], []
         for i in range(n_spikes):
             rm = Randman(n_units, dim_manifold, alpha=alpha, seed=int(seeds[k, i]))
-            times.append(standardize(rm.eval_manifold(x)).numpy())
+            times.append(standardize(rm.eval_manifold(x)))
             units.append(np.repeat(np.arange(n_units).reshape(1, -1), samples_per_class, axis=0))
         events = np.stack([np.concatenate(times, axis=1), np.concatenate(units, axis=1)], axis=2)
         data.append(events)

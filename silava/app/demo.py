@@ -8,7 +8,7 @@
 
 Numbered stages, each timed:
 
-1. data    — build the task (:func:`train.data.get_task`; randman is generated in memory,
+1. data    — build the task (:func:`silava.core.data.get_task`; randman is generated in memory,
              spoken-digits synthesised with espeak-ng and cached under ``$SILAVA_CACHE``);
 2. train   — a small C-SiLIF SpArch network (:func:`train.train.train_run`): ``ckpt.pt``,
              ``metrics.json/csv``, ``training_curve.png``;
@@ -18,8 +18,8 @@ Numbered stages, each timed:
 4. hwsim   — bit-exact simulation of the test split (:func:`hwsim.simulate.simulate`) and the
              Loihi 2 cost report (:func:`hwsim.report.build_report`): ``hardware/``;
 5. Lava    — the same network as Lava processes, fixed_pt models on Lava's CPU simulator, on a
-             subset (:func:`silava.compare.run_lava`);
-6. compare — float vs fixed point vs Lava (:func:`silava.compare.compare`): ``compare.json/png``.
+             subset (:func:`silava.app.compare.run_lava`);
+6. compare — float vs fixed point vs Lava (:func:`silava.app.compare.compare`): ``compare.json/png``.
 
 Then it prints the comparison table, the hardware summary and the output folder (default
 ``runs/demo``, ``--out``), and writes the same text to ``<out>/summary.txt``. A re-run
@@ -40,7 +40,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from silava.cliutil import one_line_parser
+from silava.core.cliutil import one_line_parser
 
 PROG = "silava demo"
 TASKS = ("randman", "spoken-digits")
@@ -129,7 +129,7 @@ def _numpy_lif(data, weights, du, dv, vth, bias):
 
 def smoke(steps: int = 100, seed: int = 0) -> int:
     """A random fixed-point Dense -> LIF network in Lava's CPU simulator vs plain numpy integers."""
-    from lava_models import LavaMissingError, require_lava
+    from silava.lava_models import LavaMissingError, require_lava
 
     try:
         require_lava()
@@ -141,7 +141,7 @@ def smoke(steps: int = 100, seed: int = 0) -> int:
     from lava.proc.io.source import RingBuffer as Source
     from lava.proc.lif.process import LIF
 
-    from lava_models.runner import run_steps, sim_config
+    from silava.lava_models.runner import run_steps, sim_config
 
     rng = np.random.default_rng(seed)
     data = (rng.random((32, steps)) < 0.25).astype(np.int32)
@@ -217,7 +217,7 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.task == "spoken-digits" and shutil.which("espeak-ng") is None:
         raise DemoError("--task spoken-digits needs the espeak-ng program to synthesise the digits: install it "
                         "(Debian/Ubuntu: apt-get install espeak-ng) or use --task randman")
-    from train.neurons import NEURONS
+    from silava.train.neurons import NEURONS
 
     spiking = sorted(k for k, cls in NEURONS.items() if getattr(cls, "spiking", True))
     if args.neuron not in spiking:
@@ -254,7 +254,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     # 1. data ------------------------------------------------------------------------------
     stages.begin("data", f"build the {args.task} task ({', '.join(f'{k}={v}' for k, v in preset.data.items())})")
-    from train.data import get_task
+    from silava.train.data import get_task
 
     extra = {"progress": sys.stderr.isatty()} if args.task == "spoken-digits" else {}
     try:
@@ -268,8 +268,8 @@ def run_demo(args: argparse.Namespace) -> int:
     # 2. train -----------------------------------------------------------------------------
     stages.begin("train", f"{args.neuron} 2x{hidden} on {torch.get_num_threads()} CPU thread(s), {epochs} epochs, "
                           f"batch {preset.batch_size}")
-    from train.train import build_parser as train_parser
-    from train.train import config_from_args, qat_run, train_run
+    from silava.train.train import build_parser as train_parser
+    from silava.train.train import config_from_args, qat_run, train_run
 
     train_argv = ["--task", args.task, "--neuron", args.neuron, "--hidden", str(hidden), "--layers", "2",
                   "--epochs", str(epochs), "--batch-size", str(preset.batch_size), "--seed", str(args.seed),
@@ -284,7 +284,7 @@ def run_demo(args: argparse.Namespace) -> int:
     if qat:
         stages.begin("QAT", f"quantization-aware fine-tuning, {args.qat_epochs} epochs (forward = the chip's integer "
                             f"arithmetic)")
-        from train.qat import QuantSettings
+        from silava.train.qat import QuantSettings
 
         qsum = qat_run(str(ckpt_path), str(out / "qat"), QuantSettings(), epochs=args.qat_epochs, overwrite=True,
                        progress=False, quiet=False)
@@ -294,8 +294,8 @@ def run_demo(args: argparse.Namespace) -> int:
 
     # 3. export ----------------------------------------------------------------------------
     stages.begin("export", "quantize to Loihi 2 fixed point (8-bit weights, 12-bit decays, 24-bit states)")
-    from export.report import report_text
-    from export.to_lava import export_checkpoint
+    from silava.export.report import report_text
+    from silava.export.to_lava import export_checkpoint
 
     exported = export_checkpoint(ckpt_path, output=str(out / "model.net"))
     net = exported["network"]
@@ -305,9 +305,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
     # 4. hwsim + hardware report -------------------------------------------------------------
     stages.begin("hwsim", "bit-exact integer simulation of the test split + Loihi 2 hardware cost report")
-    from hwsim.report import build_report, write_report
-    from hwsim.simulate import simulate
-    from silava.compare import load_inputs
+    from silava.hwsim.report import build_report, write_report
+    from silava.hwsim.simulate import simulate
+    from silava.app.compare import load_inputs
 
     x, y, _ = load_inputs(net, dict(net.meta.task), args.task, split="test")
     t0 = time.perf_counter()
@@ -320,7 +320,7 @@ def run_demo(args: argparse.Namespace) -> int:
                f"wrote {hw_dir}/ ({', '.join(p.name for p in hw_files)})")
 
     # 5. Lava ------------------------------------------------------------------------------
-    from silava.compare import LavaRun, run_lava
+    from silava.app.compare import LavaRun, run_lava
 
     k = min(lava_samples, len(y))
     stages.begin("Lava", f"fixed_pt process models on Lava's CPU simulator, first {k} test samples")
@@ -337,7 +337,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     # 6. compare ---------------------------------------------------------------------------
     stages.begin("compare", "float (PyTorch) vs fixed point (hwsim) vs Lava on the same test samples")
-    from silava.compare import compare, format_table, write_outputs
+    from silava.app.compare import compare, format_table, write_outputs
 
     result = compare(ckpt_path, task=args.task, net=net, net_path=str(exported["net"]), sim=sim, lava=lava,
                      lava_samples=k)
@@ -374,11 +374,11 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command-line entry (``silava demo``, ``make demo``); returns the exit code."""
-    from export.quantize import QuantError
-    from export.to_lava import ExportError
-    from silava.compare import CompareError
-    from train.config import ConfigError
-    from train.train import SetupError
+    from silava.export.quantize import QuantError
+    from silava.export.to_lava import ExportError
+    from silava.app.compare import CompareError
+    from silava.train.config import ConfigError
+    from silava.train.train import SetupError
 
     try:
         try:

@@ -114,7 +114,7 @@ def load_inputs(args: argparse.Namespace, meta: Any,
     if args.inputs:
         x, y = load_npz_inputs(args.inputs, args.samples, error)
         return x, y, Path(args.inputs).name
-    from silava.tasks import TaskError, load_task_arrays
+    from silava.core.tasks import TaskError, load_task_arrays
 
     try:
         x, y = load_task_arrays(args.task, meta.task, split=args.split, max_samples=args.samples,

@@ -28,12 +28,10 @@ from typing import Sequence
 
 import h5py
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
-from silava.fileio import atomic_path
+from silava.core.fileio import atomic_path
 
-from .task import MissingDataError, SubsetDataset, Task, default_data_dir, split_indices
+from .task import Dataset, MissingDataError, SubsetDataset, Task, default_data_dir, split_indices
 
 N_CHANNELS = 700
 
@@ -137,7 +135,7 @@ def _to_str(k: object) -> str:
 
 
 class SpikeH5Dataset(Dataset):
-    """One SHD-format file, binned on access: yields ``(FloatTensor[n_steps, n_inputs], label)``.
+    """One SHD-format file, binned on access: yields ``(float32[n_steps, n_inputs], label)``.
 
     The file is opened lazily in each process (safe with DataLoader workers);
     ``in_memory=True`` reads all events once at construction instead.
@@ -175,7 +173,7 @@ class SpikeH5Dataset(Dataset):
             self._pid = os.getpid()
         return self._file["spikes/times"][i], self._file["spikes/units"][i]
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
         i = int(i)
         if not -len(self) <= i < len(self):
             raise IndexError(i)
@@ -184,7 +182,7 @@ class SpikeH5Dataset(Dataset):
         if len(units) and (int(np.min(units)) < 0 or int(np.max(units)) >= self.n_channels):
             raise ValueError(f"{self.path}: sample {i} has unit ids outside [0, {self.n_channels})")
         x = bin_events(times, units, self.n_steps, self.max_time, self.spatial_bin, self.n_channels)
-        return torch.from_numpy(x), int(self.labels[i])
+        return x, int(self.labels[i])
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

@@ -58,8 +58,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from silava.cliutil import json_safe, one_line_parser, parse_layer_bits
-from silava.fileio import check_writable_file, sha256_file, write_bytes_atomic
+from silava.core.cliutil import json_safe, one_line_parser, parse_layer_bits
+from silava.core.fileio import check_writable_file, sha256_file, write_bytes_atomic
 
 PROG = "silava compare"
 FORMAT = "silava-compare"
@@ -194,15 +194,15 @@ def run_float(model, x: np.ndarray, *, batch_size: int = 256, zero_init: bool = 
 
 def run_lava(net, x: np.ndarray, *, timeout_s: float = 600.0, progress: bool = False) -> LavaRun:
     """Lava fixed_pt on ``x`` (all of it); never raises for a missing Lava or a failed run."""
-    import lava_models
+    from silava import lava_models
 
     try:
         lava_models.require_lava()
     except lava_models.LavaMissingError as exc:
         return LavaRun(status="missing", note=str(exc))
-    from lava_models.builder import BuildError
-    from lava_models.network import run_samples
-    from lava_models.runner import LavaRunError
+    from silava.lava_models.builder import BuildError
+    from silava.lava_models.network import run_samples
+    from silava.lava_models.runner import LavaRunError
 
     try:
         res = run_samples(net, x, tag="fixed_pt", timeout_s=timeout_s, progress=progress)
@@ -443,7 +443,7 @@ def plot_comparison(result: dict[str, Any]) -> bytes:
 
 def quant_config(args: argparse.Namespace, ckpt: dict[str, Any]):
     """The :class:`export.quantize.QuantConfig` to use: flags > the checkpoint's QAT settings > defaults."""
-    from export.quantize import QuantConfig, QuantError, check_decay_bits, check_state_frac_bits, check_weight_bits
+    from silava.export.quantize import QuantConfig, QuantError, check_decay_bits, check_state_frac_bits, check_weight_bits
 
     qat = (ckpt.get("train_config") or {}).get("qat")
     base: dict[str, Any] = {}
@@ -473,8 +473,8 @@ def quant_config(args: argparse.Namespace, ckpt: dict[str, Any]):
 
 def quantize_in_memory(ckpt_path: Path, config) -> tuple[Any, dict[str, Any]]:
     """``(network, quantization report)``: ``export_checkpoint`` into a temporary folder, then discarded."""
-    from export.quantize import QuantError
-    from export.to_lava import ExportError, export_checkpoint
+    from silava.export.quantize import QuantError
+    from silava.export.to_lava import ExportError, export_checkpoint
 
     with tempfile.TemporaryDirectory(prefix="silava-compare-") as tmp:
         try:
@@ -520,8 +520,8 @@ def load_inputs(net, data_config: dict[str, Any], task: Optional[str], *, split:
     The task config stored with the network (or the checkpoint's ``data_config``) is reused when it
     is the same task. Raises :class:`CompareError` for an unknown task or one that does not fit ``net``.
     """
-    from hwsim.simulate import SimInputError, check_inputs
-    from silava.tasks import TaskError, load_task_arrays
+    from silava.core.inputs import InputError as SimInputError, check_inputs
+    from silava.core.tasks import TaskError, load_task_arrays
 
     task = task or data_config.get("name")
     if not task:
@@ -554,15 +554,15 @@ def compare(ckpt_path: str | os.PathLike, *, task: Optional[str] = None, split: 
             lava: Optional[LavaRun] = None) -> dict[str, Any]:
     """Run the comparison; returns the result dict (what compare.json holds).
 
-    ``net``: an ``export.netfile.Network`` to use (else ``net_path`` is read, else the checkpoint is
+    ``net``: an ``silava.core.netfile.Network`` to use (else ``net_path`` is read, else the checkpoint is
     quantized in memory with ``config``). ``sim`` / ``lava``: results already computed on the same
     inputs (:func:`load_inputs` with the same task, split and samples; Lava on the first samples),
     e.g. by the demo, which are then not run again. ``log(msg)`` receives progress lines. Raises
     :class:`CompareError` (one line) for every bad input.
     """
-    from export.netfile import NetFileError, read
-    from hwsim.simulate import simulate
-    from train.checkpoint import CheckpointError, load_checkpoint
+    from silava.core.netfile import NetFileError, read
+    from silava.hwsim.simulate import simulate
+    from silava.train.checkpoint import CheckpointError, load_checkpoint
 
     say = log or (lambda msg: None)
     if samples is not None and samples < 1:
@@ -572,14 +572,14 @@ def compare(ckpt_path: str | os.PathLike, *, task: Optional[str] = None, split: 
     if not lava_timeout > 0:
         raise CompareError(f"--lava-timeout {lava_timeout:g}: must be positive (seconds)")
     if lava_required and lava_samples > 0:
-        import lava_models
+        from silava import lava_models
 
         try:
             lava_models.require_lava()
         except lava_models.LavaMissingError as exc:
             raise CompareError(f"--lava-samples {lava_samples}: {exc}; or pass --lava-samples 0") from None
     if task is not None:
-        from train.data import TASKS
+        from silava.core.data import TASKS
 
         if task not in TASKS:
             raise CompareError(f"--task {task}: unknown task; choose one of {', '.join(TASKS)}")
@@ -606,7 +606,7 @@ def compare(ckpt_path: str | os.PathLike, *, task: Optional[str] = None, split: 
                             f"re-export it for a meaningful comparison")
         fixed_src = f"{net_path}" if net_path else "given network"
     else:
-        from export.quantize import QuantConfig
+        from silava.export.quantize import QuantConfig
 
         config = config or QuantConfig()
         t0 = time.perf_counter()
@@ -701,7 +701,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                         create_parents=True)
         png_path = None if args.no_plot else check_writable_file(out / "compare.png", "--out", CompareError,
                                                                   create_parents=True)
-        from train.checkpoint import CheckpointError, read_checkpoint
+        from silava.train.checkpoint import CheckpointError, read_checkpoint
 
         try:
             ckpt = read_checkpoint(ckpt_path)
@@ -710,7 +710,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         config = None if args.net else quant_config(args, ckpt)
         import torch
 
-        from train.train import default_threads
+        from silava.train.train import default_threads
 
         torch.set_num_threads(args.threads or default_threads())
         progress = (not args.no_progress) and sys.stderr.isatty()

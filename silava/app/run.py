@@ -1,0 +1,38 @@
+"""``silava run``: the Lava stage's runner (``lava_models/run.py``) plus ``--compare-hwsim``.
+
+The comparison with hwsim spans two stages, so it lives here in the application: the Lava
+runner calls :func:`compare_with_hwsim` after its run when ``--compare-hwsim`` is given.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Optional, Sequence
+
+import numpy as np
+
+
+def compare_with_hwsim(net, x: np.ndarray, y: np.ndarray, tag: str, res: dict) -> dict:
+    """Run hwsim on the same inputs; print prediction agreement (and, for fixed_pt, readout identity)."""
+    from silava.hwsim.simulate import simulate
+
+    ref = simulate(net, x)
+    agree = float(np.mean(ref.predictions == res["predictions"]))
+    out = {"hwsim_agreement": agree, "hwsim_accuracy": float(np.mean(ref.predictions == y))}
+    line = f"agreement with hwsim predictions: {agree:.4f}"
+    if tag == "fixed_pt":
+        same = bool(np.array_equal(ref.readout, res["readout"]))
+        line += f"   readout bit-identical: {'yes' if same else 'NO'}"
+        out["hwsim_readout_identical"] = same
+    print(line)
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``silava run``; returns the exit code."""
+    from silava.lava_models.run import run_cli
+
+    return run_cli(argv, check=compare_with_hwsim)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

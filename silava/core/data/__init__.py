@@ -1,0 +1,87 @@
+"""Task data at the numpy level: ``get_task(name, **overrides) -> Task``.
+
+Samples are ``(float32 ndarray[T, F], int)``; ``silava.train.data.get_task`` returns the same
+task with torch Datasets, and :func:`load_task_arrays` gives integer arrays for the simulators.
+
+Tasks (see ``train/data/README.md``):
+
+* ``randman`` — Randman spike-timing task, generated in memory (Zenke & Vogels 2021).
+* ``spoken-digits`` — English + German spoken digits synthesised offline with
+  espeak-ng, converted to spikes, stored in the SHD HDF5 format, read with SHD binning.
+* ``shd`` / ``ssc`` — Heidelberg spiking data sets (HDF5 files in ``data_dir``).
+* ``gsc`` — Google Speech Commands v0.02 folder -> 40 log-mel filterbank features.
+
+``get_task(**task.config)`` rebuilds the same data.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any, Callable
+
+from .task import ENCODINGS, Task
+
+# name -> "module:function" (imported lazily, so `import silava.core.data` stays cheap)
+TASKS: dict[str, str] = {
+    "randman": "randman:randman_task",
+    "spoken-digits": "spoken_digits:spoken_digits_task",
+    "shd": "shd:shd_task",
+    "ssc": "shd:ssc_task",
+    "gsc": "gsc:gsc_task",
+}
+
+__all__ = ["TASKS", "ENCODINGS", "Task", "get_task", "task_builder", "task_arguments"]
+
+
+def task_builder(name: str) -> Callable[..., Task]:
+    """The builder function registered for ``name`` (ValueError for unknown names)."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(TASKS)}")
+    module, func = TASKS[name].split(":")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), func)
+
+
+def task_arguments(name: str) -> dict[str, Any]:
+    """The overridable arguments of task ``name`` with their defaults."""
+    sig = inspect.signature(task_builder(name))
+    return {p.name: p.default for p in sig.parameters.values()}
+
+
+def _coerce(task: str, key: str, value: Any, default: Any) -> Any:
+    """Convert command-line strings to the type of the argument's default."""
+    if not isinstance(value, str) or default is None or isinstance(default, str):
+        return value
+    try:
+        if isinstance(default, bool):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, (tuple, list)):
+            return tuple(type(default[0])(v) for v in value.strip("()[] ").split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"{task}: {key}={value!r} is not a valid {type(default).__name__}") from None
+    return value
+
+
+def get_task(name: str, **overrides: Any) -> Task:
+    """Build task ``name`` with keyword ``overrides`` of its defaults.
+
+    Unknown task names or arguments raise ``ValueError`` with a one-line
+    message listing the valid choices. String values (from a command line)
+    are converted to the type of the argument's default.
+    """
+    builder = task_builder(name)
+    args = task_arguments(name)
+    unknown = sorted(set(overrides) - set(args))
+    if unknown:
+        raise ValueError(f"task {name!r} has no argument(s) {', '.join(unknown)}; "
+                         f"valid arguments: {', '.join(args)}")
+    kwargs = {k: _coerce(name, k, v, args[k]) for k, v in overrides.items()}
+    return builder(**kwargs)

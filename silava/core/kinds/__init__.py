@@ -1,0 +1,1 @@
+"""Neuron-kind declarations (filled in below)."""
