@@ -1,1 +1,292 @@
-"""Neuron-kind declarations (filled in below)."""
+"""Neuron kinds: one declaration per model.net neuron type, read by every stage (numpy-free).
+
+A *kind* is what a layer's ``neuron/type`` names in model.net (``CUBA``, ``SILIF``, ``CSILIF``,
+``LI``). Its declaration (one module per kind in this package, :data:`KINDS` collects them)
+holds the facts every stage needs and nothing else:
+
+* the state names (with their widths: a 24-bit state or the 1-bit previous spike);
+* the integer parameters: model.net key, Lava Var name, range and bit width, and how the
+  exporter gets the value (a float constant on the 2^D or 2^S grid, the threshold, a layer
+  setting, or a fixed netx value);
+* the float constants of the folded model (the file's ``float`` group) and how the neuron's
+  input gain is folded into the weight rows;
+* the threshold, the reset rule, whether the output is a binary spike or a graded value;
+* the cost of one update (multiplies, adds, compares) for the hardware model.
+
+Readers: the model.net schema and validation (:mod:`silava.core.netfile`), the exporter and
+the QAT quantizer, hwsim's kernel table, counts and mapper, the Lava Processes and their
+attribute lists, the integer emulation's tables. The *math* is not here: each kind's float step
+(train), integer step (hwsim, the golden reference), Lava ProcessModels and torch integer
+emulation are separate implementations, tested against each other.
+
+Adding a kind: a module here with its ``KIND`` (and its name in :data:`_MODULES`), its torch
+neuron in ``train/neurons`` (with ``kind = "NAME"``), its integer step in ``hwsim/kernels.py``,
+its Lava Process module in ``lava_models/procs``, its step in ``train/intsim.py``, and tests.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Iterator, Optional, Union
+
+from silava.core.fixedpoint import (DECAY_BITS_MAX, DECAY_BITS_MIN, STATE_FRAC_BITS_MAX, STATE_FRAC_BITS_MIN,
+                                    STATE_MAX, VTH_MAX, VTH_MIN)
+
+#: bits of one neuron state word (Lava ``uv_bitwidth = 24``)
+STATE_BITS = 24
+#: bits of the bias mantissa (13-bit signed, [-4096, 4095])
+BIAS_BITS = 13
+
+ROLES = ("constant", "threshold", "decay_bits", "state_frac_bits", "fixed")
+GRIDS = ("decay", "state")
+OUTPUTS = ("binary", "graded")
+RESETS = ("subtract", "zero", "none")
+GAINS = ("1", "1-alpha", "b")
+
+
+@dataclass(frozen=True)
+class Range:
+    """An inclusive integer range; with ``unit`` the bounds are multiples of 2^D (the grid's 1.0)."""
+
+    lo: int
+    hi: int
+    unit: bool = False
+
+    def at(self, decay_bits: int) -> tuple[int, int]:
+        """The bounds for decay grid width ``D``."""
+        if self.unit:
+            return self.lo << int(decay_bits), self.hi << int(decay_bits)
+        return self.lo, self.hi
+
+    def bits(self, decay_bits: int) -> int:
+        """Stored width: unsigned if ``lo >= 0``, else two's complement; at least 1."""
+        lo, hi = self.at(decay_bits)
+        if lo >= 0:
+            return max(1, int(hi).bit_length())
+        return max(int(hi).bit_length(), int(-lo - 1).bit_length()) + 1
+
+
+RETENTION = Range(0, 1, unit=True)          # a retention factor in [0, 1] on the 2^D grid
+SIGNED_UNIT = Range(-1, 1, unit=True)       # a signed factor in [-1, 1] on the 2^D grid
+STATE_RANGE = Range(-STATE_MAX, STATE_MAX)  # a value in state units (24-bit signed)
+THRESHOLD_RANGE = Range(VTH_MIN, VTH_MAX)   # vThMant: 17-bit unsigned
+DECAY_BITS_RANGE = Range(DECAY_BITS_MIN, DECAY_BITS_MAX)
+STATE_FRAC_BITS_RANGE = Range(STATE_FRAC_BITS_MIN, STATE_FRAC_BITS_MAX)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One integer key of a layer's ``neuron`` group in model.net.
+
+    ``role``:
+
+    * ``constant`` — a per-neuron constant, ``clip(rnd(source · 2^G), range)`` with ``G = D``
+      (``grid="decay"``) or ``G = s`` (``grid="state"``); ``source`` names the float constant;
+    * ``threshold`` — ``vThMant = threshold · 2^s / 64`` (must be an integer in range);
+    * ``decay_bits`` / ``state_frac_bits`` — the layer's D and s (one value per layer);
+    * ``fixed`` — a value netx expects (``value``), one per layer.
+    """
+
+    key: str
+    var: str
+    role: str
+    range: Range
+    source: str = ""
+    grid: str = "decay"
+    value: Union[int, bool] = 0
+    required: bool = True
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"{self.key}: role must be one of {ROLES}, got {self.role!r}")
+        if self.grid not in GRIDS:
+            raise ValueError(f"{self.key}: grid must be one of {GRIDS}, got {self.grid!r}")
+        if (self.role == "constant") != bool(self.source):
+            raise ValueError(f"{self.key}: a constant needs its float source (and only a constant has one)")
+
+    @property
+    def per_neuron(self) -> bool:
+        """True if the key may hold one value per neuron (else one value per layer)."""
+        return self.role in ("constant", "threshold")
+
+    @property
+    def is_bool(self) -> bool:
+        return isinstance(self.value, bool)
+
+    def bits(self, decay_bits: int) -> int:
+        """Stored width of one value at decay grid width ``D`` (the D and s fields are always 5 bits,
+        whatever values a kind allows)."""
+        if self.role == "decay_bits":
+            return DECAY_BITS_RANGE.bits(0)
+        if self.role == "state_frac_bits":
+            return STATE_FRAC_BITS_RANGE.bits(0)
+        return self.range.bits(decay_bits)
+
+
+@dataclass(frozen=True)
+class State:
+    """One state of a neuron: model.net/hwsim name (``U``), width, and a label for reports."""
+
+    name: str
+    bits: int = STATE_BITS
+    label: str = ""
+
+    @property
+    def var(self) -> str:
+        """The Lava Var name (lower case)."""
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Integer operations of one neuron update (a conditional add of a constant counts as an add)."""
+
+    mults: int
+    adds: int
+    compares: int
+
+    @property
+    def ops(self) -> int:
+        return self.mults + self.adds + self.compares
+
+
+@dataclass(frozen=True)
+class Kind:
+    """The declaration of one neuron kind (see the module docstring)."""
+
+    name: str
+    summary: str
+    states: tuple[State, ...]
+    params: tuple[Param, ...]
+    float_params: tuple[str, ...]
+    output: str
+    reset: str
+    input_gain: str
+    cost: Cost
+    membrane: str
+    threshold: Optional[float] = None
+    #: a layer plain lava-dl netx loads: no weight exponent (it is folded into s), no all-zero weights
+    netx_native: bool = False
+    equations: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if self.output not in OUTPUTS:
+            raise ValueError(f"{self.name}: output must be one of {OUTPUTS}")
+        if self.reset not in RESETS:
+            raise ValueError(f"{self.name}: reset must be one of {RESETS}")
+        if self.input_gain not in GAINS:
+            raise ValueError(f"{self.name}: input_gain must be one of {GAINS}")
+        if self.membrane not in self.state_names:
+            raise ValueError(f"{self.name}: membrane {self.membrane!r} is not a state")
+        if (self.threshold is None) == self.spiking:
+            raise ValueError(f"{self.name}: a binary-output kind has a threshold, a graded one has none")
+        keys = [p.key for p in self.params]
+        if len(set(keys)) != len(keys) or len({p.var for p in self.params}) != len(keys):
+            raise ValueError(f"{self.name}: duplicate parameter keys or Var names")
+
+    # ------------------------------------------------------------------ derived facts
+    @property
+    def spiking(self) -> bool:
+        """True if the output is a binary spike (else a graded value sent every step)."""
+        return self.output == "binary"
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.states)
+
+    @property
+    def state_words(self) -> int:
+        """24-bit states per neuron (the SiLIF paper's "buffers")."""
+        return sum(1 for s in self.states if s.bits == STATE_BITS)
+
+    @property
+    def state_labels(self) -> tuple[str, ...]:
+        return tuple(s.label or s.name for s in self.states if s.bits == STATE_BITS)
+
+    @property
+    def prev_spike_bits(self) -> int:
+        """Bits of the narrow states (the stored previous spike)."""
+        return sum(s.bits for s in self.states if s.bits != STATE_BITS)
+
+    @property
+    def required_keys(self) -> tuple[str, ...]:
+        return tuple(p.key for p in self.params if p.required)
+
+    @property
+    def optional_keys(self) -> tuple[str, ...]:
+        return tuple(p.key for p in self.params if not p.required)
+
+    def param(self, key: str) -> Param:
+        for p in self.params:
+            if p.key == key:
+                return p
+        raise KeyError(f"{self.name} has no parameter {key!r}")
+
+    def role(self, role: str) -> Optional[Param]:
+        """The parameter with ``role`` (``threshold``, ``decay_bits``, ...), or None."""
+        return next((p for p in self.params if p.role == role), None)
+
+    @property
+    def fixed_decay_bits(self) -> Optional[int]:
+        """D when the kind allows one value only (CUBA: 12, Lava's LIF), else None."""
+        p = self.role("decay_bits")
+        if p is not None and p.range.lo == p.range.hi:
+            return p.range.lo
+        return None
+
+    def default_decay_bits(self, layer_value: Optional[int] = None) -> int:
+        """D of a layer: its ``decayBits`` key, else the kind's fixed D, else 12 (the Loihi grid)."""
+        if layer_value is not None:
+            return int(layer_value)
+        return self.fixed_decay_bits or 12
+
+    def vth_mant(self, state_frac_bits: int) -> float:
+        """``vThMant = threshold · 2^s / 64`` (a float; the range check wants an integer)."""
+        if self.threshold is None:
+            raise ValueError(f"{self.name} has no threshold")
+        return self.threshold * 2.0 ** int(state_frac_bits) / 64
+
+    def float_keys(self) -> tuple[str, ...]:
+        """Keys of the file's ``float`` group: weight, bias, threshold and the float constants."""
+        return ("weight", "bias", "threshold") + self.float_params
+
+
+# --------------------------------------------------------------------------- registry
+#: the modules of this package that declare a kind (each defines ``KIND``)
+_MODULES = ("cuba", "silif", "csilif", "li")
+
+
+def _load() -> dict[str, Kind]:
+    kinds = {}
+    for mod in _MODULES:
+        kind = importlib.import_module(f"{__name__}.{mod}").KIND
+        if kind.name in kinds:
+            raise ValueError(f"kind {kind.name} declared twice")
+        kinds[kind.name] = kind
+    return kinds
+
+
+#: model.net neuron type -> its declaration
+KINDS: dict[str, Kind] = _load()
+
+
+def get_kind(name: str) -> Kind:
+    """The declaration of ``name``; ``KeyError`` with the list of kinds if unknown."""
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise KeyError(f"unknown neuron kind {name!r} (kinds: {', '.join(KINDS)})") from None
+
+
+def spiking_kinds() -> tuple[str, ...]:
+    return tuple(k.name for k in KINDS.values() if k.spiking)
+
+
+def iter_kinds() -> Iterator[Kind]:
+    return iter(KINDS.values())
+
+
+__all__ = ["BIAS_BITS", "Cost", "KINDS", "Kind", "Param", "Range", "State", "STATE_BITS", "get_kind",
+           "iter_kinds", "spiking_kinds", "RETENTION", "SIGNED_UNIT", "STATE_RANGE", "THRESHOLD_RANGE",
+           "DECAY_BITS_RANGE", "STATE_FRAC_BITS_RANGE"]
