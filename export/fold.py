@@ -17,15 +17,18 @@ lif (CUBA)                  CUBA           W' (current), c (voltage)  cur_decay,
 li (readout)                LI             (1-alpha) W', (1-alpha) c  alpha
 ==========================  =============  ========================  ======================
 
-The folded float model (what :func:`simulate_folded` computes, zero initial state)::
+The folded float model (zero initial state)::
 
     SILIF:  w = beta w + a u + b s';  u = alpha (u - s') - (1 - alpha) w + W''x + c'';  s = u > 1
     CSILIF: x_r = x - 0.5 s';  x = lr x_r - li y + W''x + c'';  y = li x_r + lr y;  s = x > 0.5
     CUBA:   u = (1 - du) u + W''x;  v = (1 - dv) v + u + c'';  s = v > 1;  v = v (1 - s)
     LI:     v = alpha v + W''h + c''
 
-(``s'`` = the previous step's spike). The RF neuron has no integer model: it is rejected.
+(``s'`` = the previous step's spike). Which model.net kind a trained neuron becomes is the
+neuron class's ``kind`` attribute; the threshold, the float constants and the input gain come
+from the kind declaration (:mod:`silava.core.kinds`). The RF neuron has no kind: it is rejected.
 This module imports torch only through the model it is given (no import of train at load time).
+A float reference loop of the folded network is in tests/folded_reference.py.
 """
 from __future__ import annotations
 
@@ -34,11 +37,19 @@ from typing import Any
 
 import numpy as np
 
-#: train neuron type -> model.net neuron type
-EXPORTABLE: dict[str, str] = {"silif": "SILIF", "adlif": "SILIF", "cadlif": "SILIF", "csilif": "CSILIF",
-                              "lif": "CUBA"}
-READOUT = {"li": "LI"}
-THRESHOLDS = {"SILIF": 1.0, "CSILIF": 0.5, "CUBA": 1.0, "LI": 0.0}
+from silava.core.kinds import KINDS, Kind
+
+
+def input_gain(kind: Kind, consts: dict[str, Any], n: int) -> Any:
+    """The per-neuron gain folded into a layer's rows and bias: ``1``, ``1 − α`` or ``b`` (kind declaration).
+
+    Works on numpy arrays and torch tensors alike (``consts`` holds the neuron's discrete parameters).
+    """
+    if kind.input_gain == "1-alpha":
+        return 1.0 - consts["alpha"]
+    if kind.input_gain == "b":
+        return consts["b"]
+    return None   # no gain: the caller keeps the BatchNorm-folded rows as they are
 
 
 class FoldError(ValueError):
@@ -109,12 +120,11 @@ def fold_layer(layer: Any, readout: bool = False) -> FoldedLayer:
     """Fold one ``SpArchLayer`` (``.linear``, ``.bn``, ``.neuron``)."""
     neuron = layer.neuron
     name = str(getattr(neuron, "type_name", type(neuron).__name__)).lower()
-    table = READOUT if readout else EXPORTABLE
-    if name not in table:
-        supported = ", ".join(EXPORTABLE)
-        raise FoldError(f"neuron {name!r} is not exportable to Loihi fixed point (supported hidden neurons: "
-                        f"{supported}; readout: li); re-train with one of them")
-    ntype = table[name]
+    kind = KINDS.get(getattr(neuron, "kind", ""))
+    if kind is None or kind.spiking == readout:
+        raise FoldError(f"neuron {name!r} is not exportable to Loihi fixed point as a "
+                        f"{'readout' if readout else 'hidden layer'} (supported: {exportable_neurons(readout)}); "
+                        f"re-train with one of them")
     if getattr(layer.linear, "bias", None) is not None:
         raise FoldError("a Linear with bias is not a SpArch layer (expected bias=False)")
     w = _np(layer.linear.weight)
@@ -123,19 +133,22 @@ def fold_layer(layer: Any, readout: bool = False) -> FoldedLayer:
     consts = {k: _np(v) for k, v in neuron.discrete_params().items()}
     n = w.shape[0]
     consts = {k: np.broadcast_to(v, (n,)).copy() if v.ndim <= 1 else v for k, v in consts.items()}
-    if ntype in ("SILIF", "LI"):
-        gain = 1.0 - consts["alpha"]
-        params = {k: consts[k] for k in (("alpha", "beta", "a", "b") if ntype == "SILIF" else ("alpha",))}
-    elif ntype == "CSILIF":
-        gain = consts["b"]
-        params = {"lam_re": consts["lam_re"], "lam_im": consts["lam_im"]}
-    else:  # CUBA: BN scale into the current, BN shift onto the voltage
+    gain = input_gain(kind, consts, n)
+    if gain is None:   # e.g. CUBA: BN scale into the current, BN shift onto the voltage
         gain = np.ones(n)
-        params = {"cur_decay": consts["cur_decay"], "vol_decay": consts["vol_decay"]}
-    folded = FoldedLayer(neuron_type=ntype, source=name, weight=gain[:, None] * w_bn, bias=gain * c,
-                         threshold=THRESHOLDS[ntype], params=params)
+    params = {k: consts[k] for k in kind.float_params}
+    folded = FoldedLayer(neuron_type=kind.name, source=name, weight=gain[:, None] * w_bn, bias=gain * c,
+                         threshold=kind.threshold or 0.0, params=params)
     check_finite(folded, name)
     return folded
+
+
+def exportable_neurons(readout: bool = False) -> str:
+    """Names of the train neurons that export as a hidden layer (or as the readout)."""
+    from silava.train.neurons import NEURONS  # only to name them in an error message
+
+    names = [n for n, cls in NEURONS.items() if cls.kind in KINDS and KINDS[cls.kind].spiking != readout]
+    return ", ".join(names)
 
 
 def check_finite(layer: FoldedLayer, where: str) -> None:
@@ -167,61 +180,3 @@ def fold_model(model: Any) -> FoldedNetwork:
         notes.append(f"the model was trained with init_state={init!r}; the deployed network starts from "
                      f"zero states (a small model change)")
     return FoldedNetwork(layers=layers, source_neuron=source, notes=notes)
-
-
-# --------------------------------------------------------------------------- float reference loop
-
-def simulate_folded(net: FoldedNetwork, x: np.ndarray) -> dict[str, Any]:
-    """Run the folded float network (float64, zero initial state) on ``x[B, T, F]``.
-
-    Returns ``readout_v [B, T, C]`` (the last layer's output), ``outputs`` (per layer: spikes or V),
-    ``spikes`` (per spiking layer) and ``states`` (per layer ``{name: [B, T, n]}``; names as in
-    train: ``u, w`` | ``x, y`` | ``u, v`` | ``v``).
-    """
-    x = np.asarray(x, dtype=np.float64)
-    batch, steps, _ = x.shape
-    st: list[dict[str, np.ndarray]] = []
-    for layer in net.layers:
-        zeros = lambda: np.zeros((batch, layer.out_features))  # noqa: E731
-        names = {"SILIF": ("u", "w", "s"), "CSILIF": ("x", "y", "s"), "CUBA": ("u", "v"), "LI": ("v",)}
-        st.append({k: zeros() for k in names[layer.neuron_type]})
-    outs: list[list[np.ndarray]] = [[] for _ in net.layers]
-    rec: list[dict[str, list[np.ndarray]]] = [{} for _ in net.layers]
-    for t in range(steps):
-        h = x[:, t]
-        for i, layer in enumerate(net.layers):
-            I = h @ layer.weight.T
-            s_ = st[i]
-            p = layer.params
-            th = layer.threshold
-            if layer.neuron_type == "SILIF":
-                w = p["beta"] * s_["w"] + p["a"] * s_["u"] + p["b"] * s_["s"]
-                u = p["alpha"] * (s_["u"] - th * s_["s"]) - (1 - p["alpha"]) * w + I + layer.bias
-                s = (u > th).astype(np.float64)
-                st[i] = {"u": u, "w": w, "s": s}
-                h, keep = s, ("u", "w")
-            elif layer.neuron_type == "CSILIF":
-                xr = s_["x"] - th * s_["s"]
-                xn = p["lam_re"] * xr - p["lam_im"] * s_["y"] + I + layer.bias
-                yn = p["lam_im"] * xr + p["lam_re"] * s_["y"]
-                s = (xn > th).astype(np.float64)
-                st[i] = {"x": xn, "y": yn, "s": s}
-                h, keep = s, ("x", "y")
-            elif layer.neuron_type == "CUBA":
-                u = (1 - p["cur_decay"]) * s_["u"] + I
-                v = (1 - p["vol_decay"]) * s_["v"] + u + layer.bias
-                s = (v > th).astype(np.float64)
-                v = v * (1 - s)
-                st[i] = {"u": u, "v": v}
-                h, keep = s, ("u", "v")
-            else:
-                v = p["alpha"] * s_["v"] + I + layer.bias
-                st[i] = {"v": v}
-                h, keep = v, ("v",)
-            outs[i].append(h)
-            for k in keep:
-                rec[i].setdefault(k, []).append(st[i][k])
-    outputs = [np.stack(o, axis=1) for o in outs]
-    states = [{k: np.stack(v, axis=1) for k, v in r.items()} for r in rec]
-    spikes = [o for o, l in zip(outputs, net.layers) if l.neuron_type != "LI"]
-    return {"readout_v": outputs[-1], "outputs": outputs, "spikes": spikes, "states": states}

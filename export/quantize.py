@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 
 from silava.export.fold import FoldedLayer, FoldedNetwork
-from silava.core.netfile import (BIAS_MAX, BIAS_MIN, CUBA_DECAY_BITS, STATE_MAX, WEIGHT_EXP_MIN, Layer,
-                            Meta, Network, validate)
+from silava.core.kinds import KINDS, Kind, Param
+from silava.core.netfile import BIAS_MAX, BIAS_MIN, WEIGHT_EXP_MIN, Layer, Meta, Network, validate
 from silava.core import fixedpoint
 from silava.core.fixedpoint import QuantConfig  # noqa: F401  (re-exported: silava.export.quantize.QuantConfig)
 
@@ -141,9 +141,33 @@ class LayerStats:
     constants_clipped: dict[str, int] = field(default_factory=dict)
 
 
+def quantize_constants(kind: Kind, params: dict[str, np.ndarray], D: int, s: int
+                       ) -> tuple[dict[str, Any], dict[str, int]]:
+    """The kind's integer keys from its float constants: ``clip(rnd(value · 2^G), range)``.
+
+    ``G = D`` for constants on the decay grid, ``G = s`` for those in state units (the kind
+    declaration says which); plus ``vThMant = threshold · 2^s / 64``, the layer settings D and s,
+    and netx's fixed keys. Returns the ``neuron`` dict and the clipped count per constant.
+    """
+    clipped: dict[str, int] = {}
+
+    def constant(p: Param, bits: int, lo: int, hi: int) -> np.ndarray:
+        value, clipped[p.key] = on_grid(params[p.source], bits, lo, hi)
+        return value
+
+    neuron = kind.integer_params(D, s, constant)
+    return neuron, clipped
+
+
 def quantize_layer(fl: FoldedLayer, i: int, config: QuantConfig,
                    input_message_bits: int = 0) -> tuple[Layer, LayerStats]:
-    """Quantize one folded layer (index ``i``) to a netfile :class:`Layer` (see the module docstring)."""
+    """Quantize one folded layer (index ``i``) to a netfile :class:`Layer` (see the module docstring).
+
+    What the neuron keys are and how each is quantized comes from the kind declaration
+    (:mod:`silava.core.kinds`). A netx-native kind (CUBA) has no weight exponent in netx, so its
+    exponent is folded into the state scale (``s <- s - e``, ``e <- 0``) and its decays are 12-bit.
+    """
+    kind = KINDS[fl.neuron_type]
     where = _where(i, fl.neuron_type)
     check_weight_bits(config.weight_bits)
     for name, value in [("weight", fl.weight), ("bias", fl.bias), *fl.params.items()]:
@@ -152,65 +176,33 @@ def quantize_layer(fl: FoldedLayer, i: int, config: QuantConfig,
     check_state_frac_bits(where, s)
     peak = float(np.max(np.abs(fl.weight))) if fl.weight.size else 0.0
     e = weight_exponent(peak, s, config.weight_bits)
-    if fl.neuron_type == "CUBA":
-        if i in config.layer_decay_bits and config.layer_decay_bits[i] != CUBA_DECAY_BITS:
-            raise QuantError(f"{where}: decay bits {config.layer_decay_bits[i]} requested, but CUBA layers "
-                             f"(Lava's LIF) have 12-bit decays; drop --layer-decay-bits for layer {i}")
-        D = CUBA_DECAY_BITS
+    fixed_D = kind.fixed_decay_bits
+    if fixed_D is not None and i in config.layer_decay_bits and config.layer_decay_bits[i] != fixed_D:
+        raise QuantError(f"{where}: decay bits {config.layer_decay_bits[i]} requested, but {kind.name} layers "
+                         f"have {fixed_D}-bit decays; drop --layer-decay-bits for layer {i}")
+    D = fixed_D if fixed_D is not None else config.decay_bits_for(i)
+    check_decay_bits(where, D)
+    if kind.netx_native:
         s_fold = s - e
         check_state_frac_bits(where, s_fold, hint=f" after folding the weight exponent {e} into s = {s} "
                                                     f"(max |W'| = {peak:.4g})")
         stats = LayerStats(weight_exp=0, state_frac_bits=s_fold, decay_bits=D, exponent_folded=e)
-        w, stats.weights_clipped = quantize_weights(fl.weight, s_fold, 0, config.weight_bits)
-        if not np.any(w):
-            raise QuantError(f"{where}: all weights quantize to zero (max |W'| = {peak:.4g}); netx cannot load "
-                             f"an all-zero CUBA layer: raise --state-frac-bits or retrain")
-        bias, stats.bias_saturated = quantize_bias(fl.bias, s_fold)
-        vth = 2.0**s_fold / 64
-        check_threshold(where, vth)
-        i_decay, clip_i = on_grid(fl.params["cur_decay"], 12, 1, 4096)   # iDecay >= 1 (du is unsigned)
-        v_decay, clip_v = on_grid(fl.params["vol_decay"], 12, 0, 4096)
-        stats.constants_clipped = {"iDecay": clip_i, "vDecay": clip_v}
-        neuron = {"iDecay": i_decay, "vDecay": v_decay, "vThMant": int(vth), "refDelay": 1,
-                  "gradedSpike": False, "stateFracBits": int(s_fold)}
-        layer = Layer("CUBA", w, neuron, bias=bias, weight_exp=0, input_message_bits=input_message_bits,
-                      float_params=fl.float_group())
-        return layer, stats
-
-    D = config.decay_bits_for(i)
-    check_decay_bits(where, D)
-    vth = {"SILIF": 2.0**s / 64, "CSILIF": 2.0**s / 128}.get(fl.neuron_type)
-    if vth is not None:
-        check_threshold(where, vth)
-    wanted, e = e, max(e, WEIGHT_EXP_MIN)   # tiny weights: keep e = -8, use fewer mantissa bits
-    check_weight_exp(where, e, peak, s)
-    stats = LayerStats(weight_exp=e, state_frac_bits=s, decay_bits=D,
-                       exponent_clamped_from=wanted if wanted != e else None)
-    w, stats.weights_clipped = quantize_weights(fl.weight, s, e, config.weight_bits)
-    bias, stats.bias_saturated = quantize_bias(fl.bias, s)
-    one = 2**D
-    p = fl.params
-    clipped: dict[str, int] = {}
-    if fl.neuron_type == "SILIF":
-        neuron: dict[str, Any] = {}
-        neuron["alpha"], clipped["alpha"] = on_grid(p["alpha"], D, 0, one)
-        neuron["beta"], clipped["beta"] = on_grid(p["beta"], D, 0, one)
-        neuron["coupling"], clipped["coupling"] = on_grid(p["a"], D, -one, one)
-        neuron["spikeAdapt"], clipped["spikeAdapt"] = on_grid(p["b"], s, -STATE_MAX, STATE_MAX)
-    elif fl.neuron_type == "CSILIF":
-        neuron = {}
-        neuron["cosDecay"], clipped["cosDecay"] = on_grid(p["lam_re"], D, -one, one)
-        neuron["sinDecay"], clipped["sinDecay"] = on_grid(p["lam_im"], D, -one, one)
-    elif fl.neuron_type == "LI":
-        neuron = {}
-        neuron["alpha"], clipped["alpha"] = on_grid(p["alpha"], D, 0, one)
+        s, e = s_fold, 0
     else:
-        raise QuantError(f"{where}: unknown neuron type {fl.neuron_type!r}")
-    if vth is not None:
-        neuron["vThMant"] = int(vth)
-    neuron["decayBits"] = int(D)
-    neuron["stateFracBits"] = int(s)
-    stats.constants_clipped = clipped
+        if kind.threshold is not None:
+            check_threshold(where, kind.vth_mant(s))
+        wanted, e = e, max(e, WEIGHT_EXP_MIN)   # tiny weights: keep e = -8, use fewer mantissa bits
+        check_weight_exp(where, e, peak, s)
+        stats = LayerStats(weight_exp=e, state_frac_bits=s, decay_bits=D,
+                           exponent_clamped_from=wanted if wanted != e else None)
+    w, stats.weights_clipped = quantize_weights(fl.weight, s, e, config.weight_bits)
+    if kind.netx_native and not np.any(w):
+        raise QuantError(f"{where}: all weights quantize to zero (max |W'| = {peak:.4g}); netx cannot load "
+                         f"an all-zero {kind.name} layer: raise --state-frac-bits or retrain")
+    bias, stats.bias_saturated = quantize_bias(fl.bias, s)
+    if kind.netx_native and kind.threshold is not None:
+        check_threshold(where, kind.vth_mant(s))
+    neuron, stats.constants_clipped = quantize_constants(kind, fl.params, D, s)
     layer = Layer(fl.neuron_type, w, neuron, bias=bias, weight_exp=e, input_message_bits=input_message_bits,
                   float_params=fl.float_group())
     return layer, stats

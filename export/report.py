@@ -4,17 +4,17 @@ Per layer: the weight exponent and state scale (CUBA: the exponent folded into s
 weights, max |w|, weights rounded to zero, the relative RMS weight error, the effective weight
 bits per row (signed bits of the row's largest mantissa; min / median / max: the (1 - alpha)
 folding makes rows of slow neurons small), saturated biases, clipped constants, and the
-neurons whose decays collapse on the grid:
+neurons whose constants collapse on the grid (:func:`_collapses`, driven by the kind
+declaration):
 
-* SILIF / LI: ``alpha -> 2^D`` (membrane becomes a pure integrator), ``alpha -> 0`` (no memory);
-  SILIF ``beta -> 2^D`` (adaptation integrator), ``beta -> 0``, coupling ``a -> 0``, ``b -> 0``;
-* CSILIF: ``|lambda| < 1`` but ``|lambda_q| >= 1`` on the grid (no decay: the state can grow),
-  ``lambda -> 0``;
-* CUBA: ``du`` raised to ``1/4096`` (iDecay >= 1), ``dv -> 0`` (voltage integrator),
-  ``du, dv -> 1`` (4096: no memory).
+* every constant ``x -> 0`` (e.g. SILIF's coupling ``a``, ``b``; CUBA ``dv -> 0``: a voltage integrator);
+* a retention factor ``-> 2^D`` (SILIF / LI ``alpha``, ``beta``: a pure integrator), a CUBA decay
+  ``-> 4096`` (no memory);
+* C-SiLIF: ``|lambda| < 1`` but ``|lambda_q| >= 1`` on the grid (no decay: the state can grow),
+  ``lambda -> 0``.
 
-A collapse is counted when the float value is strictly inside the range and its grid value
-sits on the boundary.
+Values pushed into their range (CUBA ``du`` raised to ``1/4096``: iDecay >= 1) are counted as
+clipped constants.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ import numpy as np
 
 from silava.export.fold import FoldedNetwork
 from silava.core.netfile import Network
+from silava.core.kinds import KINDS, Kind
 from silava.export.quantize import LayerStats, QuantConfig
 
 
@@ -45,10 +46,37 @@ def row_bits(weight: np.ndarray) -> np.ndarray:
     return signed_bits(m).max(axis=1) if m.size else np.zeros(0, np.int64)
 
 
-def _collapse(value: np.ndarray, q: np.ndarray, lo: float, hi: float, q_lo: int, q_hi: int) -> dict[str, int]:
-    value = np.asarray(value, dtype=np.float64)
-    inside = (value > lo) & (value < hi)
-    return {"to_max": int(np.sum(inside & (q == q_hi))), "to_min": int(np.sum(inside & (q == q_lo)))}
+def _collapses(kind: Kind, n: dict, p: dict, D: int, s: int) -> tuple[dict[str, int], dict[str, float]]:
+    """Constants that collapse on the grid, and each constant's largest error (float units).
+
+    Per float constant ``x`` and its integer ``q`` on the grid 2^G: ``{x}_to_zero`` counts
+    ``x ≠ 0`` with ``q = 0``; where the declaration names a collapse at 1.0, ``{x}_{name}`` counts
+    ``|x| < 1`` with ``|q| = 2^D``. A complex decay (C-SiLIF) is checked jointly instead:
+    ``lambda_to_no_decay`` (``|λ| < 1`` but ``|λ_q| ≥ 1``) and ``lambda_to_zero``.
+    """
+    one = 2**D
+    col: dict[str, int] = {}
+    err: dict[str, float] = {}
+    pair = kind.complex_pair or ()
+    for param in kind.params:
+        if param.role != "constant":
+            continue
+        x = np.asarray(p[param.source], dtype=np.float64)
+        q = np.asarray(n[param.key])
+        scale = 2.0 ** (D if param.grid == "decay" else s)
+        err[param.source] = float(np.max(np.abs(q / scale - x))) if x.size else 0.0
+        if param.key in pair:
+            continue
+        col[f"{param.source}_to_zero"] = int(np.sum((x != 0) & (q == 0)))
+        if param.collapse_at_one:
+            col[f"{param.source}_{param.collapse_at_one}"] = int(np.sum((np.abs(x) < 1) & (np.abs(q) == one)))
+    if pair:
+        re, im = (kind.param(key) for key in pair)
+        r = np.hypot(p[re.source], p[im.source])
+        rq2 = np.asarray(n[re.key], dtype=np.float64) ** 2 + np.asarray(n[im.key], dtype=np.float64) ** 2
+        col["lambda_to_no_decay"] = int(np.sum((r < 1) & (rq2 >= float(one) ** 2)))
+        col["lambda_to_zero"] = int(np.sum((r > 0) & (rq2 == 0)))
+    return col, err
 
 
 def _rel_rms(err: np.ndarray, ref: np.ndarray) -> float:
@@ -84,38 +112,8 @@ def layer_report(i: int, fl: Any, layer: Any, st: LayerStats) -> dict[str, Any]:
                  "max_abs_error": float(np.max(np.abs(b_back - fl.bias))) if fl.bias.size else 0.0},
         "constants_clipped": dict(st.constants_clipped),
     }
-    n, p = layer.neuron, fl.params
-    one = 2**D
-    col: dict[str, int] = {}
-    err: dict[str, float] = {}
-    if layer.neuron_type in ("SILIF", "LI"):
-        c = _collapse(p["alpha"], n["alpha"], 0.0, 1.0, 0, one)
-        col["alpha_to_integrator"], col["alpha_to_zero"] = c["to_max"], c["to_min"]
-        err["alpha"] = float(np.max(np.abs(n["alpha"] / one - p["alpha"])))
-    if layer.neuron_type == "SILIF":
-        c = _collapse(p["beta"], n["beta"], 0.0, 1.0, 0, one)
-        col["beta_to_integrator"], col["beta_to_zero"] = c["to_max"], c["to_min"]
-        col["a_to_zero"] = int(np.sum((p["a"] != 0) & (n["coupling"] == 0)))
-        col["b_to_zero"] = int(np.sum((p["b"] != 0) & (n["spikeAdapt"] == 0)))
-        err["beta"] = float(np.max(np.abs(n["beta"] / one - p["beta"])))
-        err["a"] = float(np.max(np.abs(n["coupling"] / one - p["a"])))
-        err["b"] = float(np.max(np.abs(n["spikeAdapt"] / S - p["b"])))
-    if layer.neuron_type == "CSILIF":
-        r = np.hypot(p["lam_re"], p["lam_im"])
-        rq2 = n["cosDecay"].astype(np.float64) ** 2 + n["sinDecay"].astype(np.float64) ** 2
-        col["lambda_to_no_decay"] = int(np.sum((r < 1) & (rq2 >= float(one) ** 2)))
-        col["lambda_to_zero"] = int(np.sum((r > 0) & (n["cosDecay"] == 0) & (n["sinDecay"] == 0)))
-        err["lam_re"] = float(np.max(np.abs(n["cosDecay"] / one - p["lam_re"])))
-        err["lam_im"] = float(np.max(np.abs(n["sinDecay"] / one - p["lam_im"])))
-    if layer.neuron_type == "CUBA":
-        du, dv = p["cur_decay"], p["vol_decay"]
-        col["cur_decay_raised_to_min"] = int(np.sum(np.floor(np.asarray(du) * 4096 + 0.5) < 1))
-        col["vol_decay_to_zero"] = int(np.sum((dv > 0) & (n["vDecay"] == 0)))
-        col["decay_to_full"] = int(np.sum(((du < 1) & (n["iDecay"] == 4096)) | ((dv < 1) & (n["vDecay"] == 4096))))
-        err["cur_decay"] = float(np.max(np.abs(n["iDecay"] / 4096 - du)))
-        err["vol_decay"] = float(np.max(np.abs(n["vDecay"] / 4096 - dv)))
-    out["collapses"] = col
-    out["constants_max_abs_error"] = err
+    out["collapses"], out["constants_max_abs_error"] = _collapses(KINDS[layer.neuron_type], layer.neuron,
+                                                                  fl.params, D, s)
     out["warnings"] = _warnings(out)
     return out
 

@@ -42,15 +42,14 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 
+from silava.core.kinds import BIAS_BITS, KINDS, STATE_BITS, Kind  # noqa: F401  (24-bit states, 13-bit bias)
+
 if TYPE_CHECKING:  # pragma: no cover
     from silava.core.netfile import Layer, Network
     from silava.hwsim.mapper import Mapping
 
-STATE_BITS = 24                    # Loihi neuron state width (Lava uv_bitwidth = 24)
 WEIGHT_MANTISSA_BITS = 8           # signed 8-bit weight mantissa (w = 2m)
 WEIGHT_EXP_BITS = 4                # weight exponent in [-8, 7]
-BIAS_BITS = 13                     # bias mantissa in [-4096, 4095]
-VTH_BITS = 17                      # vThMant in [1, 2^17 - 1]
 _F32_EXACT = 2**24
 
 
@@ -58,7 +57,7 @@ _F32_EXACT = 2**24
 
 @dataclass(frozen=True)
 class NeuronCost:
-    """Cost entry of one neuron type (docs/fixed_point.md §3 equations).
+    """Cost entry of one neuron kind, from its declaration (:mod:`silava.core.kinds`).
 
     ``state_words``: 24-bit states per neuron (the SiLIF paper's "buffers"); ``prev_spike_bits``:
     the stored previous spike P; ``mults``/``adds``/``compares``: integer operations of one
@@ -78,31 +77,19 @@ class NeuronCost:
     def ops_per_update(self) -> int:
         return self.mults + self.adds + self.compares
 
-
-#: one entry per model.net neuron type
-NEURON_COSTS: dict[str, NeuronCost] = {
-    # U = wrap(mul(4096-iDecay, U) + A); V = sat(mul(4096-vDecay, V) + U + B); s = V > VTH
-    "CUBA": NeuronCost("CUBA", 2, ("u", "v"), 0, True, mults=2, adds=3, compares=1),
-    # W' = mul(beta,W) + mul(coupling,U) + spikeAdapt*P; U' = mul(alpha, U - P*VTH) - mul(2^D-alpha, W') + A + B
-    "SILIF": NeuronCost("SILIF", 2, ("u", "w"), 1, True, mults=4, adds=6, compares=1),
-    # Xr = X - P*VTH; X' = mul(c,Xr) - mul(s,Y) + A + B; Y' = mul(s,Xr) + mul(c,Y)
-    "CSILIF": NeuronCost("CSILIF", 2, ("Re u", "Im u"), 1, True, mults=4, adds=5, compares=1),
-    # V = sat(mul(alpha, V) + A + B)
-    "LI": NeuronCost("LI", 1, ("v",), 0, False, mults=1, adds=2, compares=0),
-}
+    @classmethod
+    def of(cls, kind: Kind) -> "NeuronCost":
+        return cls(kind.name, kind.state_words, kind.state_labels, kind.prev_spike_bits, kind.spiking,
+                   mults=kind.cost.mults, adds=kind.cost.adds, compares=kind.cost.compares)
 
 
-def param_bits(key: str, decay_bits: int) -> int:
-    """Stored width of one value of neuron key ``key`` (docs/fixed_point.md §3 ranges)."""
-    d = int(decay_bits)
-    widths = {
-        "alpha": d + 1, "beta": d + 1,                          # [0, 2^D]
-        "coupling": d + 2, "cosDecay": d + 2, "sinDecay": d + 2,  # [-2^D, 2^D]
-        "spikeAdapt": STATE_BITS, "vThMant": VTH_BITS,
-        "iDecay": 13, "vDecay": 13,                             # [0, 4096]
-        "decayBits": 5, "stateFracBits": 5, "refDelay": 1, "gradedSpike": 1,
-    }
-    return widths.get(key, STATE_BITS)
+#: one entry per model.net neuron kind
+NEURON_COSTS: dict[str, NeuronCost] = {name: NeuronCost.of(kind) for name, kind in KINDS.items()}
+
+
+def param_bits(kind: Kind, key: str, decay_bits: int) -> int:
+    """Stored width of one value of neuron key ``key`` (its range in the kind declaration)."""
+    return kind.param(key).bits(decay_bits)
 
 
 def layer_name(net: "Network", i: int) -> str:
@@ -119,14 +106,15 @@ def neuron_memory_bits(layer: "Layer") -> dict[str, int]:
     keys given as one value for the layer (stored once per core).
     """
     cost = NEURON_COSTS[layer.neuron_type]
-    d = int(layer.neuron.get("decayBits", 12))
+    kind = KINDS[layer.neuron_type]
+    d = kind.default_decay_bits(layer.neuron.get("decayBits"))
     per_neuron = 0
     shared = 0
     for key, value in layer.neuron.items():
         if isinstance(value, np.ndarray) and value.ndim == 1:
-            per_neuron += param_bits(key, d)
+            per_neuron += param_bits(kind, key, d)
         else:
-            shared += param_bits(key, d)
+            shared += param_bits(kind, key, d)
     if layer.bias is not None:
         per_neuron += BIAS_BITS
     return {"state_words": cost.state_words, "prev_spike_bits": cost.prev_spike_bits,

@@ -43,6 +43,8 @@ from typing import Optional
 
 import numpy as np
 
+from silava.core.kinds import KINDS, Kind
+
 #: 24-bit signed state range of Loihi (Lava ``AbstractPyLifModelFixed.uv_bitwidth = 24``)
 MAX_STATE = 2**23 - 1
 #: Lava LIF ``max_uv_val = 2 ** 23`` (wrap bound of the current)
@@ -272,15 +274,30 @@ def dense(weight: np.ndarray, x: np.ndarray, weight_exp: int, graded: bool,
 # neurons (docs/fixed_point.md §3)
 # ---------------------------------------------------------------------------
 class NeuronKernel:
-    """Integer step of one neuron type. Subclasses set ``type_name``, ``state_names``, ``spiking``."""
+    """Integer step of one neuron kind. Subclasses set :attr:`kind` (the declaration in
+    :mod:`silava.core.kinds`: state names, output, membrane) and write the step."""
 
-    type_name: str = ""
-    state_names: tuple[str, ...] = ()
-    spiking: bool = True
-    #: the membrane state (what a spiking last layer would be read from)
-    membrane: str = ""
+    kind: Kind
     #: prepared constants that are decay constants on the 2^D grid (pre-scaled on the float carrier)
     _grid_keys: tuple[str, ...] = ()
+
+    @property
+    def type_name(self) -> str:
+        return self.kind.name
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return self.kind.state_names
+
+    @property
+    def spiking(self) -> bool:
+        """True for a binary spike output (else the graded state, e.g. LI's V, is the output)."""
+        return self.kind.spiking
+
+    @property
+    def membrane(self) -> str:
+        """The membrane state (what a spiking last layer would be read from)."""
+        return self.kind.membrane
 
     def init_state(self, shape: tuple[int, ...], dtype=np.int64) -> dict[str, np.ndarray]:
         """Zero state, ``shape = (..., n)``; int64 (or the float64 carrier)."""
@@ -346,10 +363,7 @@ class CubaKernel(NeuronKernel):
     wrap to 32 bits (``"int32_overflow"``) before the 24-bit wrap / saturation.
     """
 
-    type_name = "CUBA"
-    state_names = ("U", "V")
-    spiking = True
-    membrane = "V"
+    kind = KINDS["CUBA"]
     _grid_keys = ("ku", "kv")
 
     def _constants(self, params: dict) -> dict:
@@ -390,10 +404,7 @@ class SilifKernel(NeuronKernel):
         s  = U' > VTH ;  P ← s
     """
 
-    type_name = "SILIF"
-    state_names = ("U", "W", "P")
-    spiking = True
-    membrane = "U"
+    kind = KINDS["SILIF"]
     _grid_keys = ("alpha", "alpha_c", "beta", "coupling")
 
     def _constants(self, params: dict) -> dict:
@@ -442,10 +453,7 @@ class CsilifKernel(NeuronKernel):
         s  = X' > VTH ;  P ← s
     """
 
-    type_name = "CSILIF"
-    state_names = ("X", "Y", "P")
-    spiking = True
-    membrane = "X"
+    kind = KINDS["CSILIF"]
     _grid_keys = ("cos", "sin")
 
     def _constants(self, params: dict) -> dict:
@@ -480,10 +488,7 @@ class LiKernel(NeuronKernel):
         V = sat( mul(alpha, V, D) + A + B )
     """
 
-    type_name = "LI"
-    state_names = ("V",)
-    spiking = False
-    membrane = "V"
+    kind = KINDS["LI"]
     _grid_keys = ("alpha",)
 
     def _constants(self, params: dict) -> dict:
@@ -501,5 +506,5 @@ class LiKernel(NeuronKernel):
         return v, {"V": v}
 
 
-#: neuron type name (as stored in model.net) -> kernel
+#: neuron type name (as stored in model.net) -> kernel; one per kind declaration (tests check both lists)
 KERNELS: dict[str, NeuronKernel] = {k.type_name: k for k in (CubaKernel(), SilifKernel(), CsilifKernel(), LiKernel())}

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from conftest import active_batchnorm
-from silava.export.fold import FoldError, bn_affine, fold_model, simulate_folded
+from folded_reference import simulate_folded
+from silava.export.fold import FoldError, bn_affine, fold_model
 from silava.train.model import SpArchNet
 
 NEURONS = ["silif", "csilif", "lif", "adlif", "cadlif"]

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from silava.core import netfile
-from silava.export.fold import FoldedLayer, FoldedNetwork, fold_model, simulate_folded
+from folded_reference import simulate_folded
+from silava.export.fold import FoldedLayer, FoldedNetwork, fold_model
 from silava.export.quantize import (QuantConfig, QuantError, check_decay_bits, check_finite, check_state_frac_bits,
                              check_threshold, check_weight_bits, check_weight_exp, on_grid, quantize_bias,
                              quantize_layer, quantize_network, quantize_weights, rnd, weight_exponent)
@@ -259,5 +260,7 @@ def test_report_csilif_and_cuba_collapses():
     folded = FoldedNetwork([cuba, li], "lif")
     net, stats = quantize_network(folded, QuantConfig())
     l0 = build_report(folded, net, stats, QuantConfig())["layers"][0]
-    assert l0["collapses"] == {"cur_decay_raised_to_min": 1, "vol_decay_to_zero": 1, "decay_to_full": 1}
+    assert l0["collapses"] == {"cur_decay_to_zero": 0, "cur_decay_to_full": 1, "vol_decay_to_zero": 1,
+                               "vol_decay_to_full": 0}
+    assert l0["constants_clipped"]["iDecay"] == 1   # du = 0 raised to 1/4096 (iDecay >= 1)
     assert l0["exponent_folded_into_s"] == weight_exponent(0.5, 12)

@@ -62,6 +62,7 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 
 from silava.core.fixedpoint import STATE_MAX
+from silava.core.kinds import KINDS, spiking_kinds
 from silava.train.neurons.surrogate import SpikeFunction
 
 WRAP = 2**24
@@ -69,14 +70,9 @@ ACT_SHIFT = 6
 DTYPE = torch.float64
 INT_KEYS = ("decayBits", "stateFracBits", "refDelay", "gradedSpike", "vThMant")
 
-#: state names per neuron type (docs/fixed_point.md §3)
-STATE_NAMES: dict[str, tuple[str, ...]] = {
-    "CUBA": ("U", "V"),
-    "SILIF": ("U", "W", "P"),
-    "CSILIF": ("X", "Y", "P"),
-    "LI": ("V",),
-}
-SPIKING = ("CUBA", "SILIF", "CSILIF")
+#: state names per neuron type, and the spiking types (the kind declarations, silava.core.kinds)
+STATE_NAMES: dict[str, tuple[str, ...]] = {name: kind.state_names for name, kind in KINDS.items()}
+SPIKING = spiking_kinds()
 
 
 @dataclass

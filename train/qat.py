@@ -53,16 +53,12 @@ from torch import Tensor, nn
 
 # Ranges, settings and range checks: silava.core.fixedpoint (shared with export; the formulas here are not).
 from silava.core import fixedpoint
-from silava.core.fixedpoint import BIAS_MAX, BIAS_MIN, CUBA_DECAY_BITS, STATE_MAX, WEIGHT_EXP_MIN, QuantConfig
+from silava.core.fixedpoint import BIAS_MAX, BIAS_MIN, WEIGHT_EXP_MIN, QuantConfig
+from silava.core.kinds import KINDS
 from silava.train import intsim
 from silava.train.intsim import IntLayer
 from silava.train.loop import StopTraining
 
-#: train neuron type -> model.net neuron type (export/fold.py)
-EXPORTABLE: dict[str, str] = {"silif": "SILIF", "adlif": "SILIF", "cadlif": "SILIF", "csilif": "CSILIF",
-                              "lif": "CUBA"}
-READOUT = {"li": "LI"}
-THRESHOLDS = {"SILIF": 1.0, "CSILIF": 0.5, "CUBA": 1.0, "LI": 0.0}
 #: task input encoding -> inputMessageBits of the first layer (export/to_lava.py)
 INPUT_MESSAGE_BITS = {"binary": 0, "counts": 8}
 
@@ -164,11 +160,14 @@ def fold_layer(layer: Any, readout: bool = False) -> FoldedLayer:
     """Fold one ``SpArchLayer`` (``.linear``, ``.bn``, ``.neuron``) with BatchNorm's running statistics."""
     neuron = layer.neuron
     name = str(neuron.type_name).lower()
-    table = READOUT if readout else EXPORTABLE
-    if name not in table:
-        raise QATError(f"neuron {name!r} is not exportable to Loihi fixed point (supported hidden neurons: "
-                       f"{', '.join(EXPORTABLE)}; readout: li); QAT needs one of them")
-    ntype = table[name]
+    kind = KINDS.get(neuron.kind)
+    if kind is None or kind.spiking == readout:
+        from silava.train.neurons import NEURONS
+
+        ok = [n for n, cls in NEURONS.items() if cls.kind in KINDS and KINDS[cls.kind].spiking != readout]
+        raise QATError(f"neuron {name!r} is not exportable to Loihi fixed point as a "
+                       f"{'readout' if readout else 'hidden layer'} (supported: {', '.join(ok)}); "
+                       f"QAT needs one of them")
     if getattr(layer.linear, "bias", None) is not None:
         raise QATError("a Linear with bias is not a SpArch layer (expected bias=False)")
     bn = layer.bn
@@ -186,17 +185,16 @@ def fold_layer(layer: Any, readout: bool = False) -> FoldedLayer:
     w_bn = g[:, None] * w
     n = w.shape[0]
     consts = {k: v.to(f64).expand(n) for k, v in neuron._discrete().items()}
-    if ntype in ("SILIF", "LI"):
+    # the input gain folded into the rows: 1, 1 - alpha or b (the kind declaration; written again
+    # here in torch, as export/fold.py does in numpy — train does not import export)
+    if kind.input_gain == "1-alpha":
         gain = 1.0 - consts["alpha"]
-        keys = ("alpha", "beta", "a", "b") if ntype == "SILIF" else ("alpha",)
-    elif ntype == "CSILIF":
+    elif kind.input_gain == "b":
         gain = consts["b"]
-        keys = ("lam_re", "lam_im")
     else:
         gain = torch.ones(n, dtype=f64, device=w.device)
-        keys = ("cur_decay", "vol_decay")
-    return FoldedLayer(neuron_type=ntype, source=name, weight=gain[:, None] * w_bn, bias=gain * c,
-                       params={k: consts[k] for k in keys})
+    return FoldedLayer(neuron_type=kind.name, source=name, weight=gain[:, None] * w_bn, bias=gain * c,
+                       params={k: consts[k] for k in kind.float_params})
 
 
 def fold_model(model: Any) -> list[FoldedLayer]:
@@ -219,8 +217,10 @@ def fold_model(model: Any) -> list[FoldedLayer]:
 def quantize_layer(fl: FoldedLayer, i: int, settings: QuantSettings, input_message_bits: int = 0) -> IntLayer:
     """Quantize one folded layer to an :class:`intsim.IntLayer` (float64 integers, STE gradients).
 
-    Mirrors ``export.quantize.quantize_layer`` step by step (see the module docstring).
+    Mirrors ``silava.export.quantize.quantize_layer`` step by step (see the module docstring); the
+    keys and grids come from the same kind declaration, the rounding is written here in torch.
     """
+    kind = KINDS[fl.neuron_type]
     where = f"layer {i} ({fl.neuron_type})"
     check_weight_bits(settings.weight_bits)
     for name, value in [("weight", fl.weight), ("bias", fl.bias), *fl.params.items()]:
@@ -229,51 +229,30 @@ def quantize_layer(fl: FoldedLayer, i: int, settings: QuantSettings, input_messa
     check_state_frac_bits(where, s)
     peak = float(fl.weight.detach().abs().max()) if fl.weight.numel() else 0.0
     e = weight_exponent(peak, s, settings.weight_bits)
-    p = fl.params
-    if fl.neuron_type == "CUBA":
-        if i in settings.layer_decay_bits and settings.layer_decay_bits[i] != CUBA_DECAY_BITS:
-            raise QATError(f"{where}: decay bits {settings.layer_decay_bits[i]} requested, but CUBA layers "
-                           f"(Lava's LIF) have 12-bit decays; drop --layer-decay-bits for layer {i}")
+    fixed_D = kind.fixed_decay_bits
+    if fixed_D is not None and i in settings.layer_decay_bits and settings.layer_decay_bits[i] != fixed_D:
+        raise QATError(f"{where}: decay bits {settings.layer_decay_bits[i]} requested, but {kind.name} layers "
+                       f"have {fixed_D}-bit decays; drop --layer-decay-bits for layer {i}")
+    D = fixed_D if fixed_D is not None else settings.decay_bits_for(i)
+    check_decay_bits(where, D)
+    if kind.netx_native:   # netx derives its own exponent: fold ours into the state scale
         s_fold = s - e
         check_state_frac_bits(where, s_fold, hint=f" after folding the weight exponent {e} into s = {s} "
                                                   f"(max |W'| = {peak:.4g})")
-        w = quantize_weights(fl.weight, s_fold, 0, settings.weight_bits)
-        if not bool(w.detach().any()):
-            raise QATError(f"{where}: all weights quantize to zero (max |W'| = {peak:.4g}): raise "
-                           f"--state-frac-bits")
-        bias = quantize_bias(fl.bias, s_fold)
-        vth = 2.0**s_fold / 64
-        check_threshold(where, vth)
-        params: dict[str, Any] = {"iDecay": on_grid(p["cur_decay"], 12, 1, 4096),
-                                  "vDecay": on_grid(p["vol_decay"], 12, 0, 4096),
-                                  "vThMant": int(vth), "refDelay": 1, "gradedSpike": False,
-                                  "stateFracBits": int(s_fold)}
-        return IntLayer("CUBA", w, bias, 0, input_message_bits, params)
-
-    D = settings.decay_bits_for(i)
-    check_decay_bits(where, D)
-    vth = {"SILIF": 2.0**s / 64, "CSILIF": 2.0**s / 128}.get(fl.neuron_type)
-    if vth is not None:
-        check_threshold(where, vth)
-    e = max(e, WEIGHT_EXP_MIN)   # as silava.export.quantize: tiny weights keep e = -8 with fewer mantissa bits
-    check_weight_exp(where, e, peak, s)
-    w = quantize_weights(fl.weight, s, e, settings.weight_bits)
-    bias = quantize_bias(fl.bias, s)
-    one = 2**D
-    if fl.neuron_type == "SILIF":
-        params = {"alpha": on_grid(p["alpha"], D, 0, one), "beta": on_grid(p["beta"], D, 0, one),
-                  "coupling": on_grid(p["a"], D, -one, one),
-                  "spikeAdapt": on_grid(p["b"], s, -STATE_MAX, STATE_MAX)}
-    elif fl.neuron_type == "CSILIF":
-        params = {"cosDecay": on_grid(p["lam_re"], D, -one, one), "sinDecay": on_grid(p["lam_im"], D, -one, one)}
-    elif fl.neuron_type == "LI":
-        params = {"alpha": on_grid(p["alpha"], D, 0, one)}
+        s, e = s_fold, 0
     else:
-        raise QATError(f"{where}: unknown neuron type {fl.neuron_type!r}")
-    if vth is not None:
-        params["vThMant"] = int(vth)
-    params["decayBits"] = int(D)
-    params["stateFracBits"] = int(s)
+        if kind.threshold is not None:
+            check_threshold(where, kind.vth_mant(s))
+        e = max(e, WEIGHT_EXP_MIN)   # as silava.export.quantize: tiny weights keep e = -8 with fewer mantissa bits
+        check_weight_exp(where, e, peak, s)
+    w = quantize_weights(fl.weight, s, e, settings.weight_bits)
+    if kind.netx_native and not bool(w.detach().any()):
+        raise QATError(f"{where}: all weights quantize to zero (max |W'| = {peak:.4g}): raise "
+                       f"--state-frac-bits")
+    bias = quantize_bias(fl.bias, s)
+    if kind.netx_native and kind.threshold is not None:
+        check_threshold(where, kind.vth_mant(s))
+    params = kind.integer_params(D, s, lambda p, bits, lo, hi: on_grid(fl.params[p.source], bits, lo, hi))
     return IntLayer(fl.neuron_type, w, bias, e, input_message_bits, params)
 
 

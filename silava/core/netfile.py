@@ -16,19 +16,12 @@ Layers are numbered 0..N-1 and always ordered numerically (h5py lists ``10`` bef
 A ``messageBits`` key is never written and is rejected on read (netx turns it into an
 object and ``run()`` fails, spec lava_loihi.md §1.5).
 
-Integer neuron parameters (docs/fixed_point.md §3; D = decayBits, s = stateFracBits):
-
-====== ======================================================================
-CUBA   iDecay in [1, 4096], vDecay in [0, 4096], vThMant in [1, 2^17-1], refDelay = 1,
-       gradedSpike = False; optional stateFracBits (the float scale, informational)
-SILIF  alpha, beta in [0, 2^D], coupling in [-2^D, 2^D], spikeAdapt in +-(2^23-1),
-       vThMant, decayBits in [8, 24], stateFracBits in [6, 22]
-CSILIF cosDecay, sinDecay in [-2^D, 2^D], vThMant, decayBits, stateFracBits
-LI     alpha in [0, 2^D], decayBits, stateFracBits
-====== ======================================================================
-
-Per-neuron keys are Python ints (one value for the layer) or int64 arrays of shape (out,);
-``decayBits``, ``stateFracBits``, ``refDelay``, ``gradedSpike`` are scalars.
+Integer neuron parameters: the keys, their ranges (D = decayBits, s = stateFracBits) and which
+may hold one value per neuron come from the kind declarations (:mod:`silava.core.kinds`; the
+table in docs/fixed_point.md §3). Per-neuron keys are Python ints (one value for the layer) or
+int64 arrays of shape (out,); layer settings (``decayBits``, ``stateFracBits``) and netx's fixed
+keys (``refDelay``, ``gradedSpike``) are scalars. A netx-native kind (CUBA) also needs
+``weightExp = 0`` and a weight matrix that is not all zero (netx's own loader rules).
 Every problem is a :class:`NetFileError` whose one-line message starts with the
 location, e.g. ``layer/1/neuron/alpha: expected shape (64,), got (32,)``.
 """
@@ -46,9 +39,12 @@ import numpy as np
 
 from silava.core.fileio import atomic_path
 
+from silava.core.kinds import KINDS, Kind, spiking_kinds
+
 FORMAT = "silava-net"
 FORMAT_VERSION = 1
-NEURON_TYPES = ("CUBA", "SILIF", "CSILIF", "LI")
+#: the model.net neuron types (one per kind declaration)
+NEURON_TYPES = tuple(KINDS)
 
 # Ranges (docs/fixed_point.md §1-§4; Lava lava/proc/lif/models.py declared precisions), re-exported here.
 from silava.core.fixedpoint import (BIAS_MAX, BIAS_MIN, CUBA_DECAY_BITS, DECAY_BITS_MAX,  # noqa: E402,F401
@@ -59,22 +55,13 @@ INPUT_ENCODINGS = ("binary", "counts", "graded")
 DECISIONS = ("softmax_sum", "sum_v")
 TIMELINES = ("lava", "logical")
 
-#: scalar-only neuron keys (never per-neuron arrays)
-SCALAR_KEYS = ("decayBits", "stateFracBits", "refDelay", "gradedSpike")
-
-#: required neuron keys per type (file names); optional keys below
-NEURON_KEYS: dict[str, tuple[str, ...]] = {
-    "CUBA": ("iDecay", "vDecay", "vThMant", "refDelay", "gradedSpike"),
-    "SILIF": ("alpha", "beta", "coupling", "spikeAdapt", "vThMant", "decayBits", "stateFracBits"),
-    "CSILIF": ("cosDecay", "sinDecay", "vThMant", "decayBits", "stateFracBits"),
-    "LI": ("alpha", "decayBits", "stateFracBits"),
-}
-OPTIONAL_NEURON_KEYS: dict[str, tuple[str, ...]] = {
-    "CUBA": ("stateFracBits", "decayBits"),
-    "SILIF": (), "CSILIF": (), "LI": (),
-}
-#: neuron types whose output is a spike train (LI's output is its state V)
-SPIKING_TYPES = ("CUBA", "SILIF", "CSILIF")
+#: required / optional neuron keys per type (file names), from the kind declarations
+NEURON_KEYS: dict[str, tuple[str, ...]] = {name: k.required_keys for name, k in KINDS.items()}
+OPTIONAL_NEURON_KEYS: dict[str, tuple[str, ...]] = {name: k.optional_keys for name, k in KINDS.items()}
+#: neuron types whose output is a spike train (the others send a graded value, e.g. LI's state V)
+SPIKING_TYPES = spiking_kinds()
+#: keys that hold one value per layer in every kind (settings and netx's fixed keys)
+SCALAR_KEYS = tuple(dict.fromkeys(p.key for k in KINDS.values() for p in k.params if not p.per_neuron))
 
 META_ATTRS = ("silava_version", "created", "dt", "steps", "n_inputs", "n_classes", "input_encoding",
               "decision", "timeline", "source_neuron", "checkpoint_sha256", "float_accuracy",
@@ -184,19 +171,20 @@ def _check_range(where: str, values: np.ndarray | int, lo: int, hi: int) -> None
         raise NetFileError(f"{where}: value {bad} out of range [{lo}, {hi}]")
 
 
-def _neuron_value(where: str, key: str, value: Any, n: int) -> np.ndarray | int:
-    """A neuron key: scalar int, or (for per-neuron keys) an integer array of shape (n,)."""
-    if key == "gradedSpike":
+def _neuron_value(where: str, kind: Kind, key: str, value: Any, n: int) -> np.ndarray | int:
+    """A neuron key: a scalar int, or (for per-neuron keys) an integer array of shape (n,)."""
+    param = kind.param(key)
+    if param.is_bool:
         if isinstance(value, (bool, np.bool_)) or _is_int_scalar(value):
-            if bool(value):
-                raise NetFileError(f"{where}: gradedSpike must be False (netx ignores graded CUBA output)")
-            return 0
+            if bool(value) != bool(param.value):
+                raise NetFileError(f"{where}: {key} must be {param.value} for {kind.name} ({param.doc})")
+            return int(bool(value))
         raise NetFileError(f"{where}: expected a bool, got {type(value).__name__}")
     if _is_int_scalar(value):
         return int(value)
     if isinstance(value, np.ndarray) and value.ndim == 0:
         raise NetFileError(f"{where}: expected an int or an int64 array of shape ({n},), got a 0-d array")
-    if key in SCALAR_KEYS:
+    if not param.per_neuron:
         raise NetFileError(f"{where}: expected a scalar int, got {type(value).__name__}"
                            + (f" of shape {_shape_str(value.shape)}" if isinstance(value, np.ndarray) else ""))
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, np.ndarray):
@@ -206,10 +194,12 @@ def _neuron_value(where: str, key: str, value: Any, n: int) -> np.ndarray | int:
 
 
 def _check_neuron(where: str, neuron_type: str, neuron: Any, n: int) -> None:
+    """Keys and ranges of a layer's ``neuron`` dict, as the kind declares them."""
     if not isinstance(neuron, dict):
         raise NetFileError(f"{where}: expected a dict of neuron keys, got {type(neuron).__name__}")
-    required = NEURON_KEYS[neuron_type]
-    allowed = set(required) | set(OPTIONAL_NEURON_KEYS[neuron_type])
+    kind = KINDS[neuron_type]
+    required = kind.required_keys
+    allowed = set(required) | set(kind.optional_keys)
     for key in required:
         if key not in neuron:
             raise NetFileError(f"{where}/{key}: missing key (required for {neuron_type}: {', '.join(required)})")
@@ -219,31 +209,23 @@ def _check_neuron(where: str, neuron_type: str, neuron: Any, n: int) -> None:
                                f"fails); remove the key")
         if key not in allowed:
             raise NetFileError(f"{where}/{key}: unexpected key for {neuron_type} (allowed: {', '.join(sorted(allowed))})")
-    vals = {key: _neuron_value(f"{where}/{key}", key, neuron[key], n) for key in neuron}
-    if "decayBits" in vals:
-        _check_range(f"{where}/decayBits", vals["decayBits"], DECAY_BITS_MIN, DECAY_BITS_MAX)
-    if "stateFracBits" in vals:
-        _check_range(f"{where}/stateFracBits", vals["stateFracBits"], STATE_FRAC_BITS_MIN, STATE_FRAC_BITS_MAX)
-    if "vThMant" in vals:
-        _check_range(f"{where}/vThMant", vals["vThMant"], VTH_MIN, VTH_MAX)
-    if neuron_type == "CUBA":
-        _check_range(f"{where}/iDecay", vals["iDecay"], 1, 4096)
-        _check_range(f"{where}/vDecay", vals["vDecay"], 0, 4096)
-        if vals["refDelay"] != 1:
-            raise NetFileError(f"{where}/refDelay: expected 1, got {vals['refDelay']}")
-        if "decayBits" in vals and vals["decayBits"] != CUBA_DECAY_BITS:
-            raise NetFileError(f"{where}/decayBits: CUBA (Lava LIF) decays are 12-bit, got {vals['decayBits']}")
-        return
-    one = 2 ** int(vals["decayBits"])
-    if neuron_type in ("SILIF", "LI"):
-        _check_range(f"{where}/alpha", vals["alpha"], 0, one)
-    if neuron_type == "SILIF":
-        _check_range(f"{where}/beta", vals["beta"], 0, one)
-        _check_range(f"{where}/coupling", vals["coupling"], -one, one)
-        _check_range(f"{where}/spikeAdapt", vals["spikeAdapt"], -STATE_MAX, STATE_MAX)
-    if neuron_type == "CSILIF":
-        _check_range(f"{where}/cosDecay", vals["cosDecay"], -one, one)
-        _check_range(f"{where}/sinDecay", vals["sinDecay"], -one, one)
+    vals = {key: _neuron_value(f"{where}/{key}", kind, key, neuron[key], n) for key in neuron}
+    decay_bits = kind.role("decay_bits")
+    if decay_bits is not None and decay_bits.key in vals:    # D first: the other ranges depend on it
+        _check_param(where, kind, decay_bits.key, vals[decay_bits.key], 0)
+    D = kind.default_decay_bits(vals.get(decay_bits.key) if decay_bits is not None else None)
+    for key, value in vals.items():
+        _check_param(where, kind, key, value, D)
+
+
+def _check_param(where: str, kind: Kind, key: str, value: np.ndarray | int, decay_bits: int) -> None:
+    param = kind.param(key)
+    lo, hi = param.range.at(decay_bits)
+    if param.role == "fixed" and not param.is_bool and value != param.value:
+        raise NetFileError(f"{where}/{key}: expected {param.value}, got {value} ({param.doc})")
+    if param.role == "decay_bits" and lo == hi and value != lo:
+        raise NetFileError(f"{where}/{key}: {kind.name} decays are {lo}-bit, got {value} ({param.doc})")
+    _check_range(f"{where}/{key}", value, lo, hi)
 
 
 def _check_float_params(where: str, params: Any, n_out: int, n_in: int) -> None:
@@ -268,9 +250,9 @@ def _check_layer(i: int, layer: Any) -> None:
     where = f"layer/{i}"
     if not isinstance(layer, Layer):
         raise NetFileError(f"{where}: expected a Layer, got {type(layer).__name__}")
-    if layer.neuron_type not in NEURON_TYPES:
+    if layer.neuron_type not in KINDS:
         raise NetFileError(f"{where}/neuron/type: unknown neuron type {layer.neuron_type!r} "
-                           f"(supported: {', '.join(NEURON_TYPES)})")
+                           f"(supported: {', '.join(KINDS)})")
     w = layer.weight
     if not isinstance(w, np.ndarray):
         raise NetFileError(f"{where}/weight: expected an int64 array, got {type(w).__name__}")
@@ -286,8 +268,9 @@ def _check_layer(i: int, layer: Any) -> None:
         raise NetFileError(f"{where}/weight: odd value {int(w[r, c])} at [{r}, {c}] "
                            f"(weights are 2 x an 8-bit mantissa, even integers)")
     n_out = w.shape[0]
-    if layer.neuron_type == "CUBA" and not np.any(w):
-        raise NetFileError(f"{where}/weight: all zero; netx cannot load an all-zero CUBA weight matrix "
+    kind = KINDS[layer.neuron_type]
+    if kind.netx_native and not np.any(w):
+        raise NetFileError(f"{where}/weight: all zero; netx cannot load an all-zero {kind.name} weight matrix "
                            f"(OverflowError in optimize_weight_bits); drop or retrain the layer")
     if layer.bias is not None:
         b = _int_array(f"{where}/bias", layer.bias, (n_out,))
@@ -295,8 +278,8 @@ def _check_layer(i: int, layer: Any) -> None:
     if not _is_int_scalar(layer.weight_exp):
         raise NetFileError(f"{where}/weightExp: expected an int, got {type(layer.weight_exp).__name__}")
     _check_range(f"{where}/weightExp", int(layer.weight_exp), WEIGHT_EXP_MIN, WEIGHT_EXP_MAX)
-    if layer.neuron_type == "CUBA" and int(layer.weight_exp) != 0:
-        raise NetFileError(f"{where}/weightExp: CUBA layers must have weightExp 0 (netx derives its own "
+    if kind.netx_native and int(layer.weight_exp) != 0:
+        raise NetFileError(f"{where}/weightExp: {kind.name} layers must have weightExp 0 (netx derives its own "
                            f"exponent), got {int(layer.weight_exp)}; fold the exponent into the state scale")
     if not _is_int_scalar(layer.input_message_bits):
         raise NetFileError(f"{where}/inputMessageBits: expected an int, got "
@@ -403,8 +386,9 @@ def _write_layer(group: h5py.Group, layer: Layer) -> None:
     group.create_dataset("inputMessageBits", data=np.int64(layer.input_message_bits))
     neuron = group.create_group("neuron")
     neuron.create_dataset("type", data=layer.neuron_type, dtype=h5py.string_dtype())
+    kind = KINDS[layer.neuron_type]
     for key, value in layer.neuron.items():
-        if key == "gradedSpike":
+        if kind.param(key).is_bool:
             neuron.create_dataset(key, data=np.bool_(value))
         elif isinstance(value, np.ndarray):
             neuron.create_dataset(key, data=value.astype(np.int64))
@@ -472,8 +456,14 @@ def _decode(value: Any) -> str:
     return str(value)
 
 
+def _bool_keys(neuron_type: str) -> set[str]:
+    kind = KINDS.get(neuron_type)
+    return {p.key for p in kind.params if p.is_bool} if kind is not None else set()
+
+
 def _read_neuron(group: h5py.Group, where: str) -> tuple[str, dict]:
     neuron_type = _decode(_dataset(group, where, "type"))
+    bool_keys = _bool_keys(neuron_type)
     out: dict[str, Any] = {}
     for key in group:
         if key == "type":
@@ -483,9 +473,9 @@ def _read_neuron(group: h5py.Group, where: str) -> tuple[str, dict]:
                                f"fails); remove the key")
         raw = _dataset(group, where, key)
         arr = np.asarray(raw)
-        if key == "gradedSpike":
+        if key in bool_keys:
             if arr.shape != () or arr.dtype.kind not in "biu":
-                raise NetFileError(f"{where}/gradedSpike: expected a scalar bool, got {arr.dtype}")
+                raise NetFileError(f"{where}/{key}: expected a scalar bool, got {arr.dtype}")
             out[key] = bool(arr)
         elif arr.dtype.kind not in "iu":
             raise NetFileError(f"{where}/{key}: expected int64, got {arr.dtype}")

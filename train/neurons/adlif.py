@@ -191,6 +191,7 @@ class AdLIF(AdaptiveLIFBase):
     """Adaptive LIF of Bittar & Garner (2022) as trained in SpArch (§2.1); see module docstring."""
 
     type_name = "adlif"
+    kind = "SILIF"
     linear_init = "default"
     alpha_range: ClassVar[tuple[float, float]] = (math.exp(-1 / 5), math.exp(-1 / 25))
     beta_range: ClassVar[tuple[float, float]] = (math.exp(-1 / 30), math.exp(-1 / 120))

@@ -43,6 +43,8 @@ class Neuron(nn.Module):
     """
 
     type_name: ClassVar[str] = ""
+    #: the model.net neuron kind it deploys as (``silava.core.kinds``); "" = not deployable
+    kind: ClassVar[str] = ""
     State: ClassVar[type]  # NamedTuple of [B, H] tensors
     state_names: ClassVar[tuple[str, ...]] = ()  # states reported by return_states (previous spike excluded)
     bias_on_voltage: ClassVar[bool] = False

@@ -172,6 +172,7 @@ class CSiLIF(Neuron):
     """
 
     type_name = "csilif"
+    kind = "CSILIF"
     linear_init = "default"
     State = CSiLIFState
     state_names = ("x", "y")

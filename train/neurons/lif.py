@@ -149,6 +149,7 @@ class LIF(Neuron):
     """CUBA LIF layer (Lava ``LIF``); see the module docstring. ``bias_on_voltage = True``."""
 
     type_name = "lif"
+    kind = "CUBA"
     linear_init = "default"
     bias_on_voltage = True
     State = LIFState

@@ -102,6 +102,7 @@ class LI(Neuron):
     """Leaky-integrator readout layer (output = membrane ``v``); see the module docstring."""
 
     type_name = "li"
+    kind = "LI"
     linear_init = "default"
     spiking = False
     State = LIState

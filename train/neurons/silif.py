@@ -47,6 +47,7 @@ class SiLIF(AdaptiveLIFBase):
     """SSM-inspired LIF neuron layer; see the module docstring for the equations."""
 
     type_name = "silif"
+    kind = "SILIF"
     linear_init = "xavier"
 
     def __init__(self, size: int, **kw) -> None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 from silava.core.fixedpoint import (DECAY_BITS_MAX, DECAY_BITS_MIN, STATE_FRAC_BITS_MAX, STATE_FRAC_BITS_MIN,
                                     STATE_MAX, VTH_MAX, VTH_MIN)
@@ -96,6 +96,10 @@ class Param:
     value: Union[int, bool] = 0
     required: bool = True
     doc: str = ""
+    #: a constant on the decay grid whose value 1.0 (2^D) changes the neuron's nature: the
+    #: quantization report counts floats strictly inside (−1, 1) that land there under this name
+    #: (e.g. "to_integrator" for a retention factor, "to_full" for a fraction lost per step)
+    collapse_at_one: str = ""
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -168,6 +172,8 @@ class Kind:
     threshold: Optional[float] = None
     #: a layer plain lava-dl netx loads: no weight exponent (it is folded into s), no all-zero weights
     netx_native: bool = False
+    #: (Re, Im) keys of a complex decay λ (C-SiLIF): the report checks |λ| on the grid jointly
+    complex_pair: Optional[tuple[str, str]] = None
     equations: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
@@ -246,6 +252,31 @@ class Kind:
         if self.threshold is None:
             raise ValueError(f"{self.name} has no threshold")
         return self.threshold * 2.0 ** int(state_frac_bits) / 64
+
+    def integer_params(self, decay_bits: int, state_frac_bits: int,
+                       constant: Callable[[Param, int, int, int], Any]) -> dict[str, Any]:
+        """A quantized layer's ``neuron`` keys, in declaration order.
+
+        ``constant(param, G, lo, hi)`` quantizes one float constant (``clip(rnd(source · 2^G), lo,
+        hi)``, with ``G = D`` on the decay grid or ``s`` in state units): the exporter (numpy) and
+        QAT (torch) each pass their own rounding. The rest is set here: ``vThMant`` from the
+        threshold, the layer settings D and s (an optional D is left out), netx's fixed keys.
+        """
+        D, s = int(decay_bits), int(state_frac_bits)
+        out: dict[str, Any] = {}
+        for p in self.params:
+            if p.role == "constant":
+                lo, hi = p.range.at(D)
+                out[p.key] = constant(p, D if p.grid == "decay" else s, lo, hi)
+            elif p.role == "threshold":
+                out[p.key] = int(self.vth_mant(s))
+            elif p.role == "fixed":
+                out[p.key] = p.value
+            elif p.role == "state_frac_bits":
+                out[p.key] = s
+            elif p.role == "decay_bits" and p.required:
+                out[p.key] = D
+        return out
 
     def float_keys(self) -> tuple[str, ...]:
         """Keys of the file's ``float`` group: weight, bias, threshold and the float constants."""

@@ -35,5 +35,6 @@ KIND = Kind(
     # Xr = X - P*VTH; X' = mul(c,Xr) - mul(s,Y) + A + B; Y' = mul(s,Xr) + mul(c,Y)
     cost=Cost(mults=4, adds=5, compares=1),
     membrane="X",
+    complex_pair=("cosDecay", "sinDecay"),
     equations=__doc__,
 )

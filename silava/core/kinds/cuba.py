@@ -19,8 +19,10 @@ KIND = Kind(
     states=(State("U", label="u"), State("V", label="v")),
     params=(
         Param("iDecay", "du", "constant", Range(1, 4096), source="cur_decay",
-              doc="current decay δu·4096 (fraction lost per step; ≥ 1: Lava's du is unsigned)"),
-        Param("vDecay", "dv", "constant", Range(0, 4096), source="vol_decay", doc="voltage decay δv·4096"),
+              doc="current decay δu·4096 (fraction lost per step; ≥ 1: Lava's du is unsigned)",
+              collapse_at_one="to_full"),
+        Param("vDecay", "dv", "constant", Range(0, 4096), source="vol_decay", doc="voltage decay δv·4096",
+              collapse_at_one="to_full"),
         Param("vThMant", "vth", "threshold", THRESHOLD_RANGE, doc="threshold mantissa (θ = 1: 2^s / 64)"),
         Param("refDelay", "ref_delay", "fixed", Range(1, 1), value=1, doc="netx refractory delay (1: none)"),
         Param("gradedSpike", "graded_spike", "fixed", Range(0, 0), value=False, doc="netx: binary spikes"),

@@ -14,7 +14,8 @@ KIND = Kind(
     summary="leaky-integrator readout: state v is the output",
     states=(State("V", label="v"),),
     params=(
-        Param("alpha", "alpha", "constant", RETENTION, source="alpha", doc="retention α·2^D"),
+        Param("alpha", "alpha", "constant", RETENTION, source="alpha", doc="retention α·2^D",
+              collapse_at_one="to_integrator"),
         Param("decayBits", "decay_bits", "decay_bits", DECAY_BITS_RANGE, doc="decay grid width D"),
         Param("stateFracBits", "state_frac_bits", "state_frac_bits", STATE_FRAC_BITS_RANGE,
               doc="state scale S = 2^s"),

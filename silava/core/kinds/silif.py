@@ -18,8 +18,10 @@ KIND = Kind(
     summary="SiLIF / AdLIF: membrane u with adaptation w, subtractive reset",
     states=(State("U", label="u"), State("W", label="w"), State("P", bits=1, label="previous spike")),
     params=(
-        Param("alpha", "alpha", "constant", RETENTION, source="alpha", doc="membrane retention α·2^D"),
-        Param("beta", "beta", "constant", RETENTION, source="beta", doc="adaptation retention β·2^D"),
+        Param("alpha", "alpha", "constant", RETENTION, source="alpha", doc="membrane retention α·2^D",
+              collapse_at_one="to_integrator"),
+        Param("beta", "beta", "constant", RETENTION, source="beta", doc="adaptation retention β·2^D",
+              collapse_at_one="to_integrator"),
         Param("coupling", "coupling", "constant", SIGNED_UNIT, source="a", doc="coupling a·2^D"),
         Param("spikeAdapt", "spike_adapt", "constant", STATE_RANGE, source="b", grid="state",
               doc="spike-triggered adaptation b·S (state units)"),
