@@ -93,18 +93,30 @@ def espeak_version() -> str:
 
 
 def synthesize(word: str, voice: str, speed: int, pitch: int) -> tuple[np.ndarray, int]:
-    """Speak ``word`` with espeak-ng (``--stdout``): float waveform in [-1, 1) and sample rate."""
-    cmd = [espeak_binary(), "-v", voice, "-s", str(int(speed)), "-p", str(int(pitch)), "--stdout", word]
-    res = subprocess.run(cmd, capture_output=True)
-    if res.returncode != 0 or len(res.stdout) < 44:
-        err = res.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise RuntimeError(f"espeak-ng failed ({' '.join(cmd)}): {err[-1] if err else 'no output'}")
-    wav = res.stdout
-    # espeak-ng streams a RIFF header with placeholder sizes: take everything after 'data'.
-    rate = int.from_bytes(wav[24:28], "little")
-    start = wav.find(b"data", 12) + 8
-    n = (len(wav) - start) // 2
-    return np.frombuffer(wav[start:start + 2 * n], dtype="<i2").astype(np.float64) / 32768.0, rate
+    """Speak ``word`` with espeak-ng: float waveform in [-1, 1) and sample rate.
+
+    espeak-ng writes a WAV file (``-w``) in a private temporary folder, read back with the
+    standard library. Not ``--stdout``: its streamed output (a RIFF header with placeholder
+    sizes, written while synthesising) once gave a different waveform on the first call on a
+    fresh machine (issue 15, item 15), while files written with ``-w`` were the same every time.
+    """
+    import tempfile
+    import wave
+
+    with tempfile.TemporaryDirectory(prefix="silava-espeak-") as tmp:
+        path = os.path.join(tmp, "word.wav")
+        cmd = [espeak_binary(), "-v", voice, "-s", str(int(speed)), "-p", str(int(pitch)), "-w", path, word]
+        res = subprocess.run(cmd, capture_output=True)
+        if res.returncode != 0 or not os.path.isfile(path):
+            err = res.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise RuntimeError(f"espeak-ng failed ({' '.join(cmd)}): {err[-1] if err else 'no output'}")
+        with wave.open(path, "rb") as f:
+            if f.getsampwidth() != 2 or f.getnchannels() != 1:
+                raise RuntimeError(f"espeak-ng wrote {f.getnchannels()} channel(s) of {8 * f.getsampwidth()} "
+                                   f"bits; expected 16-bit mono")
+            rate = f.getframerate()
+            data = f.readframes(f.getnframes())
+    return np.frombuffer(data, dtype="<i2").astype(np.float64) / 32768.0, rate
 
 
 def sample_specs(n_samples: int, seed: int, snr_db: tuple[float, float]) -> list[SampleSpec]:
