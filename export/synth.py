@@ -231,3 +231,65 @@ def random_inputs(net: Network, batch: int, seed: int, rate: float = 0.2) -> np.
     values = np.minimum(rng.geometric(0.4, shape), top)
     values[rng.random(shape) < 0.002] = top
     return np.where(active, values, 0).astype(np.int64)
+
+
+def full_range_network(seed: int, *, n_layers: int | None = None, steps: int = 12,
+                       kinds: tuple[str, ...] | None = None) -> Network:
+    """A valid network with every integer drawn uniformly from its whole legal range.
+
+    Not a realistic network (most neurons saturate or never fire): a stress test of the
+    arithmetic. Every key comes from the kind declarations (:mod:`silava.core.kinds`): constants
+    uniform in their range at a random ``decayBits``, ``vThMant`` uniform in [1, 2^17 − 1], a random
+    ``stateFracBits``; weights even in [−256, 254] with a random exponent in [−8, 7] (a netx-native
+    kind keeps ``weightExp = 0``); biases in [−4096, 4095]; the first layer takes graded inputs
+    of up to 16 bits half of the time, so the int32 wraps of Lava's Dense and LIF are reached.
+    The last layer is a graded (non-spiking) kind; hidden layers are spiking kinds.
+    """
+    from silava.core.kinds import KINDS
+
+    rng = np.random.default_rng(seed)
+    spiking = [k for k in (kinds or tuple(KINDS)) if KINDS[k].spiking]
+    graded = [k for k in (kinds or tuple(KINDS)) if not KINDS[k].spiking]
+    n_layers = int(n_layers or rng.integers(1, 4))
+    sizes = [int(n) for n in rng.integers(1, 24, n_layers + 1)]
+    bits = int(rng.choice([0, int(rng.integers(1, 17))]))
+    layers = []
+    for i in range(n_layers):
+        last = i == n_layers - 1
+        kind = KINDS[str(rng.choice(graded if last and graded else spiking))]
+        n_in, n_out = sizes[i], sizes[i + 1]
+        D = kind.fixed_decay_bits or int(rng.integers(8, 25))
+        s = int(rng.integers(STATE_FRAC_BITS_MIN, STATE_FRAC_BITS_MAX + 1))
+        neuron = {}
+        for p in kind.params:
+            lo, hi = p.range.at(D)
+            if p.role in ("constant", "threshold"):
+                neuron[p.key] = rng.integers(lo, hi + 1, n_out).astype(np.int64)
+            elif p.role == "decay_bits":
+                neuron[p.key] = int(D)
+            elif p.role == "state_frac_bits":
+                neuron[p.key] = s
+            elif p.role == "fixed":
+                neuron[p.key] = p.value
+        w = 2 * rng.integers(-128, 128, (n_out, n_in)).astype(np.int64)
+        w[w == 0] = 2                                  # netx-native kinds refuse all-zero matrices
+        e = 0 if kind.netx_native else int(rng.integers(WEIGHT_EXP_MIN, WEIGHT_EXP_MAX + 1))
+        bias = rng.integers(-4096, 4096, n_out).astype(np.int64)
+        layers.append(Layer(neuron_type=kind.name, weight=w, neuron=neuron, bias=bias, weight_exp=e,
+                            input_message_bits=bits if i == 0 else 0))
+    meta = Meta(steps=int(steps), n_inputs=sizes[0], n_classes=sizes[-1],
+                input_encoding="counts" if bits else "binary", source_neuron="synth",
+                task={"name": "synth-full-range", "seed": int(seed)}, quantization={"synth": True})
+    net = Network(layers=layers, meta=meta)
+    validate(net)
+    return net
+
+
+def full_range_inputs(net: Network, batch: int, seed: int) -> np.ndarray:
+    """Inputs ``[B, T, F]``: binary spikes (rate 0.5) or graded payloads uniform in [0, 2^bits − 1]."""
+    rng = np.random.default_rng(seed)
+    shape = (int(batch), int(net.meta.steps), int(net.meta.n_inputs))
+    bits = int(net.layers[0].input_message_bits)
+    if bits == 0:
+        return (rng.random(shape) < 0.5).astype(np.int64)
+    return rng.integers(0, 2**bits, shape).astype(np.int64)

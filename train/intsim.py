@@ -17,20 +17,23 @@ Primitives (values; gradients below)::
     mul(k, x, D) = trunc(k*x / 2^D) = sign(k*x) * (|k*x| >> D)      truncation toward zero
     sat(x)       = clip(x, -(2^23 - 1), 2^23 - 1)                  counted ("saturate")
     wrap(x)      = x - 2^24 if x > 2^23; x + 2^24 if x <= -2^23 (once)   counted ("wrap")
+    wrap32(x)    = ((x + 2^31) mod 2^32) - 2^31     Lava's int32 arithmetic   counted ("int32_overflow")
 
 Synapses (Lava ``Dense``)::
 
     x' = x != 0                                   binary input (inputMessageBits = 0)
     x' = clip(x, 0, 2^bits - 1)                   graded input (clipped elements counted: "input_clip")
     acc = sum_j w_ij x'_j ;  a = acc << e (e > 0) or acc >> -e = floor(acc / 2^-e) (e <= 0)
+    graded input: acc = wrap32(acc) first (Lava computes W·s in int32); then a = wrap32(a)
+    (Lava's Dense sends a through an int32 port)
 
 A layer fed by a spiking layer gets the spikes themselves (0/1, so ``x != 0`` is the
 identity); this keeps the gradient path through the spikes for QAT.
 
 Neurons, with A = a << 6, B = bias << 6, VTH = vThMant << 6:
 
-* CUBA:   U = wrap(mul(4096 - iDecay, U, 12) + A);  V = sat(mul(4096 - vDecay, V, 12) + U + B);
-          s = V > VTH;  V[s] = 0
+* CUBA:   U = wrap(wrap32(mul(4096 - iDecay, U, 12) + wrap32(A)));  V = sat(wrap32(mul(4096 - vDecay, V, 12) + U + B));
+          s = V > VTH;  V[s] = 0      (Lava's LIF computes a << 6 and both sums in int32)
 * SILIF:  W = sat(mul(beta, W, D) + mul(coupling, U, D) + spikeAdapt * P);
           U = sat(mul(alpha, U - P*VTH, D) - mul(2^D - alpha, W, D) + A + B);  s = U > VTH;  P = s
 * CSILIF: Xr = X - P*VTH;  X = sat(mul(cos, Xr, D) - mul(sin, Y, D) + A + B);
@@ -59,6 +62,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
+import numpy as np
 import torch
 
 from silava.core.fixedpoint import STATE_MAX
@@ -68,7 +72,8 @@ from silava.train.neurons.surrogate import SpikeFunction
 WRAP = 2**24
 ACT_SHIFT = 6
 DTYPE = torch.float64
-INT_KEYS = ("decayBits", "stateFracBits", "refDelay", "gradedSpike", "vThMant")
+#: keys that are one value per layer in every kind (layer settings, netx's fixed keys): Python ints
+INT_KEYS = tuple(dict.fromkeys(p.key for k in KINDS.values() for p in k.params if not p.per_neuron))
 
 #: state names per neuron type, and the spiking types (the kind declarations, silava.core.kinds)
 STATE_NAMES: dict[str, tuple[str, ...]] = {name: kind.state_names for name, kind in KINDS.items()}
@@ -80,7 +85,7 @@ class IntLayer:
     """Integer parameters of one layer as float64 tensors holding integers.
 
     ``params`` maps the file keys of docs/fixed_point.md §3 to per-neuron tensors; the
-    scalars ``decayBits``, ``stateFracBits``, ``vThMant`` (and CUBA's ``refDelay``,
+    scalars ``decayBits``, ``stateFracBits``, ``vThMant`` when it is one value (and CUBA's ``refDelay``,
     ``gradedSpike``) are Python ints. The tensors may require grad (built by ``train.qat``).
     """
 
@@ -136,8 +141,8 @@ def layer_params(layer: Any) -> IntLayer:
     neuron = dict(_get(layer, "neuron"))
     params: dict[str, Any] = {}
     for key, value in neuron.items():
-        if key in INT_KEYS:
-            params[key] = int(value)
+        if key in INT_KEYS or (key == "vThMant" and np.ndim(value) == 0):
+            params[key] = int(value)      # a per-neuron key may also be an array (e.g. vThMant)
         else:
             params[key] = _tensor(value)
     bias = _get(layer, "bias")
@@ -188,6 +193,17 @@ class Count:
         self.c[name] = self.c.get(name, 0) + int(n)
 
 
+def wrap32(x: torch.Tensor, count: Optional[Count]) -> torch.Tensor:
+    """Two's-complement wrap to int32 (Lava's int32 numpy arithmetic); wrapped elements are counted."""
+    xd = x.detach()
+    out = (xd < -(2**31)) | (xd > 2**31 - 1)
+    if not bool(out.any()):
+        return x
+    if count is not None:
+        count.add("int32_overflow", out.sum())
+    return ste(torch.remainder(xd + 2**31, 2**32) - 2**31, x)
+
+
 def sat(x: torch.Tensor, count: Optional[Count]) -> torch.Tensor:
     """Clip to the signed 24-bit range ``+-(2^23 - 1)``; clipped elements are counted."""
     xd = x.detach()
@@ -218,7 +234,7 @@ def surrogate_spike(kind: str = "boxcar", scale: float = 1.0) -> SpikeFn:
     def spike(v: torch.Tensor, vth: Any) -> torch.Tensor:
         if not v.requires_grad:
             return hard_spike(v, vth)
-        return SpikeFunction.apply((v - vth) / float(vth), kind, scale)
+        return SpikeFunction.apply((v - vth) / vth, kind, scale)
     return spike
 
 
@@ -238,12 +254,14 @@ def dense(layer: IntLayer, x: torch.Tensor, count: Optional[Count], *, from_spik
     else:
         xin = (x != 0).to(DTYPE)
     acc = torch.matmul(xin, layer.weight.T)
+    if layer.input_message_bits > 0:
+        acc = wrap32(acc, count)          # Lava: int32 weights.dot(int32 payloads)
     e = layer.weight_exp
     if e > 0:
-        return acc * float(2**e)
-    if e < 0:
-        return floor_div(acc, -e)
-    return acc
+        acc = acc * float(2**e)
+    elif e < 0:
+        acc = floor_div(acc, -e)
+    return wrap32(acc, count)             # Lava's Dense a_out port is int32
 
 
 # --------------------------------------------------------------------------- neuron steps
@@ -251,8 +269,8 @@ def dense(layer: IntLayer, x: torch.Tensor, count: Optional[Count], *, from_spik
 def step_cuba(A: torch.Tensor, st: dict, p: dict, B: torch.Tensor, count: Optional[Count], spike: SpikeFn):
     """Lava LIF (PyLifModelBitAcc): current wraps, voltage saturates, V reset to 0 on a spike."""
     vth = p["vThMant"] * 64
-    U = wrap(mul(4096 - p["iDecay"], st["U"], 12) + A, count)
-    V = sat(mul(4096 - p["vDecay"], st["V"], 12) + U + B, count)
+    U = wrap(wrap32(mul(4096 - p["iDecay"], st["U"], 12) + wrap32(A, count), count), count)
+    V = sat(wrap32(mul(4096 - p["vDecay"], st["V"], 12) + U + B, count), count)
     s = spike(V, vth)
     V = V * (1 - s)
     return s, {"U": U, "V": V}
