@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -75,3 +76,117 @@ def test_load_npz_inputs(tmp_path):
         load_npz_inputs(tmp_path / "junk.npz", None, Oops)
     with pytest.raises(Oops, match="no such file"):
         load_npz_inputs(tmp_path / "nope.npz", None, Oops)
+
+
+# --------------------------------------------------------------------------- special files, inputs, groups
+from silava.core.fileio import (OutputPathError, atomic_group, atomic_path, check_outputs,  # noqa: E402
+                                check_writable_file, write_json_atomic, write_text_atomic)
+
+
+def test_symlink_output_writes_the_target_and_keeps_the_link(tmp_path):
+    target = tmp_path / "real.json"
+    target.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    write_json_atomic(link, {"a": 1})
+    assert link.is_symlink() and json.loads(target.read_text()) == {"a": 1}
+    assert check_writable_file(link, "--json") == target
+
+
+def test_device_output_is_written_through_never_replaced(tmp_path):
+    devnull = Path(os.devnull)
+    before = os.stat(devnull)
+    write_text_atomic(devnull, "discarded")
+    assert check_writable_file(devnull, "--json") == devnull
+    after = os.stat(devnull)
+    assert (after.st_ino, after.st_rdev, after.st_mode) == (before.st_ino, before.st_rdev, before.st_mode)
+    with pytest.raises(ValueError, match="not a regular file"):
+        check_writable_file(devnull, "-o", seekable=True)
+    with pytest.raises(OutputPathError, match="not a regular file"):
+        with atomic_path(devnull):
+            pass
+
+
+def test_fifo_output_is_written_through(tmp_path):
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo).read()))
+    reader.start()
+    write_json_atomic(fifo, {"x": 2})
+    reader.join(10)
+    assert json.loads(got[0]) == {"x": 2} and stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_check_outputs_refuses_inputs_and_duplicates(tmp_path):
+    ckpt = tmp_path / "ckpt.pt"
+    ckpt.write_bytes(b"x")
+    alias = tmp_path / "alias.pt"
+    alias.symlink_to(ckpt)
+    with pytest.raises(ValueError, match=r"-o .*alias.pt: is the checkpoint .*choose another output path"):
+        check_outputs({"-o": alias}, {"checkpoint": ckpt})
+    hard = tmp_path / "hard.pt"
+    os.link(ckpt, hard)
+    with pytest.raises(ValueError, match="is the checkpoint"):
+        check_outputs({"--json": hard}, {"checkpoint": ckpt})
+    with pytest.raises(ValueError, match="are the same file"):
+        check_outputs({"-o": tmp_path / "a.net", "--report": tmp_path / "sub" / ".." / "a.net"}, {})
+    check_outputs({"-o": tmp_path / "new.net", "--json": None}, {"checkpoint": ckpt})   # fine
+
+
+def test_group_commits_all_or_nothing(tmp_path, monkeypatch):
+    a, b = tmp_path / "model.net", tmp_path / "model.quant.json"
+    a.write_text("old a")
+    b.write_text("old b")
+    with atomic_group() as group:
+        group.path(a).write_text("new a")
+        group.path(b).write_text("new b")
+    assert (a.read_text(), b.read_text()) == ("new a", "new b")
+    # the second rename fails: the first destination is restored, nothing is left behind
+    real_replace = os.replace
+    calls = []
+
+    def flaky(src, dst):
+        calls.append(dst)
+        if len(calls) == 2 and str(dst) == str(b):
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", flaky)
+    with pytest.raises(OSError, match="No space"):
+        with atomic_group() as group:
+            group.path(a).write_text("newer a")
+            group.path(b).write_text("newer b")
+    monkeypatch.undo()
+    assert (a.read_text(), b.read_text()) == ("new a", "new b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.net", "model.quant.json"]
+
+
+def test_group_error_inside_touches_nothing(tmp_path):
+    a = tmp_path / "x.txt"
+    a.write_text("keep")
+    with pytest.raises(RuntimeError):
+        with atomic_group() as group:
+            group.path(a).write_text("half")
+            raise RuntimeError("boom")
+    assert a.read_text() == "keep" and [p.name for p in tmp_path.iterdir()] == ["x.txt"]
+
+
+def test_group_new_files_are_removed_when_a_later_rename_fails(tmp_path, monkeypatch):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    real_replace = os.replace
+
+    def flaky(src, dst):
+        if str(dst) == str(b):
+            raise OSError(5, "I/O error")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", flaky)
+    with pytest.raises(OSError):
+        with atomic_group() as group:
+            group.path(a).write_text("1")
+            group.path(b).write_text("2")
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
