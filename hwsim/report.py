@@ -21,9 +21,7 @@ import datetime as _dt
 import json
 import math
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -34,6 +32,7 @@ from silava.hwsim.cost import estimate_cost, summarize_cost
 from silava.hwsim.counts import NEURON_COSTS, Counts, counts_from_sim, static_counts, summarize
 from silava.hwsim.mapper import CoreLimits, Mapping, MappingError, map_network
 from silava.core.cliutil import json_safe
+from silava.core.fileio import atomic_group
 
 if TYPE_CHECKING:  # pragma: no cover
     from silava.core.netfile import Network
@@ -270,29 +269,20 @@ def render_markdown(report: dict[str, Any], plots: tuple[str, ...] = ()) -> str:
 # --------------------------------------------------------------------------- write
 
 def _write_files(files: dict[str, bytes], out_dir: Path) -> list[Path]:
-    """Write all files or none: into a temp folder first, then moved into ``out_dir``."""
+    """Write all files or none (:class:`silava.core.fileio.atomic_group`)."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ReportError(f"--report {out_dir}: exists and is not a directory; choose another path")
-    parent = out_dir.parent if str(out_dir.parent) else Path(".")
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=parent))
+        out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ReportError(f"--report {out_dir}: cannot create ({exc.strerror or exc}); choose a writable path") from None
     try:
-        for name, data in files.items():
-            (tmp / name).write_bytes(data)
-        if not out_dir.exists():
-            os.replace(tmp, out_dir)
-        else:
-            for name in files:
-                os.replace(tmp / name, out_dir / name)
+        with atomic_group() as group:
+            for name, data in files.items():
+                group.path(out_dir / name).write_bytes(data)
     except OSError as exc:
         raise ReportError(f"--report {out_dir}: cannot write ({exc.strerror or exc}); choose a writable path") from None
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return [out_dir / name for name in files]
 
 

@@ -320,7 +320,7 @@ def run_cli(argv: Optional[Sequence[str]] = None) -> int:
 
     from silava.core.netfile import NetFileError, read
     from silava.core.cliutil import check_input_arguments, load_inputs
-    from silava.core.fileio import check_writable_file, write_json_atomic
+    from silava.core.fileio import check_outputs, check_writable_file, write_json_atomic
 
     launcher = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path("")
     prog = "silava sim" if "silava" in launcher.parts[-2:] or launcher.name == "silava" else "simulate.py"
@@ -333,6 +333,11 @@ def run_cli(argv: Optional[Sequence[str]] = None) -> int:
         if args.batch_size < 1:
             raise CliError(f"--batch-size {args.batch_size}: must be at least 1")
         json_path = check_writable_file(args.json, "--json", CliError) if args.json else None
+        report_files = ({f"--report {args.report}/{name}": Path(args.report) / name
+                         for name in ("report.json", "report.md")} if getattr(args, "report", None) else {})
+        check_outputs({"--json": json_path, **report_files},
+                      {"network": args.model, "inputs": getattr(args, "inputs", None),
+                       "constants file": getattr(args, "constants", None)}, CliError)
         if not Path(args.model).is_file():
             raise CliError(f"{args.model}: no such file; pass a model.net written by export/to_lava.py")
         try:

@@ -150,3 +150,19 @@ def test_bad_options(files, capsys):
     _bad(capsys, [files["model"], "--inputs", files["npz"], "--frobnicate"], "unrecognized arguments")
     assert main(["--help"]) == 0
     assert "--timeline" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("which", ["model", "npz"])
+def test_json_over_an_input_is_refused(files, capsys, which):
+    """`--json model.net` / `--json x.npz` would destroy an input: one line, exit 2, the input intact."""
+    before = files[which].read_bytes()
+    _bad(capsys, [files["model"], "--inputs", files["npz"], "--json", files[which]], "writing it would destroy the input")
+    assert files[which].read_bytes() == before
+
+
+def test_report_over_an_input_is_refused(files, capsys, tmp_path):
+    d = tmp_path / "r"
+    d.mkdir()
+    (d / "report.json").write_text("{}")
+    _bad(capsys, [files["model"], "--inputs", files["npz"], "--report", d, "--constants", d / "report.json"],
+         "writing it would destroy the input")
