@@ -38,10 +38,10 @@ CUBA is Lava's own ``LIFReset`` (see ``lava_models.builder``).
 """
 from __future__ import annotations
 
-from silava.lava_models.procs.base import NeuronModel, NeuronProcess, lava_types, lava_types_for  # noqa: E402
-from silava.lava_models.procs.csilif import CSILIF  # noqa: E402
-from silava.lava_models.procs.li import LIReadout  # noqa: E402
-from silava.lava_models.procs.silif import SILIF  # noqa: E402
+from silava.lava_models.procs.base import NeuronModel, NeuronProcess, lava_types, lava_types_for
+from silava.lava_models.procs.csilif import CSILIF
+from silava.lava_models.procs.li import LIReadout
+from silava.lava_models.procs.silif import SILIF
 
 __all__ = ["NeuronProcess", "NeuronModel", "lava_types", "lava_types_for", "PROCESSES", "SILIF", "CSILIF",
            "LIReadout"]
