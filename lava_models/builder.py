@@ -4,12 +4,16 @@ Per layer ``i`` (0-based, ``L`` layers, ``T = meta.steps``, period ``P = T + L``
 
     Dense(weights=w, weight_exp=e, num_message_bits=inputMessageBits) -> neuron i
 
-* neuron of type CUBA: Lava's own ``LIFReset(du = iDecay − 1, dv = vDecay, vth = vThMant,
+The neuron comes from the layer's kind declaration (``silava.core.kinds.KINDS[type]``):
+
+* a netx-native kind (CUBA): Lava's own ``LIFReset(du = iDecay − 1, dv = vDecay, vth = vThMant,
   bias_mant = bias, bias_exp = 6, reset_interval = P, reset_offset = i + 2)``;
   ``floating_pt``: ``LIFReset(du = cur_decay, dv = vol_decay, vth = threshold, bias_mant = bias)``
   from the float group (Lava's float LIF computes ``u = u(1−du) + a``, ``v = v(1−dv) + u + bias_mant``,
   spike ``v > vth``, ``v ← 0``; ``bias_exp`` is ignored there) — the same equations as train's ``lif``;
-* SILIF / CSILIF / LI: :mod:`lava_models.procs` (``reset_interval = P``, ``reset_offset = i + 2``).
+* any other kind (SILIF / CSILIF / LI): its Process in :mod:`lava_models.procs`
+  (``reset_interval = P``, ``reset_offset = i + 2``), whose Vars are filled from the model.net
+  keys (``FILE_KEYS``) under ``fixed_pt`` or the float group (``FLOAT_KEYS``) under ``floating_pt``.
 
 Synapses under ``fixed_pt`` are Lava's bit-accurate Dense with ``sign_mode = MIXED`` (clip to
 [−256, 255], drop 1 LSB: exact for our even weights; Lava's automatic sign mode would clip an
@@ -24,7 +28,7 @@ buffer takes ~11 s on the 2-core CI machine, more than running it).
 Outputs: Lava ``Extractor`` s (one array message per step, drained by :meth:`LavaNetwork.read`):
 the last layer's ``s_out`` (the LI readout state V, or spikes when the last layer spikes) and,
 with ``record_spikes``, every other layer's spikes. ``record_states`` adds one Lava ``Monitor``
-per state Var (slow: for tests).
+per state of the kind (``State.var``, e.g. Lava LIF's ``u``, ``v`` for CUBA; slow: for tests).
 """
 from __future__ import annotations
 
@@ -32,6 +36,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
+
+from silava.core.kinds import KINDS, get_kind
 
 from . import require_lava
 
@@ -151,7 +157,7 @@ class LavaNetwork:
         return last, spikes
 
     def read_states(self) -> list[dict[str, np.ndarray]]:
-        """With ``record_states``: per layer ``{kernel state name: [total_steps, n]}`` (call before stop)."""
+        """With ``record_states``: per layer ``{state name (State.name, e.g. "U"): [total_steps, n]}`` (call before stop)."""
         if self.monitors is None:
             raise ValueError("build the network with record_states=True to read states")
         dtype = np.int64 if self.tag == "fixed_pt" else np.float64
@@ -181,35 +187,53 @@ def _float_param(layer, i: int, key: str) -> np.ndarray:
     return np.asarray(fp[key], dtype=np.float64)
 
 
-def _neuron(layer, i: int, tag: str, reset_interval: int):
-    """The neuron Process of layer ``i``."""
-    n = layer.out_features
-    kw = dict(shape=(n,), reset_interval=reset_interval, reset_offset=reset_offset(i))
-    if layer.neuron_type == "CUBA":
-        from lava.proc.lif.process import LIFReset
+def _kind(layer, i: int):
+    """The kind declaration of layer ``i`` (``BuildError`` if the type is unknown)."""
+    try:
+        return get_kind(layer.neuron_type)
+    except KeyError:
+        raise BuildError(f"layer/{i}/neuron/type: unknown neuron type {layer.neuron_type!r} "
+                         f"(kinds: {', '.join(KINDS)})") from None
 
-        nd = layer.neuron
-        if tag == "fixed_pt":
-            bias = np.zeros(n, np.int64) if layer.bias is None else np.asarray(layer.bias, np.int64)
-            return LIFReset(du=np.asarray(nd["iDecay"]) - 1, dv=np.asarray(nd["vDecay"]), vth=nd["vThMant"],
-                            bias_mant=bias, bias_exp=6, **kw)
-        return LIFReset(du=_float_param(layer, i, "cur_decay"), dv=_float_param(layer, i, "vol_decay"),
-                        vth=_float_param(layer, i, "threshold"), bias_mant=_float_bias(layer, i, n),
-                        bias_exp=0, **kw)
+
+def _lava_lif(layer, i: int, tag: str, kw: dict):
+    """A netx-native kind (CUBA) as Lava's own ``LIFReset``; parameters as netx sets them."""
+    from lava.proc.lif.process import LIFReset
+
+    n = layer.out_features
+    nd = layer.neuron
+    if tag == "fixed_pt":
+        bias = np.zeros(n, np.int64) if layer.bias is None else np.asarray(layer.bias, np.int64)
+        # Lava adds ds_offset = 1 to du: du = iDecay − 1 gives the effective current decay iDecay
+        return LIFReset(du=np.asarray(nd["iDecay"]) - 1, dv=np.asarray(nd["vDecay"]), vth=nd["vThMant"],
+                        bias_mant=bias, bias_exp=6, **kw)
+    return LIFReset(du=_float_param(layer, i, "cur_decay"), dv=_float_param(layer, i, "vol_decay"),
+                    vth=_float_param(layer, i, "threshold"), bias_mant=_float_bias(layer, i, n),
+                    bias_exp=0, **kw)
+
+
+def _neuron(layer, i: int, tag: str, reset_interval: int):
+    """The neuron Process of layer ``i``: Lava's ``LIFReset`` for a netx-native kind, else ours."""
+    kw = dict(shape=(layer.out_features,), reset_interval=reset_interval, reset_offset=reset_offset(i))
+    kind = _kind(layer, i)
+    if kind.netx_native:
+        return _lava_lif(layer, i, tag, kw)
     from .procs import PROCESSES
 
-    proc = PROCESSES.get(layer.neuron_type)
+    proc = PROCESSES.get(kind.name)
     if proc is None:
-        raise BuildError(f"layer/{i}/neuron/type: no Lava process for {layer.neuron_type!r} "
-                         f"(supported: CUBA, {', '.join(PROCESSES)})")
+        raise BuildError(f"layer/{i}/neuron/type: no Lava process for {kind.name!r} "
+                         f"(supported: {', '.join(k.name for k in KINDS.values() if k.netx_native)}, "
+                         f"{', '.join(PROCESSES)})")
     if tag == "fixed_pt":
         values = {}
         for var, key in proc.FILE_KEYS.items():
             if key == "bias":
                 values[var] = 0 if layer.bias is None else np.asarray(layer.bias, np.int64)
-            else:
+            elif key in layer.neuron:          # an optional key falls back to the Process default
                 values[var] = layer.neuron[key]
     else:
+        n = layer.out_features
         values = {var: (_float_bias(layer, i, n) if key == "bias" else _float_param(layer, i, key))
                   for var, key in proc.FLOAT_KEYS.items()}
     return proc(**values, **kw)
@@ -313,12 +337,11 @@ def build_network(net, tag: str = "fixed_pt", *, inputs: Optional[np.ndarray] = 
 
         monitors = []
         for layer, neuron in zip(net.layers, neurons):
-            names = ("u", "v") if layer.neuron_type == "CUBA" else neuron.STATES
             mons = {}
-            for var in names:
+            for state in get_kind(layer.neuron_type).states:   # CUBA: Lava LIF's u, v
                 mon = Monitor()
-                mon.probe(getattr(neuron, var), len(x) * P)
-                mons[var.upper()] = (mon, neuron, var)
+                mon.probe(getattr(neuron, state.var), len(x) * P)
+                mons[state.name] = (mon, neuron, state.var)
             monitors.append(mons)
             state_names.append(tuple(mons))
     run_cfg = sim_config(tag, {Extractor: PyLoihiExtractorModel})

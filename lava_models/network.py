@@ -37,10 +37,9 @@ def decisions(net, readout: np.ndarray, tag: str = "fixed_pt") -> tuple[np.ndarr
     ``floating_pt`` the readout is already in float units (``S = 1``).
     """
     from silava.core.decision import decide
-    from silava.core.netfile import SPIKING_TYPES
+    from silava.core.kinds import get_kind
 
-    last = net.layers[-1]
-    if last.neuron_type in SPIKING_TYPES:
+    if get_kind(net.layers[-1].neuron_type).spiking:
         pred = decide(readout, 1, "sum_v")
         return pred, pred.copy(), "spike_count"
     scale = net.state_scale(len(net.layers) - 1) if tag == "fixed_pt" else 1.0

@@ -254,3 +254,108 @@ def test_constructor_errors():
         SILIF(shape=(4,), alpha=1, beta=1, coupling=0, spike_adapt=0)   # vth missing
     with pytest.raises(ValueError, match="reset_interval"):
         LIReadout(shape=(4,), alpha=1, reset_interval=-1)
+
+
+# ----------------------------------------------------------------- attributes from the kind declaration
+def _expected_vars(kind) -> dict[str, tuple[str, ...]]:
+    """Written here from the declaration: states, per-neuron params (+ bias), per-layer params."""
+    params = [p for p in kind.params if p.role != "fixed"]
+    return {"STATES": tuple(s.name.lower() for s in kind.states),
+            "PARAMS": tuple(p.var for p in params if p.role in ("constant", "threshold")) + ("bias",),
+            "SCALARS": tuple(p.var for p in params if p.role in ("decay_bits", "state_frac_bits"))}
+
+
+def _models_of(proc) -> dict[str, type]:
+    """tag -> the ProcessModel class Lava finds in the Process's module."""
+    import inspect
+    import sys
+
+    module = sys.modules[proc.__module__]
+    found = {}
+    for cls in vars(module).values():
+        if inspect.isclass(cls) and cls.__module__ == module.__name__ and \
+                getattr(cls, "implements_process", None) is proc:
+            (tag,) = cls.tags
+            assert tag not in found, f"two {tag} models for {proc.__name__}"
+            found[tag] = cls
+    return found
+
+
+@pytest.mark.parametrize("kind", ["SILIF", "CSILIF", "LI"])
+def test_vars_and_lava_types_follow_the_kind_declaration(kind):
+    from silava import lava_models  # noqa: F401
+    from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+    from lava.magma.core.model.py.type import LavaPyType
+
+    from silava.core.fixedpoint import DECAY_BITS_MAX
+    from silava.core.kinds import KINDS
+    from silava.lava_models.procs import PROCESSES
+
+    decl = KINDS[kind]
+    proc = PROCESSES[kind]
+    assert proc.KIND is decl and proc.TYPE == kind
+    want = _expected_vars(decl)
+    for attr, names in want.items():
+        assert getattr(proc, attr) == names, f"{kind}.{attr}"
+    assert proc.FILE_KEYS == {**{p.var: p.key for p in decl.params}, "bias": "bias"}
+    assert proc.FLOAT_KEYS == {**{p.var: (p.source or "threshold") for p in decl.params
+                                  if p.role in ("constant", "threshold")}, "bias": "bias"}
+
+    required = {v: 1 for v in want["PARAMS"] if v != "bias"}
+    instance = proc(shape=(3,), **required)
+    all_vars = want["STATES"] + want["PARAMS"] + want["SCALARS"]
+    assert sorted(v.name for v in instance.vars) == sorted(all_vars)
+    assert all(getattr(instance, v).shape == (3,) for v in want["STATES"] + want["PARAMS"])
+    assert all(getattr(instance, v).shape == (1,) for v in want["SCALARS"])
+
+    models = _models_of(proc)
+    assert set(models) == {"fixed_pt", "floating_pt"}
+    fixed, flt = models["fixed_pt"], models["floating_pt"]
+    assert fixed.a_in == LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    assert fixed.s_out == LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=1 if decl.spiking else 24)
+    for s in decl.states:
+        assert getattr(fixed, s.var) == LavaPyType(np.ndarray, np.int64, precision=s.bits), s.var
+    for p in decl.params:
+        assert getattr(fixed, p.var) == LavaPyType(np.ndarray, np.int64, precision=p.bits(DECAY_BITS_MAX)), p.var
+    assert fixed.bias == LavaPyType(np.ndarray, np.int64, precision=13)
+    assert flt.a_in == LavaPyType(PyInPort.VEC_DENSE, float)
+    assert flt.s_out == LavaPyType(PyOutPort.VEC_DENSE, float)
+    for var in all_vars:
+        assert getattr(flt, var) == LavaPyType(np.ndarray, float), var
+    for model in (fixed, flt):   # every LavaPyType of the model names a port or Var of the Process
+        typed = {n for n in dir(model) if isinstance(getattr(model, n), LavaPyType)}
+        assert typed == set(all_vars) | {"a_in", "s_out"}
+
+
+def test_every_kind_has_a_lava_process():
+    """Lava's own LIF runs the netx-native kinds (CUBA); every other kind has a Process here."""
+    from silava import lava_models  # noqa: F401
+    from silava.core.kinds import KINDS
+    from silava.lava_models.procs import PROCESSES
+
+    assert set(PROCESSES) == {k.name for k in KINDS.values() if not k.netx_native}
+
+
+def test_declaration_errors():
+    from silava import lava_models  # noqa: F401
+    from lava.magma.core.decorator import implements, tag
+    from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+    from silava.lava_models.procs import SILIF, LIReadout, NeuronModel, NeuronProcess, lava_types
+
+    with pytest.raises(TypeError, match=r"SILIF: missing required arguments \['vth'\]"):
+        SILIF(shape=(4,), alpha=1, beta=1, coupling=0, spike_adapt=0)
+    with pytest.raises(TypeError, match="unexpected arguments"):
+        LIReadout(shape=(4,), alpha=1, beta=2)
+    with pytest.raises(TypeError, match="must name its kind"):
+        NeuronProcess(shape=(4,))
+    with pytest.raises(KeyError, match="unknown neuron kind"):
+        type("Bad", (NeuronProcess,), {}, kind="NOPE")
+
+    class NoTag(NeuronModel):
+        pass
+
+    with pytest.raises(TypeError, match="@lava_types needs"):
+        lava_types(implements(proc=LIReadout, protocol=LoihiProtocol)(NoTag))
+    with pytest.raises(TypeError, match="@lava_types needs"):
+        lava_types(tag("fixed_pt")(type("NoProc", (NeuronModel,), {})))

@@ -1,0 +1,234 @@
+"""Shared machinery of the silava neuron Processes: the Process base, the ProcessModel base,
+the integer primitives and the ``LavaPyType`` declarations, all derived from the kind
+declarations of :mod:`silava.core.kinds`.
+
+Derivation from ``kind = KINDS[name]`` (the kind's ``fixed`` parameters are netx constants,
+not Vars):
+
+* state Vars: ``State.var`` of each ``kind.states`` (``u``, ``w``, ``p``; zero-initialised);
+* parameter Vars: ``Param.var`` of each other parameter, plus ``bias``; per neuron (shape
+  ``shape``) for constants and the threshold, one value per layer (shape ``(1,)``) for
+  ``decay_bits`` / ``state_frac_bits``;
+* ``FILE_KEYS`` (Var -> model.net ``neuron`` key): ``Param.key``; ``bias`` -> the layer bias;
+* ``FLOAT_KEYS`` (Var -> ``float`` group key, ``floating_pt``): ``Param.source`` for a
+  constant, ``threshold`` for the threshold, ``bias``;
+* ``LavaPyType`` s (:func:`lava_types_for`): ``fixed_pt`` — states int64 with precision
+  ``State.bits``, parameters int64 with precision ``Param.bits(DECAY_BITS_MAX)``, ``bias``
+  int64/13, ``a_in`` int32/24, ``s_out`` int32 with 1 (binary output) or 24 (graded);
+  ``floating_pt`` — float everywhere.
+
+Integer primitives (docs/fixed_point.md §1), written as Lava's LIF models write them:
+
+* ``mul(k, x, D) = sign(k·x) · (|k·x| >> D)`` — a product on the 2^D grid, truncated toward zero;
+* ``sat(x) = clip(x, −(2^23 − 1), 2^23 − 1)`` — 24-bit saturation.
+
+Lava executes every module of this folder when it looks for ProcessModels, so this module
+uses absolute imports and defines no Process of its own.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar, Optional
+
+import numpy as np
+
+from silava import lava_models  # noqa: F401  (installs the Python 3.11 import fixes before lava)
+from lava.magma.core.model.py.model import PyLoihiProcessModel
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+from lava.magma.core.model.py.type import LavaPyType
+from lava.magma.core.process.ports.ports import InPort, OutPort
+from lava.magma.core.process.process import AbstractProcess, LogConfig
+from lava.magma.core.process.variable import Var
+
+from silava.core.fixedpoint import DECAY_BITS_MAX, STATE_MAX, QuantConfig
+from silava.core.kinds import BIAS_BITS, STATE_BITS, Kind, get_kind
+
+#: Lava ``act_shift``: the Dense output and the bias enter the 24-bit state MSB-aligned (``a << 6``)
+ACT_SHIFT = 6
+#: Lava ``vth_shift``: the threshold mantissa is MSB-aligned the same way (``vth << 6``)
+VTH_SHIFT = 6
+TAGS = ("fixed_pt", "floating_pt")
+#: bits of the Dense output port (Lava's ``a_in`` of a bit-accurate neuron)
+A_IN_BITS = 24
+
+
+# --------------------------------------------------------------------------- integer primitives
+def mul(k: np.ndarray, x: np.ndarray, d: Any) -> np.ndarray:
+    """``mul(k, x, D) = sign(k·x) · (|k·x| >> D)``: the product on the 2^D grid, truncated toward zero (int64)."""
+    prod = np.multiply(k, x, dtype=np.int64)
+    return np.sign(prod) * np.right_shift(np.abs(prod), d)
+
+
+def sat(x: np.ndarray) -> np.ndarray:
+    """``sat(x) = clip(x, −(2^23 − 1), 2^23 − 1)``: 24-bit saturation of a state."""
+    return np.clip(x, -STATE_MAX, STATE_MAX)
+
+
+# --------------------------------------------------------------------------- attribute lists
+def var_layout(kind: Kind) -> dict[str, tuple[str, ...]]:
+    """The Var names of ``kind``'s Process: ``states``, per-neuron ``params`` (with ``bias``), ``scalars``."""
+    params = [p for p in kind.params if p.role != "fixed"]
+    return {
+        "states": tuple(s.var for s in kind.states),
+        "params": tuple(p.var for p in params if p.per_neuron) + ("bias",),
+        "scalars": tuple(p.var for p in params if not p.per_neuron),
+    }
+
+
+def file_keys(kind: Kind) -> dict[str, str]:
+    """Var -> model.net ``neuron`` key (``bias`` -> the layer's ``bias``)."""
+    keys = {p.var: p.key for p in kind.params if p.role != "fixed"}
+    return {**keys, "bias": "bias"}
+
+
+def float_keys(kind: Kind) -> dict[str, str]:
+    """Var -> ``float`` group key: the constant's float source, ``threshold``, ``bias``."""
+    keys = {p.var: p.source for p in kind.params if p.role == "constant"}
+    keys.update({p.var: "threshold" for p in kind.params if p.role == "threshold"})
+    return {**keys, "bias": "bias"}
+
+
+def lava_types_for(kind: Kind, tag: str) -> dict[str, LavaPyType]:
+    """The ``LavaPyType`` of every port and Var of ``kind``'s ProcessModel under ``tag``."""
+    if tag not in TAGS:
+        raise ValueError(f"tag must be one of {', '.join(TAGS)}, got {tag!r}")
+    layout = var_layout(kind)
+    names = layout["states"] + layout["params"] + layout["scalars"]
+    if tag == "floating_pt":
+        types = {"a_in": LavaPyType(PyInPort.VEC_DENSE, float), "s_out": LavaPyType(PyOutPort.VEC_DENSE, float)}
+        types.update({name: LavaPyType(np.ndarray, float) for name in names})
+        return types
+    out_bits = 1 if kind.spiking else STATE_BITS
+    types = {"a_in": LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=A_IN_BITS),
+             "s_out": LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=out_bits)}
+    types.update({s.var: LavaPyType(np.ndarray, np.int64, precision=s.bits) for s in kind.states})
+    types.update({p.var: LavaPyType(np.ndarray, np.int64, precision=p.bits(DECAY_BITS_MAX))
+                  for p in kind.params if p.role != "fixed"})
+    types["bias"] = LavaPyType(np.ndarray, np.int64, precision=BIAS_BITS)
+    return types
+
+
+def lava_types(model: type) -> type:
+    """Class decorator (above Lava's ``@implements`` and ``@tag``): set the model's ``LavaPyType`` s
+    from the kind of the Process it implements and its tag (one of ``fixed_pt``, ``floating_pt``)."""
+    proc = getattr(model, "implements_process", None)
+    tags = [t for t in getattr(model, "tags", []) if t in TAGS]
+    if proc is None or not issubclass(proc, NeuronProcess) or len(tags) != 1:
+        raise TypeError(f"{model.__name__}: @lava_types needs @implements(proc=<a NeuronProcess>) and "
+                        f"exactly one of the tags {TAGS} below it")
+    for name, lava_type in lava_types_for(proc.KIND, tags[0]).items():
+        setattr(model, name, lava_type)
+    return model
+
+
+# --------------------------------------------------------------------------- Process
+def _per_neuron(value: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """``value`` (scalar or array of ``shape``) broadcast to a fresh array of ``shape``."""
+    arr = np.asarray(value)
+    if arr.shape not in ((), (1,), tuple(shape)):
+        raise ValueError(f"{name}: expected a scalar or shape {tuple(shape)}, got {arr.shape}")
+    return np.array(np.broadcast_to(arr.reshape(()) if arr.shape == (1,) else arr, shape))
+
+
+class NeuronProcess(AbstractProcess):
+    """Base of the silava neuron Processes: ports ``a_in``/``s_out``, Vars from the kind, reset.
+
+    A subclass names its kind, ``class SILIF(NeuronProcess, kind="SILIF")``; its Var lists and
+    key maps are then derived from ``KINDS[kind]`` (see the module docstring). Constructor:
+    ``shape``, one keyword per Var (per-neuron parameters are required; ``bias`` and the states
+    default to 0, ``decay_bits`` / ``state_frac_bits`` to the kind's default D and 12),
+    ``reset_interval`` / ``reset_offset`` (Lava ``LIFReset``), ``name``, ``log_config``.
+    """
+
+    KIND: ClassVar[Kind]
+    #: model.net neuron type
+    TYPE: ClassVar[str] = ""
+    STATES: ClassVar[tuple[str, ...]] = ()
+    #: per-neuron parameter Vars (shape ``shape``), ``bias`` included
+    PARAMS: ClassVar[tuple[str, ...]] = ()
+    #: per-layer parameter Vars (shape ``(1,)``)
+    SCALARS: ClassVar[tuple[str, ...]] = ()
+    #: Var -> model.net ``neuron`` key (fixed_pt)
+    FILE_KEYS: ClassVar[dict[str, str]] = {}
+    #: Var -> model.net ``float`` group key (floating_pt)
+    FLOAT_KEYS: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, *, kind: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not kind:
+            return
+        cls.KIND = get_kind(kind)
+        layout = var_layout(cls.KIND)
+        cls.TYPE = cls.KIND.name
+        cls.STATES, cls.PARAMS, cls.SCALARS = layout["states"], layout["params"], layout["scalars"]
+        cls.FILE_KEYS, cls.FLOAT_KEYS = file_keys(cls.KIND), float_keys(cls.KIND)
+
+    def __init__(self, *, shape: tuple[int, ...], reset_interval: int = 0, reset_offset: int = 0,
+                 name: Optional[str] = None, log_config: Optional[LogConfig] = None, **values: Any) -> None:
+        self._runtime = None  # so that AbstractProcess.__del__ works if a check below raises
+        cls = type(self).__name__
+        if not self.TYPE:
+            raise TypeError(f"{cls}: a NeuronProcess subclass must name its kind (class X(NeuronProcess, kind=...))")
+        shape = tuple(int(n) for n in shape)
+        unknown = sorted(set(values) - set(self.STATES) - set(self.PARAMS) - set(self.SCALARS))
+        if unknown:
+            raise TypeError(f"{cls}: unexpected arguments {unknown} (Vars: {', '.join(self.var_names)})")
+        missing = [v for v in self.PARAMS if v != "bias" and v not in values]
+        if missing:
+            raise TypeError(f"{cls}: missing required arguments {missing}")
+        if int(reset_interval) < 0:
+            raise ValueError(f"reset_interval must be >= 0, got {reset_interval}")
+        inits = {var: _per_neuron(values.get(var, 0), shape, var) for var in self.STATES + self.PARAMS}
+        defaults = {"decay_bits": self.KIND.default_decay_bits(), "state_frac_bits": QuantConfig().state_frac_bits}
+        for var in self.SCALARS:
+            value = np.asarray(values.get(var, defaults.get(var, 0))).reshape(-1)
+            if value.size != 1:
+                raise ValueError(f"{var}: expected one value per layer, got shape {np.shape(values[var])}")
+            inits[var] = value.copy()
+        super().__init__(shape=shape, reset_interval=int(reset_interval), reset_offset=int(reset_offset),
+                         name=name, log_config=log_config)
+        self.a_in = InPort(shape=shape)
+        self.s_out = OutPort(shape=shape)
+        for var, init in inits.items():
+            setattr(self, var, Var(shape=init.shape, init=init))
+
+    @property
+    def var_names(self) -> tuple[str, ...]:
+        """Every Var of this Process: states, per-neuron parameters, per-layer parameters."""
+        return self.STATES + self.PARAMS + self.SCALARS
+
+    def __del__(self) -> None:
+        if "_runtime" in self.__dict__:  # not when the constructor's signature check failed
+            super().__del__()
+
+
+# --------------------------------------------------------------------------- ProcessModel
+class NeuronModel(PyLoihiProcessModel):
+    """Shared behaviour of both tags: per-period reset, then the kind's :meth:`step`.
+
+    Per step: ``a = a_in.recv()``; if ``reset_interval > 0`` and ``time_step % reset_interval
+    == reset_offset % reset_interval`` every state Var (the previous spike included) is zeroed
+    (Lava ``LIFReset``); ``s_out.send(step(a))``. ``step`` reads the parameter Vars every step,
+    so a Var set from the host is used from the next step on.
+    """
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        interval = int(self.proc_params.get("reset_interval", 0))
+        self._interval = interval
+        self._offset = int(self.proc_params.get("reset_offset", 0)) % interval if interval else 0
+        self._states = self.implements_process.STATES
+
+    def step(self, a: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        """One time step on the Dense output ``a``: update the state Vars, return what ``s_out`` sends."""
+        raise NotImplementedError
+
+    def run_spk(self) -> None:
+        a = self.a_in.recv()
+        if self._interval and self.time_step % self._interval == self._offset:
+            for var in self._states:
+                getattr(self, var).fill(0)
+        self.s_out.send(self.step(a))
+
+
+__all__ = ["ACT_SHIFT", "VTH_SHIFT", "NeuronModel", "NeuronProcess", "file_keys", "float_keys", "lava_types",
+           "lava_types_for", "mul", "sat", "var_layout"]
