@@ -1,8 +1,9 @@
 """Golden integer kernels: Dense synapses and the neuron types of model.net.
 
-numpy only (no torch, no lava). This module is *the* integer semantics of
-docs/fixed_point.md; the Lava ``fixed_pt`` ProcessModels call :data:`KERNELS`
-directly, and hwsim's simulator loops over them.
+numpy only (no torch, no lava). This module is the golden reference of the integer semantics
+of docs/fixed_point.md, which hwsim's simulator loops over. Two independent implementations
+are tested against it: the torch integer emulation (``silava.train.intsim``) and the Lava
+``fixed_pt`` ProcessModels (``silava.lava_models.procs``, their own numpy steps in Lava's idiom).
 
 Primitives (docs/fixed_point.md §1):
 

@@ -39,7 +39,7 @@ import numpy as np
 
 from silava.core.fileio import atomic_path
 
-from silava.core.kinds import KINDS, Kind, spiking_kinds
+from silava.core.kinds import KINDS, Kind
 
 FORMAT = "silava-net"
 FORMAT_VERSION = 1
@@ -58,8 +58,6 @@ TIMELINES = ("lava", "logical")
 #: required / optional neuron keys per type (file names), from the kind declarations
 NEURON_KEYS: dict[str, tuple[str, ...]] = {name: k.required_keys for name, k in KINDS.items()}
 OPTIONAL_NEURON_KEYS: dict[str, tuple[str, ...]] = {name: k.optional_keys for name, k in KINDS.items()}
-#: neuron types whose output is a spike train (the others send a graded value, e.g. LI's state V)
-SPIKING_TYPES = spiking_kinds()
 #: keys that hold one value per layer in every kind (settings and netx's fixed keys)
 SCALAR_KEYS = tuple(dict.fromkeys(p.key for k in KINDS.values() for p in k.params if not p.per_neuron))
 
@@ -353,7 +351,7 @@ def validate(net: Network) -> None:
             if layer.in_features != prev.out_features:
                 raise NetFileError(f"layer/{i}/inFeatures: {layer.in_features} does not match "
                                    f"layer/{i - 1}/outFeatures {prev.out_features} (layers do not chain)")
-        if layer.neuron_type not in SPIKING_TYPES and i != len(net.layers) - 1:
+        if not KINDS[layer.neuron_type].spiking and i != len(net.layers) - 1:
             raise NetFileError(f"layer/{i}/neuron/type: {layer.neuron_type} (non-spiking) is only allowed "
                                f"as the last layer")
     _check_meta(net.meta, net.layers)
