@@ -10,6 +10,8 @@ Tasks (see ``train/data/README.md``):
   espeak-ng, converted to spikes, stored in the SHD HDF5 format, read with SHD binning.
 * ``shd`` / ``ssc`` — Heidelberg spiking data sets (HDF5 files in ``data_dir``).
 * ``gsc`` — Google Speech Commands v0.02 folder -> 40 log-mel filterbank features.
+* ``folder`` — your own data: ``train/valid/test.npz`` (x [N, T, F], y [N]) or SHD-format ``.h5``
+  files in ``data_dir`` (:mod:`silava.core.data.folder`).
 
 ``get_task(**task.config)`` rebuilds the same data.
 """
@@ -29,6 +31,7 @@ TASKS: dict[str, str] = {
     "shd": "shd:shd_task",
     "ssc": "shd:ssc_task",
     "gsc": "gsc:gsc_task",
+    "folder": "folder:folder_task",
 }
 
 __all__ = ["TASKS", "ENCODINGS", "Task", "get_task", "task_builder", "task_arguments"]
