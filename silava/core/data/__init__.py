@@ -34,11 +34,18 @@ TASKS: dict[str, str] = {
     "folder": "folder:folder_task",
 }
 
-__all__ = ["TASKS", "ENCODINGS", "Task", "get_task", "task_builder", "task_arguments"]
+#: the task name a checkpoint records for data given as a Python ``Dataset`` (``silava.fit``)
+PYTHON_DATASET = "dataset"
+
+__all__ = ["TASKS", "ENCODINGS", "PYTHON_DATASET", "Task", "get_task", "task_builder", "task_arguments"]
 
 
 def task_builder(name: str) -> Callable[..., Task]:
     """The builder function registered for ``name`` (ValueError for unknown names)."""
+    if name == PYTHON_DATASET:
+        raise ValueError(f"task {name!r} stands for data given as a Python Dataset to silava.fit and cannot be "
+                         f"rebuilt by name: pass the inputs explicitly (arrays x, y; --inputs FILE.npz) or save "
+                         f"the data as a folder task (--task folder --data-dir DIR)")
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(TASKS)}")
     module, func = TASKS[name].split(":")
