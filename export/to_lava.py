@@ -118,7 +118,9 @@ def task_facts(data_config: dict[str, Any], stored: Optional[dict[str, Any]] = N
 
 # --------------------------------------------------------------------------- outputs
 
-def _resolve_paths(ckpt: Path, output: Optional[str], report_dir: Optional[str]) -> tuple[Path, Path, Path]:
+def output_paths(ckpt: Path, output: Optional[str], report_dir: Optional[str]) -> tuple[Path, Path, Path]:
+    """``(model.net, model.quant.json, model.quant.txt)``: ``output`` (a file or folder; default next to the
+    checkpoint ``ckpt``), the report beside it or in ``report_dir``."""
     base = ckpt if ckpt.is_dir() else ckpt.parent
     net_path = Path(output) if output else base / "model.net"
     if net_path.is_dir():
@@ -292,18 +294,34 @@ def quantize_checkpoint(ckpt_path: str | os.PathLike, config: Optional[QuantConf
     return result
 
 
+def quant_settings(weight_bits: int = 8, decay_bits: int = 12, state_frac_bits: int = 12,
+                   layer_decay_bits: Optional[dict[int, int]] = None,
+                   layer_state_frac_bits: Optional[dict[int, int]] = None) -> QuantConfig:
+    """A checked :class:`QuantConfig` (the ranges of ``silava export``'s flags; :class:`QuantError` if out of range)."""
+    check_weight_bits(weight_bits)
+    check_decay_bits("--decay-bits", decay_bits)
+    check_state_frac_bits("--state-frac-bits", state_frac_bits)
+    return QuantConfig(weight_bits=int(weight_bits), decay_bits=int(decay_bits), state_frac_bits=int(state_frac_bits),
+                       layer_decay_bits={int(k): int(v) for k, v in (layer_decay_bits or {}).items()},
+                       layer_state_frac_bits={int(k): int(v) for k, v in (layer_state_frac_bits or {}).items()})
+
+
+def write_export(q: Quantized, net_path: Path, json_path: Path, text_path: Path) -> Exported:
+    """Write model.net, model.quant.json and model.quant.txt of ``q``, all or nothing."""
+    q.report["output"] = str(net_path)
+    write_outputs(q.network, {net_path: None, json_path: report_json(q.report), text_path: report_text(q.report)})
+    return Exported(network=q.network, report=q.report, warnings=q.warnings, net=net_path, json=json_path,
+                    text=text_path)
+
+
 def export_checkpoint(ckpt_path: str | os.PathLike, *, output: Optional[str] = None,
                       config: Optional[QuantConfig] = None, report_dir: Optional[str] = None) -> Exported:
     """Export ``ckpt_path``: :func:`quantize_checkpoint`, then write model.net and the report (all or nothing).
 
     Raises :class:`ExportError` (one-line message) for every bad input.
     """
-    net_path, json_path, text_path = _resolve_paths(Path(ckpt_path), output, report_dir)
-    q = quantize_checkpoint(ckpt_path, config)
-    q.report["output"] = str(net_path)
-    write_outputs(q.network, {net_path: None, json_path: report_json(q.report), text_path: report_text(q.report)})
-    return Exported(network=q.network, report=q.report, warnings=q.warnings, net=net_path, json=json_path,
-                    text=text_path)
+    paths = output_paths(Path(ckpt_path), output, report_dir)
+    return write_export(quantize_checkpoint(ckpt_path, config), *paths)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -311,13 +329,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     prog = PROG if argv is None else "silava export"
     try:
         args = build_parser(prog).parse_args(list(sys.argv[1:] if argv is None else argv))
-        check_weight_bits(args.weight_bits)
-        check_decay_bits("--decay-bits", args.decay_bits)
-        check_state_frac_bits("--state-frac-bits", args.state_frac_bits)
-        config = QuantConfig(weight_bits=args.weight_bits, decay_bits=args.decay_bits,
-                             state_frac_bits=args.state_frac_bits,
-                             layer_decay_bits=parse_layer_bits(args.layer_decay_bits, "--layer-decay-bits", ExportError),
-                             layer_state_frac_bits=parse_layer_bits(args.layer_state_frac_bits, "--layer-state-frac-bits", ExportError))
+        config = quant_settings(args.weight_bits, args.decay_bits, args.state_frac_bits,
+                                parse_layer_bits(args.layer_decay_bits, "--layer-decay-bits", ExportError),
+                                parse_layer_bits(args.layer_state_frac_bits, "--layer-state-frac-bits", ExportError))
         result = export_checkpoint(args.checkpoint, output=args.output, config=config, report_dir=args.report_dir)
     except (ExportError, QuantError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
