@@ -160,9 +160,9 @@ def quantize(source: Any, out: Optional[PathLike] = None, *, weight_bits: int = 
 
     ``source``: a checkpoint (``ckpt.pt`` or its run folder), a :class:`TrainResult`, or a trained
     ``SpArchNet`` (then ``steps`` and ``encoding`` — ``"binary"`` or ``"counts"`` — describe its
-    inputs, and ``dt`` the seconds per step). ``out``: also write model.net there (a file or a
-    folder) with ``model.quant.json`` / ``model.quant.txt`` beside it (or in ``report_dir``), all or
-    nothing. Bit widths as ``silava export``'s flags; a checkpoint fine-tuned with QAT under other
+    inputs, and ``dt`` the seconds per step). ``out``: also write the network there (a path ending in
+    ``.net``, else a folder that gets ``model.net``) with ``model.quant.json`` / ``model.quant.txt``
+    beside it (or in ``report_dir``), all or nothing. Bit widths as ``silava export``'s flags; a checkpoint fine-tuned with QAT under other
     settings gives a ``UserWarning``.
     """
     from silava.export.to_lava import output_paths, quant_settings, quantize_checkpoint, quantize_model, write_export
@@ -182,10 +182,10 @@ def quantize(source: Any, out: Optional[PathLike] = None, *, weight_bits: int = 
     for warning in q.warnings:
         warnings.warn(warning, stacklevel=2)
     if out is not None:
-        if path is None and Path(out).is_dir():
-            out = Path(out) / "model.net"
-        base = path if path is not None else Path(out)
-        write_export(q, *output_paths(base, os.fspath(out), None if report_dir is None else os.fspath(report_dir)))
+        out = Path(out)
+        if out.is_dir() or out.suffix != ".net":
+            out = out / "model.net"
+        write_export(q, *output_paths(out, os.fspath(out), None if report_dir is None else os.fspath(report_dir)))
     return q.network
 
 
