@@ -3,14 +3,16 @@
 
     python train/train.py --task randman --neuron csilif --epochs 5 --out runs/r1
     python train/train.py --config shd_csilif_128 --data-dir data/shd --out runs/shd128
+    python train/train.py --out runs/r1 --resume       # continue an interrupted run
     python train/train.py --eval-only runs/r1/ckpt.pt
     python train/train.py --qat --from runs/r1/ckpt.pt --epochs 3 --out runs/r1_qat
 
 Writes into ``--out DIR``: ``ckpt.pt`` (best-validation weights, see
 ``train/checkpoint.py``; rewritten whenever validation improves and at the end
-with the test accuracy), ``metrics.csv`` / ``metrics.json`` (per-epoch loss,
-accuracy, learning rate, time) and ``training_curve.png``. All files are written
-atomically.
+with the test accuracy), ``last.pt`` (the state after the last epoch, which
+``--resume`` continues: ``train/resume.py``), ``metrics.csv`` / ``metrics.json``
+(per-epoch loss, accuracy, learning rate, time) and ``training_curve.png``. All
+files are written atomically.
 
 Configuration precedence: built-in defaults < per-neuron defaults (only RF has
 some, see ``train/config.py``) < ``--config`` YAML < flags. ``--layers`` counts the

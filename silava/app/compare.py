@@ -11,7 +11,7 @@ Three runs on the same integer inputs (the task's ``--split``, default test; all
    it was trained with ``init_state=random``; dropout off; BatchNorm running statistics), on the
    logical timeline; prediction ``argmax_c Σ_t softmax(v_t)_c`` (the training rule).
 2. **fixed point (hwsim)**: the checkpoint quantized in memory exactly as ``export/to_lava.py``
-   does (its own :func:`export.to_lava.export_checkpoint` into a temporary folder; same flags),
+   does (:func:`export.to_lava.quantize_checkpoint`, in memory; same flags),
    or the ``--net`` file, simulated bit-exactly by :func:`hwsim.simulate.simulate` (logical
    timeline); prediction by ``meta.decision`` (``softmax_sum``: ``argmax_c Σ_t softmax(V_t/S)_c``,
    docs/fixed_point.md §6) and by ``sum_v`` (``argmax_c Σ_t V_t``).
