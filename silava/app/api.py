@@ -83,7 +83,8 @@ def fit(data: Any, out: PathLike, *, valid: Any = None, test: Any = None, valid_
     """Train a SpArch spiking network (``silava train``) and write the run folder ``out``.
 
     ``data``: a built-in task name (``"randman"``, ``"shd"``, ``"folder"``, ...; its options in
-    ``task_options``, e.g. ``{"data_dir": "mydata"}``), or any map-style torch ``Dataset`` of
+    ``task_options``, e.g. ``{"data_dir": "mydata"}``), a ``silava.core.data`` ``Task`` (its own
+    splits), or any map-style torch ``Dataset`` of
     ``(x [T, F], label)`` pairs (e.g. a Tonic dataset with a ``ToFrame`` transform): then ``valid``
     is its validation dataset (default: a seeded ``valid_fraction`` of ``data`` held out) and
     ``test`` its test dataset (default: the validation split), ``dt`` the seconds per step.
