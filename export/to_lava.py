@@ -19,6 +19,7 @@ import math
 import os
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -72,13 +73,25 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
 
 # --------------------------------------------------------------------------- task facts
 
-def task_facts(data_config: dict[str, Any]) -> tuple[int, float, str]:
+def task_facts(data_config: dict[str, Any], stored: Optional[dict[str, Any]] = None) -> tuple[int, float, str]:
     """``(steps, dt, input_encoding)`` of the checkpoint's task, from its stored config (no data is read).
 
-    Values stored in ``data_config`` win; missing ones come from the task builder's defaults
+    ``stored``: the ``task_facts`` a training run records in ``train_config`` (steps, dt and encoding
+    of the data it trained on; every task, your own data included); they win. Older checkpoints:
+    values stored in ``data_config`` win, missing ones come from the task builder's defaults
     (``silava.core.data.task_arguments``): ``dt`` directly or ``max_time / (n_steps - 1)`` (SHD binning).
     """
     name = data_config.get("name")
+    if isinstance(stored, dict) and all(k in stored for k in ("n_steps", "dt", "encoding")):
+        steps, dt, encoding = stored["n_steps"], stored["dt"], stored["encoding"]
+        if encoding == "graded":
+            raise ExportError(f"task {name!r} has real-valued (graded) inputs; model.net v1 takes binary spikes or "
+                              f"integer spike counts: encode the inputs as spikes or counts and re-train")
+        if isinstance(steps, int) and steps >= 1 and isinstance(dt, (int, float)) and dt > 0 \
+                and encoding in INPUT_MESSAGE_BITS:
+            return int(steps), float(dt), str(encoding)
+        raise ExportError(f"the checkpoint's task facts {stored} are not valid (steps >= 1, dt > 0, encoding binary "
+                          f"or counts): re-train with silava train")
     if not isinstance(name, str) or not name:
         raise ExportError("the checkpoint's data_config has no task name: re-train with train/train.py")
     if name == "gsc":
@@ -105,7 +118,9 @@ def task_facts(data_config: dict[str, Any]) -> tuple[int, float, str]:
 
 # --------------------------------------------------------------------------- outputs
 
-def _resolve_paths(ckpt: Path, output: Optional[str], report_dir: Optional[str]) -> tuple[Path, Path, Path]:
+def output_paths(ckpt: Path, output: Optional[str], report_dir: Optional[str]) -> tuple[Path, Path, Path]:
+    """``(model.net, model.quant.json, model.quant.txt)``: ``output`` (a file or folder; default next to the
+    checkpoint ``ckpt``), the report beside it or in ``report_dir``."""
     base = ckpt if ckpt.is_dir() else ckpt.parent
     net_path = Path(output) if output else base / "model.net"
     if net_path.is_dir():
@@ -197,34 +212,44 @@ def qat_mismatch(ckpt: dict[str, Any], config: QuantConfig) -> Optional[str]:
             f"export with the QAT settings for the accuracy QAT measured")
 
 
-def export_checkpoint(ckpt_path: str | os.PathLike, *, output: Optional[str] = None,
-                      config: Optional[QuantConfig] = None, report_dir: Optional[str] = None) -> dict[str, Any]:
-    """Export ``ckpt_path``; returns ``{"net": path, "json": path, "text": path, "report": dict, "network": Network}``.
+@dataclass
+class Quantized:
+    """A quantized network and its quantization report (:func:`quantize_model`, :func:`quantize_checkpoint`)."""
 
-    Raises :class:`ExportError` (one-line message) for every bad input.
+    network: netfile.Network
+    report: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Exported(Quantized):
+    """What :func:`export_checkpoint` wrote: ``net`` (model.net), ``json`` / ``text`` (the quantization report)."""
+
+    net: Path = Path("model.net")
+    json: Path = Path("model.quant.json")
+    text: Path = Path("model.quant.txt")
+
+
+def quantize_model(model, *, steps: int, dt: float, encoding: str, config: Optional[QuantConfig] = None,
+                   task: Optional[dict[str, Any]] = None, checkpoint: str = "", checkpoint_sha256: str = "",
+                   float_accuracy: float = math.nan, versions: Optional[dict[str, Any]] = None) -> Quantized:
+    """Fold and quantize a trained ``SpArchNet`` (in memory): the core of :func:`export_checkpoint`.
+
+    ``steps`` / ``dt`` / ``encoding`` (``binary`` | ``counts``) describe the inputs; ``task`` (the
+    task config) and the checkpoint fields go into ``meta``. Raises :class:`ExportError` (one line).
     """
-    from silava.train.checkpoint import CheckpointError, load_checkpoint
-
     config = config or QuantConfig()
-    ckpt_path = Path(ckpt_path)
-    net_path, json_path, text_path = _resolve_paths(ckpt_path, output, report_dir)
-    try:
-        model, ckpt = load_checkpoint(ckpt_path)
-    except CheckpointError as exc:
-        raise ExportError(str(exc)) from None
-    real_ckpt = ckpt_path / "ckpt.pt" if ckpt_path.is_dir() else ckpt_path
+    if encoding not in INPUT_MESSAGE_BITS:
+        raise ExportError(f"input encoding {encoding!r}: model.net v1 takes binary spikes or integer spike counts "
+                          f"(encoding binary or counts)")
     try:
         folded = fold_model(model)
     except FoldError as exc:
-        raise ExportError(f"{real_ckpt}: {exc}") from None
-    steps, dt, encoding = task_facts(dict(ckpt["data_config"]))
-    metrics = ckpt.get("metrics") or {}
-    acc = metrics.get("test_acc")
-    float_accuracy = float(acc) if isinstance(acc, (int, float)) and not isinstance(acc, bool) else math.nan
+        raise ExportError(f"{checkpoint + ': ' if checkpoint else ''}{exc}") from None
     meta = netfile.Meta(
-        steps=steps, n_inputs=folded.n_inputs, n_classes=folded.n_classes, dt=dt, input_encoding=encoding,
-        decision="softmax_sum", timeline="lava", source_neuron=str(ckpt["model_config"].get("neuron", "")),
-        checkpoint_sha256=sha256_file(real_ckpt), float_accuracy=float_accuracy, task=dict(ckpt["data_config"]),
+        steps=int(steps), n_inputs=folded.n_inputs, n_classes=folded.n_classes, dt=float(dt), input_encoding=encoding,
+        decision="softmax_sum", timeline="lava", source_neuron=str(getattr(model, "config", {}).get("neuron", "")),
+        checkpoint_sha256=checkpoint_sha256, float_accuracy=float_accuracy, task=dict(task or {}),
         created=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat())
     from silava.export.quantize import quantize_network
 
@@ -234,15 +259,69 @@ def export_checkpoint(ckpt_path: str | os.PathLike, *, output: Optional[str] = N
         raise ExportError(str(exc)) from None
     except netfile.NetFileError as exc:
         raise ExportError(f"the quantized network is not valid: {exc}") from None
-    versions = _versions(ckpt)
+    versions = versions or _versions({})
     net.meta.silava_version = versions["silava"]
     net.meta.quantization["versions"] = versions
     report = build_report(folded, net, stats, config)
-    report["checkpoint"] = str(real_ckpt)
-    report["output"] = str(net_path)
-    write_outputs(net, {net_path: None, json_path: report_json(report), text_path: report_text(report)})
-    return {"net": net_path, "json": json_path, "text": text_path, "report": report, "network": net,
-            "warnings": [w for w in [qat_mismatch(ckpt, config)] if w]}
+    report["checkpoint"] = checkpoint or None
+    return Quantized(network=net, report=report)
+
+
+def quantize_checkpoint(ckpt_path: str | os.PathLike, config: Optional[QuantConfig] = None) -> Quantized:
+    """Load a checkpoint (file or run directory) and quantize it in memory; nothing is written.
+
+    What ``silava export`` (:func:`export_checkpoint`), ``silava compare`` and :func:`silava.quantize`
+    run. Raises :class:`ExportError` (one-line message) for every bad input.
+    """
+    from silava.train.checkpoint import CheckpointError, load_checkpoint
+
+    config = config or QuantConfig()
+    ckpt_path = Path(ckpt_path)
+    try:
+        model, ckpt = load_checkpoint(ckpt_path)
+    except CheckpointError as exc:
+        raise ExportError(str(exc)) from None
+    real_ckpt = ckpt_path / "ckpt.pt" if ckpt_path.is_dir() else ckpt_path
+    steps, dt, encoding = task_facts(dict(ckpt["data_config"]), (ckpt.get("train_config") or {}).get("task_facts"))
+    metrics = ckpt.get("metrics") or {}
+    acc = metrics.get("test_acc")
+    float_accuracy = float(acc) if isinstance(acc, (int, float)) and not isinstance(acc, bool) else math.nan
+    result = quantize_model(model, steps=steps, dt=dt, encoding=encoding, config=config,
+                            task=dict(ckpt["data_config"]), checkpoint=str(real_ckpt),
+                            checkpoint_sha256=sha256_file(real_ckpt), float_accuracy=float_accuracy,
+                            versions=_versions(ckpt))
+    result.warnings = [w for w in [qat_mismatch(ckpt, config)] if w]
+    return result
+
+
+def quant_settings(weight_bits: int = 8, decay_bits: int = 12, state_frac_bits: int = 12,
+                   layer_decay_bits: Optional[dict[int, int]] = None,
+                   layer_state_frac_bits: Optional[dict[int, int]] = None) -> QuantConfig:
+    """A checked :class:`QuantConfig` (the ranges of ``silava export``'s flags; :class:`QuantError` if out of range)."""
+    check_weight_bits(weight_bits)
+    check_decay_bits("--decay-bits", decay_bits)
+    check_state_frac_bits("--state-frac-bits", state_frac_bits)
+    return QuantConfig(weight_bits=int(weight_bits), decay_bits=int(decay_bits), state_frac_bits=int(state_frac_bits),
+                       layer_decay_bits={int(k): int(v) for k, v in (layer_decay_bits or {}).items()},
+                       layer_state_frac_bits={int(k): int(v) for k, v in (layer_state_frac_bits or {}).items()})
+
+
+def write_export(q: Quantized, net_path: Path, json_path: Path, text_path: Path) -> Exported:
+    """Write model.net, model.quant.json and model.quant.txt of ``q``, all or nothing."""
+    q.report["output"] = str(net_path)
+    write_outputs(q.network, {net_path: None, json_path: report_json(q.report), text_path: report_text(q.report)})
+    return Exported(network=q.network, report=q.report, warnings=q.warnings, net=net_path, json=json_path,
+                    text=text_path)
+
+
+def export_checkpoint(ckpt_path: str | os.PathLike, *, output: Optional[str] = None,
+                      config: Optional[QuantConfig] = None, report_dir: Optional[str] = None) -> Exported:
+    """Export ``ckpt_path``: :func:`quantize_checkpoint`, then write model.net and the report (all or nothing).
+
+    Raises :class:`ExportError` (one-line message) for every bad input.
+    """
+    paths = output_paths(Path(ckpt_path), output, report_dir)
+    return write_export(quantize_checkpoint(ckpt_path, config), *paths)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -250,24 +329,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     prog = PROG if argv is None else "silava export"
     try:
         args = build_parser(prog).parse_args(list(sys.argv[1:] if argv is None else argv))
-        check_weight_bits(args.weight_bits)
-        check_decay_bits("--decay-bits", args.decay_bits)
-        check_state_frac_bits("--state-frac-bits", args.state_frac_bits)
-        config = QuantConfig(weight_bits=args.weight_bits, decay_bits=args.decay_bits,
-                             state_frac_bits=args.state_frac_bits,
-                             layer_decay_bits=parse_layer_bits(args.layer_decay_bits, "--layer-decay-bits", ExportError),
-                             layer_state_frac_bits=parse_layer_bits(args.layer_state_frac_bits, "--layer-state-frac-bits", ExportError))
+        config = quant_settings(args.weight_bits, args.decay_bits, args.state_frac_bits,
+                                parse_layer_bits(args.layer_decay_bits, "--layer-decay-bits", ExportError),
+                                parse_layer_bits(args.layer_state_frac_bits, "--layer-state-frac-bits", ExportError))
         result = export_checkpoint(args.checkpoint, output=args.output, config=config, report_dir=args.report_dir)
     except (ExportError, QuantError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
-    for warning in result["warnings"]:
+    for warning in result.warnings:
         print(f"{prog}: warning: {warning}", file=sys.stderr)
     if not args.quiet:
-        sys.stdout.write(report_text(result["report"]))
-    print(f"wrote {result['net']}")
-    print(f"wrote {result['json']}")
-    print(f"wrote {result['text']}")
+        sys.stdout.write(report_text(result.report))
+    print(f"wrote {result.net}")
+    print(f"wrote {result.json}")
+    print(f"wrote {result.text}")
     return 0
 
 

@@ -91,7 +91,7 @@ def test_float_and_hwsim_against_independent_runs(tiny, tmp_path):
     from silava.core.tasks import load_task_arrays
     from silava.train.train import eval_only
 
-    res = compare(tiny, lava_samples=0)
+    res = compare(tiny, lava_samples=0).to_dict()
     c = res["comparison"]
     assert c["accuracy"]["float"] == pytest.approx(eval_only(str(tiny), progress=False)["test_acc"], abs=1e-12)
     assert export_main([str(tiny), "-o", str(tmp_path / "m.net"), "-q"]) == 0
@@ -220,9 +220,9 @@ def test_random_init_checkpoint_runs_from_zero_states(tiny, tmp_path):
     save_checkpoint(tmp_path / "r.pt", state_dict=ckpt["state_dict"], model_config=mc,
                     data_config=ckpt["data_config"], train_config=ckpt["train_config"], metrics=ckpt["metrics"],
                     seed=ckpt["seed"])
-    res = compare(tmp_path / "r.pt", lava_samples=0)
+    res = compare(tmp_path / "r.pt", lava_samples=0).to_dict()
     assert any("init_state=random" in w for w in res["source"]["warnings"])
-    zero = compare(tiny, lava_samples=0)
+    zero = compare(tiny, lava_samples=0).to_dict()
     assert res["comparison"]["predictions"]["float"] == zero["comparison"]["predictions"]["float"]
     from silava.app.compare import run_float
 

@@ -8,7 +8,7 @@ from silava.core.data.task import Task, split_indices
 
 
 def test_registry_names():
-    assert set(TASKS) == {"randman", "spoken-digits", "shd", "ssc", "gsc"}
+    assert set(TASKS) == {"randman", "spoken-digits", "shd", "ssc", "gsc", "folder"}
     for name in TASKS:
         assert "data_dir" in task_arguments(name) or name == "randman"
 

@@ -296,7 +296,7 @@ def _hwsim_accuracy(ckpt: Path, out: Path, settings: dict, split: str = "test"):
     from silava.core.tasks import load_task_arrays
 
     res = export_checkpoint(ckpt, output=str(out), config=QuantConfig(**settings))
-    net = res["network"]
+    net = res.network
     x, y = load_task_arrays("randman", net.meta.task, split=split, steps=net.meta.steps, n_inputs=net.meta.n_inputs)
     sim = hw_simulate(net, x, timeline="lava")
     return float(np.mean(sim.predictions == y)), sim, x, y

@@ -152,7 +152,7 @@ def test_interrupted_run_keeps_best_checkpoint(tmp_path, monkeypatch, capsys):
     assert ckpt["metrics"]["finished"] is False and ckpt["metrics"]["test_acc"] is None
     assert [h["epoch"] for h in ckpt["metrics"]["history"]] == [1]
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == \
-        ["ckpt.pt", "metrics.csv", "metrics.json", "training_curve.png"]
+        ["ckpt.pt", "last.pt", "metrics.csv", "metrics.json", "training_curve.png"]
 
 
 def test_existing_run_needs_overwrite(tiny_run, capsys):

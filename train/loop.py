@@ -114,16 +114,22 @@ def fit(model: nn.Module, train_loader: Iterable, valid_loader: Iterable, *, epo
         eval_seed: int | None = 0, progress: bool = False,
         log: Callable[[str], None] | None = None,
         on_epoch: Callable[[list[dict[str, Any]], bool, dict[str, torch.Tensor]], None] | None = None,
-        baseline_valid_acc: float | None = None) -> FitResult:
+        baseline_valid_acc: float | None = None,
+        on_state: Callable[[dict[str, Any]], None] | None = None,
+        resume: dict[str, Any] | None = None) -> FitResult:
     """Train for ``epochs`` epochs with Adam + ReduceLROnPlateau on validation accuracy.
 
     After each epoch ``on_epoch(history, improved, best_state)`` is called (e.g. to
-    write metrics and the best checkpoint). ``log`` receives one summary line per
-    epoch. Training stops early (``FitResult.stopped_early`` says why) if the
-    training loss becomes NaN/Inf, or when the model raises :class:`StopTraining` (the
-    unfinished epoch is dropped). ``baseline_valid_acc``: the validation accuracy of the
-    weights as given (fine-tuning): they are "epoch 0" and are kept unless an epoch beats
-    them (``FitResult.best_epoch`` 0).
+    write metrics and the best checkpoint), then ``on_state(state)`` with everything needed to
+    continue later (:func:`loop_state`: epoch, model, optimizer, scheduler, history, best
+    epoch/accuracy/weights, seconds so far); the caller adds the RNG states. ``resume``: such a
+    state; training continues at epoch ``state["epoch"] + 1`` with the model weights, optimizer,
+    scheduler, history and best weights restored (the caller restores the RNGs), so the result
+    equals an uninterrupted run. ``log`` receives one summary line per epoch. Training stops
+    early (``FitResult.stopped_early`` says why) if the training loss becomes NaN/Inf, or when
+    the model raises :class:`StopTraining` (the unfinished epoch is dropped).
+    ``baseline_valid_acc``: the validation accuracy of the weights as given (fine-tuning): they
+    are "epoch 0" and are kept unless an epoch beats them (``FitResult.best_epoch`` 0).
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -131,9 +137,18 @@ def fit(model: nn.Module, train_loader: Iterable, valid_loader: Iterable, *, epo
     history: list[dict[str, Any]] = []
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     best_epoch, best_acc = 0, -math.inf if baseline_valid_acc is None else float(baseline_valid_acc)
+    first, before = 1, 0.0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        scheduler.load_state_dict(resume["scheduler"])
+        history = [dict(row) for row in resume["history"]]
+        best_state = {k: v.detach().clone() for k, v in resume["best_state"].items()}
+        best_epoch, best_acc = int(resume["best_epoch"]), float(resume["best_acc"])
+        first, before = int(resume["epoch"]) + 1, float(resume.get("seconds", 0.0))
     stopped: str | None = None
-    start = time.perf_counter()
-    for epoch in range(1, epochs + 1):
+    start = time.perf_counter() - before
+    for epoch in range(first, epochs + 1):
         lr_now = optimizer.param_groups[0]["lr"]
         try:
             tr = run_epoch(model, train_loader, device=device, optimizer=optimizer,
@@ -158,9 +173,22 @@ def fit(model: nn.Module, train_loader: Iterable, valid_loader: Iterable, *, epo
                 f"{row['seconds']:.1f}s{'  *best' if improved else ''}")
         if on_epoch is not None:
             on_epoch(history, improved, best_state)
+        if on_state is not None:
+            on_state(loop_state(epoch, model, optimizer, scheduler, history, best_epoch, best_acc, best_state,
+                                time.perf_counter() - start))
         if not math.isfinite(tr.loss):
             stopped = f"training loss became {tr.loss} at epoch {epoch}; lower --lr"
             break
     return FitResult(history=history, best_epoch=best_epoch, best_valid_acc=best_acc,
                      best_state=best_state, stopped_early=stopped,
                      seconds=time.perf_counter() - start)
+
+
+def loop_state(epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+               history: list[dict[str, Any]], best_epoch: int, best_acc: float,
+               best_state: dict[str, torch.Tensor], seconds: float) -> dict[str, Any]:
+    """The state :func:`fit` continues from (``resume=``): plain values and tensors only."""
+    return {"epoch": int(epoch), "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "history": [dict(row) for row in history], "best_epoch": int(best_epoch), "best_acc": float(best_acc),
+            "best_state": best_state, "seconds": float(seconds)}

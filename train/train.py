@@ -3,14 +3,16 @@
 
     python train/train.py --task randman --neuron csilif --epochs 5 --out runs/r1
     python train/train.py --config shd_csilif_128 --data-dir data/shd --out runs/shd128
+    python train/train.py --out runs/r1 --resume       # continue an interrupted run
     python train/train.py --eval-only runs/r1/ckpt.pt
     python train/train.py --qat --from runs/r1/ckpt.pt --epochs 3 --out runs/r1_qat
 
 Writes into ``--out DIR``: ``ckpt.pt`` (best-validation weights, see
 ``train/checkpoint.py``; rewritten whenever validation improves and at the end
-with the test accuracy), ``metrics.csv`` / ``metrics.json`` (per-epoch loss,
-accuracy, learning rate, time) and ``training_curve.png``. All files are written
-atomically.
+with the test accuracy), ``last.pt`` (the state after the last epoch, which
+``--resume`` continues: ``train/resume.py``), ``metrics.csv`` / ``metrics.json``
+(per-epoch loss, accuracy, learning rate, time) and ``training_curve.png``. All
+files are written atomically.
 
 Configuration precedence: built-in defaults < per-neuron defaults (only RF has
 some, see ``train/config.py``) < ``--config`` YAML < flags. ``--layers`` counts the
@@ -82,10 +84,16 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     g = p.add_argument_group("run")
     g.add_argument("--config", metavar="FILE", help="YAML config: a path or the name of a shipped "
                    "config in train/configs/ (e.g. shd_csilif_128)")
-    g.add_argument("--task", help="randman, spoken-digits, shd, ssc, gsc (required, here or in --config)")
+    g.add_argument("--task", help="randman, spoken-digits, shd, ssc, gsc, or folder (your own data: "
+                   "--data-dir DIR with train/valid/test .npz or .h5 files) (required, here or in --config)")
     g.add_argument("--out", metavar="DIR", help="output directory (required for training)")
     g.add_argument("--overwrite", action="store_true", default=False,
                    help="allow --out to be a directory that already holds a ckpt.pt")
+    g.add_argument("--resume", action="store_true", default=False,
+                   help="continue the interrupted run in --out from its last.pt (written after every epoch): "
+                        "model, optimizer, LR schedule, epoch, random streams and history; the other flags "
+                        "default to that run's settings and must not contradict them (only --epochs, "
+                        "--threads and --device may change)")
     g.add_argument("--eval-only", metavar="CKPT", default=None,
                    help="do not train: load CKPT (file or run directory), evaluate it on the "
                         "validation and test splits of its task and print the accuracies as JSON "
@@ -165,8 +173,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     return p
 
 
-def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """Merge defaults < ``--config`` file < flags into a validated config."""
+def config_layers(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The two partial configs the command line gives: the ``--config`` file's and the flags'."""
     file_cfg = load_yaml(args.config) if getattr(args, "config", None) else {}
     cli: dict[str, Any] = {}
     for key in DEFAULTS:
@@ -180,7 +188,22 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     neuron_kwargs = parse_key_values(getattr(args, "neuron_opt", None), "--neuron-opt")
     if neuron_kwargs:
         cli["neuron_kwargs"] = neuron_kwargs
-    return merge_configs(file_cfg, cli)
+    return file_cfg, cli
+
+
+def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Merge defaults < ``--config`` file < flags into a validated config."""
+    return merge_configs(*config_layers(args))
+
+
+def resume_config(args: argparse.Namespace) -> dict[str, Any]:
+    """``--resume``: the interrupted run's settings < ``--config`` file < flags."""
+    from silava.train.resume import load_state
+
+    if not getattr(args, "out", None):
+        raise UsageError("--resume needs --out DIR, the folder of the interrupted run")
+    saved = load_state(Path(args.out))["train_config"]
+    return merge_configs({k: v for k, v in saved.items() if k in DEFAULTS}, *config_layers(args))
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -278,18 +301,55 @@ def write_metrics(out: Path, summary: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------------------- commands
 
-def train_run(cfg: dict[str, Any], *, overwrite: bool = False, progress: bool | None = None,
-              quiet: bool = False) -> dict[str, Any]:
-    """Train with config ``cfg`` and write the run directory; returns the final metrics dict."""
-    if not cfg["task"]:
-        raise ConfigError("no task given: pass --task NAME or a --config file with 'task:'")
-    if not cfg["out"]:
-        raise ConfigError("no output directory given: pass --out DIR")
+def task_facts(task) -> dict[str, Any]:
+    """What the deployed network needs to know about the data (stored in ``train_config["task_facts"]``;
+    export reads steps, dt and encoding from it)."""
+    return {"n_inputs": int(task.n_inputs), "n_classes": int(task.n_classes), "n_steps": int(task.n_steps),
+            "dt": float(task.dt), "encoding": str(task.encoding)}
+
+
+def _check_out(cfg: dict[str, Any], *, overwrite: bool, resume: bool):
+    """Check ``--out`` for a new run or a resumed one; returns the saved state when resuming."""
+    from silava.train.resume import STATE_NAME, ResumeError, check_config, load_state
+
     out = Path(cfg["out"])
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a directory: pick another --out")
-    if (out / "ckpt.pt").exists() and not overwrite:
-        raise ConfigError(f"{out} already holds a ckpt.pt: pass --overwrite or pick another --out")
+    if resume and overwrite:
+        raise ConfigError("--resume continues the run in --out and --overwrite replaces it: pass one of them")
+    if not resume:
+        if ((out / "ckpt.pt").exists() or (out / STATE_NAME).exists()) and not overwrite:
+            raise ConfigError(f"{out} already holds a training run (ckpt.pt): pass --resume to continue it, "
+                              f"--overwrite to replace it, or pick another --out")
+        return None
+    state = load_state(out)
+    check_config(state["train_config"], cfg, out)
+    done = int(state["loop"]["epoch"])
+    if cfg["epochs"] < done:
+        raise ResumeError(f"--resume: --epochs {cfg['epochs']} is fewer than the {done} epochs the run in {out} "
+                          f"already completed: pass --epochs {done} or more")
+    if state["finished"] and cfg["epochs"] == done:
+        raise ResumeError(f"nothing to resume in {out}: the run finished all its {done} epochs; pass a larger "
+                          f"--epochs to train on")
+    return state
+
+
+def train_run(cfg: dict[str, Any], *, task: Any = None, overwrite: bool = False, resume: bool = False,
+              progress: bool | None = None, quiet: bool = False) -> dict[str, Any]:
+    """Train with config ``cfg`` and write the run directory; returns the final metrics dict.
+
+    ``task``: an already built task with torch splits (e.g. :func:`silava.train.data.dataset_task` of a
+    Python ``Dataset``, which is what :func:`silava.fit` passes); default: ``get_task(cfg["task"],
+    **cfg["data"])``. ``resume``: continue the interrupted run in ``cfg["out"]`` from its ``last.pt``
+    (:mod:`silava.train.resume`; the configuration and the data must be the same, ``epochs`` may
+    grow). Also writes ``last.pt`` after every epoch.
+    """
+    if task is None and not cfg["task"]:
+        raise ConfigError("no task given: pass --task NAME or a --config file with 'task:'")
+    if not cfg["out"]:
+        raise ConfigError("no output directory given: pass --out DIR")
+    state = _check_out(cfg, overwrite=overwrite, resume=resume)
+    out = Path(cfg["out"])
 
     import torch
 
@@ -298,6 +358,7 @@ def train_run(cfg: dict[str, Any], *, overwrite: bool = False, progress: bool | 
     from silava.train.model import build_model
     from silava.train.neurons import NEURONS
     from silava.train.plots import plot_training_curve
+    from silava.train.resume import STATE_NAME, capture_rng, check_data, restore_rng, save_state
 
     hidden_types = sorted(k for k, cls in NEURONS.items() if getattr(cls, "spiking", True))
     if cfg["neuron"] not in hidden_types:
@@ -307,15 +368,22 @@ def train_run(cfg: dict[str, Any], *, overwrite: bool = False, progress: bool | 
     seed = cfg["seed"]
     seed_everything(seed)
 
-    task = load_task(cfg["task"], cfg["data"])
-    data_config = {"name": cfg["task"], **dict(task.config)}
+    if task is None:
+        task = load_task(cfg["task"], cfg["data"])
+    name = cfg["task"] or task.name
+    data_config = {"name": name, **dict(task.config)}
     train_set = limit(task.train, cfg["max_samples"])
     valid_set = limit(task.valid, cfg["max_samples"])
     test_set = limit(task.test, cfg["max_samples"])
     if valid_set is None or len(valid_set) == 0 or task.valid is task.test:
-        _log(f"note: task {cfg['task']!r} has no separate validation split; model selection and the "
+        _log(f"note: task {name!r} has no separate validation split; model selection and the "
              f"LR schedule use the TEST split (as the reference does on SHD)")
         valid_set = test_set
+    facts = task_facts(task)
+    splits = {"train": len(train_set), "valid": len(valid_set), "test": len(test_set)}
+    if state is not None:
+        check_data(state, facts, splits, out)
+    train_config = {**cfg, "task": name, "task_facts": facts}
     mcfg = model_config(cfg, task.n_inputs, task.n_classes)
     seed_everything(seed)  # model init does not depend on how much RNG the data builder used
     try:
@@ -330,23 +398,23 @@ def train_run(cfg: dict[str, Any], *, overwrite: bool = False, progress: bool | 
     test_loader = make_loader(test_set, cfg["batch_size"], collate, shuffle=False)
 
     n_params = sum(p.numel() for p in model.parameters())
-    _log(f"task {cfg['task']}: {task.n_inputs} inputs, {task.n_classes} classes, {task.n_steps} steps; "
+    _log(f"task {name}: {task.n_inputs} inputs, {task.n_classes} classes, {task.n_steps} steps; "
          f"train/valid/test {len(train_set)}/{len(valid_set)}/{len(test_set)}", quiet)
     _log(f"model: {cfg['layers']}x{cfg['hidden']} {cfg['neuron']} (+ LI readout), {n_params} parameters; "
          f"{torch.get_num_threads()} threads, device {device}", quiet)
 
     out.mkdir(parents=True, exist_ok=True)
-    title = f"{cfg['task']} / {cfg['neuron']} {cfg['layers']}x{cfg['hidden']} (seed {seed})"
-    summary: dict[str, Any] = {"task": cfg["task"], "neuron": cfg["neuron"], "finished": False,
+    title = f"{name} / {cfg['neuron']} {cfg['layers']}x{cfg['hidden']} (seed {seed})"
+    summary: dict[str, Any] = {"task": name, "neuron": cfg["neuron"], "finished": False,
                                "best_valid_acc": None, "best_epoch": None, "test_acc": None,
                                "test_loss": None, "train_seconds": None, "n_params": n_params,
-                               "history": [], "config": cfg}
+                               "history": [], "config": train_config}
 
-    def save(state: dict[str, torch.Tensor]) -> None:
+    def save(state_dict: dict[str, torch.Tensor]) -> None:
         metrics = {k: summary[k] for k in ("best_valid_acc", "best_epoch", "test_acc", "test_loss",
                                            "train_seconds", "finished", "n_params", "history")}
-        save_checkpoint(out / "ckpt.pt", state_dict=state, model_config=model.config,
-                        data_config=data_config, train_config=cfg, metrics=metrics, seed=seed)
+        save_checkpoint(out / "ckpt.pt", state_dict=state_dict, model_config=model.config,
+                        data_config=data_config, train_config=train_config, metrics=metrics, seed=seed)
 
     def on_epoch(history: list[dict[str, Any]], improved: bool, best_state: dict[str, torch.Tensor]) -> None:
         best = max(history, key=lambda h: h["valid_acc"])
@@ -356,20 +424,38 @@ def train_run(cfg: dict[str, Any], *, overwrite: bool = False, progress: bool | 
         if improved:
             save(best_state)
 
-    start = time.perf_counter()
+    last = {"loop": None, "rng": None}
+
+    def on_state(loop: dict[str, Any], finished: bool = False) -> None:
+        last["loop"] = loop
+        last["rng"] = last["rng"] if finished else capture_rng(train_loader.generator)
+        save_state(out, loop, last["rng"], train_config=train_config, data_config=data_config,
+                   task_facts=facts, splits=splits, finished=finished)
+
+    if state is not None:
+        loop = state["loop"]
+        last.update(loop=loop, rng=state["rng"])
+        restore_rng(state["rng"], train_loader.generator)
+        _log(f"resuming {out} after epoch {loop['epoch']} (best valid acc {loop['best_acc']:.4f} at epoch "
+             f"{loop['best_epoch']}); training to epoch {cfg['epochs']}", quiet)
+    elif overwrite:
+        (out / STATE_NAME).unlink(missing_ok=True)   # the state of the run being replaced
     result = fit(model, train_loader, valid_loader, epochs=cfg["epochs"], lr=cfg["lr"],
                  patience=cfg["patience"], factor=cfg["factor"], min_lr=cfg["min_lr"], device=device,
-                 eval_seed=seed, progress=progress, log=lambda m: _log(m, quiet), on_epoch=on_epoch)
+                 eval_seed=seed, progress=progress, log=lambda m: _log(m, quiet), on_epoch=on_epoch,
+                 on_state=on_state, resume=None if state is None else state["loop"])
     if result.stopped_early:
         _log(f"warning: stopped early: {result.stopped_early}")
     model.load_state_dict(result.best_state)
     test = evaluate(model, test_loader, device=device, eval_seed=seed, desc="test", progress=progress)
-    summary.update(best_valid_acc=result.best_valid_acc, best_epoch=result.best_epoch,
+    summary.update(history=result.history, best_valid_acc=result.best_valid_acc, best_epoch=result.best_epoch,
                    test_acc=test.acc, test_loss=test.loss, finished=True,
-                   train_seconds=time.perf_counter() - start, stopped_early=result.stopped_early)
+                   train_seconds=result.seconds, stopped_early=result.stopped_early)
     save(result.best_state)
     write_metrics(out, summary)
     plot_training_curve(result.history, out / "training_curve.png", title=title, test_acc=test.acc)
+    if last["loop"] is not None:
+        on_state(last["loop"], finished=True)
     return summary
 
 
@@ -431,8 +517,8 @@ def qat_options(args: argparse.Namespace) -> dict[str, Any]:
             raise UsageError(f"{extra[0]} is an option of quantization-aware fine-tuning: add --qat "
                              f"(e.g. --qat --from runs/r1/ckpt.pt --out runs/r1_qat)")
         return {}
-    if args.eval_only or args.list_configs:
-        raise UsageError("--qat cannot be combined with --eval-only/--list-configs")
+    if args.eval_only or args.list_configs or args.resume:
+        raise UsageError("--qat cannot be combined with --eval-only/--list-configs/--resume")
     bad = [flag for dest, flag in QAT_FORBIDDEN.items() if dest in given]
     if bad:
         raise UsageError(f"{bad[0]} is not allowed with --qat: the model and the data come from the --from "
@@ -629,6 +715,8 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
                   f"{summary['before_qat']['float']['test_acc']:.4f} -> {summary['float']['test_acc']:.4f}, "
                   f"{summary['train_seconds']:.1f}s; wrote {Path(qat['out']) / 'ckpt.pt'}")
             return 0
+        if args.resume and (args.eval_only or args.list_configs):
+            raise UsageError("--resume continues a training run: drop --eval-only/--list-configs")
         if args.list_configs:
             print("\n".join(shipped_configs()))
             return 0
@@ -639,8 +727,9 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
                             progress=args.progress, data_dir=getattr(args, "data_dir", None))
             print(json.dumps(res))
             return 0
-        cfg = config_from_args(args)
-        summary = train_run(cfg, overwrite=args.overwrite, progress=args.progress, quiet=args.quiet)
+        cfg = resume_config(args) if args.resume else config_from_args(args)
+        summary = train_run(cfg, overwrite=args.overwrite, resume=args.resume, progress=args.progress,
+                            quiet=args.quiet)
         print(f"{cfg['task']}/{cfg['neuron']}: best valid acc {summary['best_valid_acc']:.4f} "
               f"(epoch {summary['best_epoch']}), test acc {summary['test_acc']:.4f}, "
               f"{summary['train_seconds']:.1f}s; wrote {Path(cfg['out']) / 'ckpt.pt'}")
@@ -649,8 +738,8 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         print(f"{prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted (the best checkpoint so far, if any, is in the --out directory)",
-              file=sys.stderr)
+        print(f"{prog}: interrupted (the best checkpoint so far, if any, is in the --out directory; "
+              f"continue with the same command plus --resume)", file=sys.stderr)
         return 130
 
 

@@ -11,7 +11,7 @@ Three runs on the same integer inputs (the task's ``--split``, default test; all
    it was trained with ``init_state=random``; dropout off; BatchNorm running statistics), on the
    logical timeline; prediction ``argmax_c Σ_t softmax(v_t)_c`` (the training rule).
 2. **fixed point (hwsim)**: the checkpoint quantized in memory exactly as ``export/to_lava.py``
-   does (its own :func:`export.to_lava.export_checkpoint` into a temporary folder; same flags),
+   does (:func:`export.to_lava.quantize_checkpoint`, in memory; same flags),
    or the ``--net`` file, simulated bit-exactly by :func:`hwsim.simulate.simulate` (logical
    timeline); prediction by ``meta.decision`` (``softmax_sum``: ``argmax_c Σ_t softmax(V_t/S)_c``,
    docs/fixed_point.md §6) and by ``sum_v`` (``argmax_c Σ_t V_t``).
@@ -442,7 +442,19 @@ def plot_comparison(result: dict[str, Any]) -> bytes:
 # --------------------------------------------------------------------------- helpers
 
 def quant_config(args: argparse.Namespace, ckpt: dict[str, Any]):
-    """The :class:`export.quantize.QuantConfig` to use: flags > the checkpoint's QAT settings > defaults."""
+    """The :class:`export.quantize.QuantConfig` for the command line: flags > the checkpoint's QAT settings > defaults."""
+    return quant_config_for(
+        ckpt, weight_bits=args.weight_bits, decay_bits=args.decay_bits, state_frac_bits=args.state_frac_bits,
+        layer_decay_bits=None if args.layer_decay_bits is None else
+        parse_layer_bits(args.layer_decay_bits, "--layer-decay-bits", CompareError),
+        layer_state_frac_bits=None if args.layer_state_frac_bits is None else
+        parse_layer_bits(args.layer_state_frac_bits, "--layer-state-frac-bits", CompareError))
+
+
+def quant_config_for(ckpt: dict[str, Any], *, weight_bits: Optional[int] = None, decay_bits: Optional[int] = None,
+                     state_frac_bits: Optional[int] = None, layer_decay_bits: Optional[dict[int, int]] = None,
+                     layer_state_frac_bits: Optional[dict[int, int]] = None):
+    """The :class:`export.quantize.QuantConfig` to use: given values > the checkpoint's QAT settings > defaults."""
     from silava.export.quantize import QuantConfig, QuantError, check_decay_bits, check_state_frac_bits, check_weight_bits
 
     qat = (ckpt.get("train_config") or {}).get("qat")
@@ -454,13 +466,13 @@ def quant_config(args: argparse.Namespace, ckpt: dict[str, Any]):
         for key in ("layer_decay_bits", "layer_state_frac_bits"):
             if isinstance(qat.get(key), dict):
                 base[key] = {int(k): int(v) for k, v in qat[key].items()}
-    for key in ("weight_bits", "decay_bits", "state_frac_bits"):
-        if getattr(args, key) is not None:
-            base[key] = int(getattr(args, key))
-    if args.layer_decay_bits is not None:
-        base["layer_decay_bits"] = parse_layer_bits(args.layer_decay_bits, "--layer-decay-bits", CompareError)
-    if args.layer_state_frac_bits is not None:
-        base["layer_state_frac_bits"] = parse_layer_bits(args.layer_state_frac_bits, "--layer-state-frac-bits", CompareError)
+    for key, value in (("weight_bits", weight_bits), ("decay_bits", decay_bits), ("state_frac_bits", state_frac_bits)):
+        if value is not None:
+            base[key] = int(value)
+    if layer_decay_bits is not None:
+        base["layer_decay_bits"] = {int(k): int(v) for k, v in layer_decay_bits.items()}
+    if layer_state_frac_bits is not None:
+        base["layer_state_frac_bits"] = {int(k): int(v) for k, v in layer_state_frac_bits.items()}
     config = QuantConfig(**base)
     try:
         check_weight_bits(config.weight_bits)
@@ -472,16 +484,15 @@ def quant_config(args: argparse.Namespace, ckpt: dict[str, Any]):
 
 
 def quantize_in_memory(ckpt_path: Path, config) -> tuple[Any, dict[str, Any]]:
-    """``(network, quantization report)``: ``export_checkpoint`` into a temporary folder, then discarded."""
+    """``(network, quantization report)``: what ``silava export`` computes, without writing anything."""
     from silava.export.quantize import QuantError
-    from silava.export.to_lava import ExportError, export_checkpoint
+    from silava.export.to_lava import ExportError, quantize_checkpoint
 
-    with tempfile.TemporaryDirectory(prefix="silava-compare-") as tmp:
-        try:
-            res = export_checkpoint(ckpt_path, output=str(Path(tmp) / "model.net"), config=config)
-        except (ExportError, QuantError) as exc:
-            raise CompareError(str(exc)) from None
-    return res["network"], res["report"]
+    try:
+        res = quantize_checkpoint(ckpt_path, config)
+    except (ExportError, QuantError) as exc:
+        raise CompareError(str(exc)) from None
+    return res.network, res.report
 
 
 def check_net_matches(net, model, net_path: str) -> None:
@@ -520,7 +531,6 @@ def load_inputs(net, data_config: dict[str, Any], task: Optional[str], *, split:
     The task config stored with the network (or the checkpoint's ``data_config``) is reused when it
     is the same task. Raises :class:`CompareError` for an unknown task or one that does not fit ``net``.
     """
-    from silava.core.inputs import InputError as SimInputError, check_inputs
     from silava.core.tasks import TaskError, load_task_arrays
 
     task = task or data_config.get("name")
@@ -537,22 +547,79 @@ def load_inputs(net, data_config: dict[str, Any], task: Optional[str], *, split:
         raise CompareError(f"--task {task}: {text}") from None
     if len(y) == 0:
         raise CompareError(f"--task {task}: the {split} split holds no samples; choose another --split")
-    if int(y.max()) >= net.meta.n_classes or int(y.min()) < 0:
-        raise CompareError(f"--task {task}: labels go up to {int(y.max())} but the network has {net.meta.n_classes} "
-                           f"classes; use the task the network was trained on")
+    x, y = check_arrays(net, x, y, f"--task {task}", "use the task the network was trained on")
+    return x, y, dict(stored or {"name": task})
+
+
+def check_arrays(net, x, y, what: str, fix: str = "pass the data the network was trained on"
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Integer inputs ``x [N, T, F]`` that fit ``net`` and labels ``y [N]`` within its classes, or :class:`CompareError`."""
+    from silava.core.inputs import InputError as SimInputError, check_inputs
+
+    y = np.asarray(y)
+    if y.ndim != 1 or y.dtype.kind not in "iu" or len(y) != len(x):
+        raise CompareError(f"{what}: labels must be integers of shape [N] = [{len(x)}], got {y.dtype} {tuple(y.shape)}")
+    if len(y) and (int(y.max()) >= net.meta.n_classes or int(y.min()) < 0):
+        raise CompareError(f"{what}: labels go up to {int(y.max())} (lowest {int(y.min())}) but the network has "
+                           f"{net.meta.n_classes} classes; {fix}")
     try:
         x = check_inputs(net, x)
     except SimInputError as exc:
-        raise CompareError(f"--task {task}: {exc}") from None
-    return np.asarray(x, dtype=np.int64), np.asarray(y, dtype=np.int64), dict(stored or {"name": task})
+        raise CompareError(f"{what}: {exc}") from None
+    return np.asarray(x, dtype=np.int64), y.astype(np.int64)
+
+
+@dataclass
+class Comparison:
+    """What :func:`compare` found. ``data`` is what compare.json holds (:meth:`to_dict`); ``network`` is the
+    fixed-point network that was compared (quantized in memory, or the one given)."""
+
+    data: dict[str, Any]
+    network: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-able result (a copy; NaN and infinities become None), as written to compare.json."""
+        return json_safe(self.data)
+
+    @property
+    def table(self) -> str:
+        """The readable table ``silava compare`` prints."""
+        return format_table(self.data)
+
+    @property
+    def accuracy(self) -> dict[str, Any]:
+        """Accuracies: ``float``, ``hwsim``, ``lava`` (None if Lava did not run) and their ``*_sum_v`` variants."""
+        return dict(self.data["comparison"]["accuracy"])
+
+    @property
+    def agreement(self) -> dict[str, Any]:
+        """Prediction agreement of each pair: ``float_hwsim``, ``float_lava``, ``hwsim_lava``."""
+        return dict(self.data["comparison"]["agreement"])
+
+    def plot(self) -> bytes:
+        """The comparison plot (accuracy bars + per-layer spike counts) as PNG bytes."""
+        return plot_comparison(self.data)
+
+    def write(self, out_dir: str | os.PathLike, *, plot: bool = True) -> list[Path]:
+        """Write ``compare.json`` (and ``compare.png``) into ``out_dir``, each atomically; returns the paths."""
+        out = Path(out_dir)
+        return write_outputs(self.data, out / "compare.json", out / "compare.png" if plot else None)
+
+    def __repr__(self) -> str:
+        src, c = self.data["source"], self.data["comparison"]
+        acc = ", ".join(f"{k} {v:.4f}" for k, v in c["accuracy"].items() if v is not None and "_" not in k)
+        return f"Comparison({src['model']} on {src['task']}, {c['samples']} samples: {acc})"
 
 
 def compare(ckpt_path: str | os.PathLike, *, task: Optional[str] = None, split: str = "test",
             samples: Optional[int] = None, lava_samples: int = DEFAULT_LAVA_SAMPLES, lava_required: bool = False,
             lava_timeout: float = 600.0, net=None, net_path: Optional[str] = None, config=None,
             batch_size: int = 256, progress: bool = False, log=None, sim=None,
-            lava: Optional[LavaRun] = None) -> dict[str, Any]:
-    """Run the comparison; returns the result dict (what compare.json holds).
+            lava: Optional[LavaRun] = None, inputs: Optional[tuple[np.ndarray, np.ndarray]] = None) -> Comparison:
+    """Run the comparison; returns a :class:`Comparison` (``.to_dict()`` is what compare.json holds).
+
+    ``inputs``: ``(x [N, T, F], y [N])`` integer arrays to compare on instead of a task's split (e.g.
+    for a checkpoint trained on a Python ``Dataset``).
 
     ``net``: an ``silava.core.netfile.Network`` to use (else ``net_path`` is read, else the checkpoint is
     quantized in memory with ``config``). ``sim`` / ``lava``: results already computed on the same
@@ -617,9 +684,18 @@ def compare(ckpt_path: str | os.PathLike, *, task: Optional[str] = None, split: 
         say(f"quantized the checkpoint in {time.perf_counter() - t0:.1f} s")
 
     data_config = dict(ckpt.get("data_config") or {})
-    task = task or data_config.get("name")
     t0 = time.perf_counter()
-    x, y, stored = load_inputs(net, data_config, task, split=split, samples=samples)
+    if inputs is not None:
+        if task is not None:
+            raise CompareError("give the data once: a task name or inputs=(x, y), not both")
+        x, y = (np.asarray(a) for a in inputs)
+        if samples is not None:
+            x, y = x[:samples], y[:samples]
+        x, y = check_arrays(net, x, y, "inputs")
+        task, split, stored = "inputs", "given", {}
+    else:
+        task = task or data_config.get("name")
+        x, y, stored = load_inputs(net, data_config, task, split=split, samples=samples)
     say(f"loaded {len(y)} {split} samples of task {task} in {time.perf_counter() - t0:.1f} s")
 
     t0 = time.perf_counter()
@@ -669,10 +745,10 @@ def compare(ckpt_path: str | os.PathLike, *, task: Optional[str] = None, split: 
         from silava import __version__ as version
     except ImportError:  # pragma: no cover
         version = ""
-    return {"format": FORMAT, "format_version": FORMAT_VERSION, "silava_version": version,
+    data = {"format": FORMAT, "format_version": FORMAT_VERSION, "silava_version": version,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "source": source, "comparison": comparison,
-            "timings_s": {"float": flt.wall_s, "hwsim": sim_s, "lava": lava.wall_s},
-            "_network": net}
+            "timings_s": {"float": flt.wall_s, "hwsim": sim_s, "lava": lava.wall_s}}
+    return Comparison(data=data, network=net)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -720,14 +796,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                          lava_timeout=args.lava_timeout, net_path=args.net, config=config,
                          batch_size=args.batch_size, progress=progress,
                          log=(lambda m: print(f"  {m}", file=sys.stderr)) if progress else None)
-        result.pop("_network", None)
-        sys.stdout.write(format_table(result))
-        for path in write_outputs(result, json_path, png_path):
+        sys.stdout.write(result.table)
+        for path in write_outputs(result.data, json_path, png_path):
             print(f"wrote {path}")
     except CompareError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
-    lava = result["comparison"]["lava"]
+    lava = result.data["comparison"]["lava"]
     if lava["status"] == "failed":
         print(f"{prog}: {lava['note']}", file=sys.stderr)
         return 1

@@ -298,10 +298,10 @@ def run_demo(args: argparse.Namespace) -> int:
     from silava.export.to_lava import export_checkpoint
 
     exported = export_checkpoint(ckpt_path, output=str(out / "model.net"))
-    net = exported["network"]
-    text = report_text(exported["report"])
+    net = exported.network
+    text = report_text(exported.report)
     print("\n".join("      " + line for line in text.splitlines() if line.strip() and not line.startswith("rounding")))
-    stages.end(f"wrote {exported['net']}, {exported['json']}, {exported['text']}")
+    stages.end(f"wrote {exported.net}, {exported.json}, {exported.text}")
 
     # 4. hwsim + hardware report -------------------------------------------------------------
     stages.begin("hwsim", "bit-exact integer simulation of the test split + Loihi 2 hardware cost report")
@@ -337,13 +337,12 @@ def run_demo(args: argparse.Namespace) -> int:
 
     # 6. compare ---------------------------------------------------------------------------
     stages.begin("compare", "float (PyTorch) vs fixed point (hwsim) vs Lava on the same test samples")
-    from silava.app.compare import compare, format_table, write_outputs
+    from silava.app.compare import compare
 
-    result = compare(ckpt_path, task=args.task, net=net, net_path=str(exported["net"]), sim=sim, lava=lava,
+    result = compare(ckpt_path, task=args.task, net=net, net_path=str(exported.net), sim=sim, lava=lava,
                      lava_samples=k)
-    result.pop("_network", None)
-    table = format_table(result)
-    written = write_outputs(result, out / "compare.json", out / "compare.png")
+    table = result.table
+    written = result.write(out)
     stages.end(f"wrote {', '.join(str(p) for p in written)}")
 
     hw_text = hardware_summary(report)

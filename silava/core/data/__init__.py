@@ -10,6 +10,8 @@ Tasks (see ``train/data/README.md``):
   espeak-ng, converted to spikes, stored in the SHD HDF5 format, read with SHD binning.
 * ``shd`` / ``ssc`` — Heidelberg spiking data sets (HDF5 files in ``data_dir``).
 * ``gsc`` — Google Speech Commands v0.02 folder -> 40 log-mel filterbank features.
+* ``folder`` — your own data: ``train/valid/test.npz`` (x [N, T, F], y [N]) or SHD-format ``.h5``
+  files in ``data_dir`` (:mod:`silava.core.data.folder`).
 
 ``get_task(**task.config)`` rebuilds the same data.
 """
@@ -29,13 +31,21 @@ TASKS: dict[str, str] = {
     "shd": "shd:shd_task",
     "ssc": "shd:ssc_task",
     "gsc": "gsc:gsc_task",
+    "folder": "folder:folder_task",
 }
 
-__all__ = ["TASKS", "ENCODINGS", "Task", "get_task", "task_builder", "task_arguments"]
+#: the task name a checkpoint records for data given as a Python ``Dataset`` (``silava.fit``)
+PYTHON_DATASET = "dataset"
+
+__all__ = ["TASKS", "ENCODINGS", "PYTHON_DATASET", "Task", "get_task", "task_builder", "task_arguments"]
 
 
 def task_builder(name: str) -> Callable[..., Task]:
     """The builder function registered for ``name`` (ValueError for unknown names)."""
+    if name == PYTHON_DATASET:
+        raise ValueError(f"task {name!r} stands for data given as a Python Dataset to silava.fit and cannot be "
+                         f"rebuilt by name: pass the inputs explicitly (arrays x, y; --inputs FILE.npz) or save "
+                         f"the data as a folder task (--task folder --data-dir DIR)")
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(TASKS)}")
     module, func = TASKS[name].split(":")
