@@ -300,7 +300,6 @@ def build_network(net, tag: str = "fixed_pt", *, inputs: Optional[np.ndarray] = 
         raise BuildError("layer: the network has no layers")
     x = _inputs(net, inputs)
     P = period(net)
-    L = len(net.layers)
     bits = int(net.layers[0].input_message_bits)
     if tag == "fixed_pt":
         feed = SampleFeed(x, P, bits, np.int32)

@@ -79,8 +79,7 @@ def test_load_npz_inputs(tmp_path):
 
 
 # --------------------------------------------------------------------------- special files, inputs, groups
-from silava.core.fileio import (OutputPathError, atomic_group, atomic_path, check_outputs,  # noqa: E402
-                                check_writable_file, write_json_atomic, write_text_atomic)
+from silava.core.fileio import OutputPathError, atomic_group, check_outputs  # noqa: E402
 
 
 def test_symlink_output_writes_the_target_and_keeps_the_link(tmp_path):
