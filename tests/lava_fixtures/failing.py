@@ -24,7 +24,7 @@ class PyFailing(PyLoihiProcessModel):
     s_out = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     v = LavaPyType(np.ndarray, np.int32, precision=24)
     def run_spk(self):
-        self.a_in.recv()
+        x = self.a_in.recv()
         if self.time_step == self.proc_params['fail_at']:
             raise ValueError(f"boom at step {self.time_step}")
         self.v[:] = self.v + x
