@@ -135,7 +135,78 @@ def _neuron(rng: np.random.Generator, ntype: str, n: int, D: int, s: int) -> tup
         v_decay[e] = rng.choice([0, 4096], size=int(e.sum()))
         # vThMant and stateFracBits are set once the weight exponent is folded in
         return {"iDecay": i_decay, "vDecay": v_decay, "refDelay": 1, "gradedSpike": False}, du * dv * 2.0
+    if ntype == "RF":
+        r = rng.uniform(0.9, 0.999, n)
+        phi = rng.uniform(0.02, 0.3, n)
+        e1 = _edge(rng, n)
+        r[e1] = 1.003                          # the Euler form may exceed |λ| = 1 slightly
+        cos = _grid(r * np.cos(phi), D, -one, one)
+        sin = _grid(r * np.sin(phi), D, -one, one)
+        gain = np.maximum(1.0 - r, 0.02) * 3.0
+        return {"cosDecay": cos, "sinDecay": sin, "vThMant": 2**s // 64, "decayBits": D,
+                "stateFracBits": s}, gain
+    if ntype == "MULTIOUT":
+        return multiout_constants(rng, n, D, s)
     raise ValueError(f"unknown neuron type {ntype!r} (choose one of {', '.join(NEURON_TYPES)})")
+
+
+def multiout_constants(rng: np.random.Generator, n: int, D: int, s: int, n_states: int = 4, n_outputs: int = 2,
+                       *, complex_diag: bool | None = None, reset: str | None = None, action: str | None = None,
+                       extras: bool | None = None) -> tuple[dict, np.ndarray]:
+    """Integer constants of a random MULTIOUT layer and the per-row input gain.
+
+    The float matrices are drawn first: a transition with spectral radius mostly in [0.7, 0.99]
+    (some neurons slightly unstable, 1.02), a complex diagonal (2×2 rotation blocks, ``n_states``
+    even) or a dense real matrix; ``inputVec`` with max |entry| = 1 (one entry exactly ±1);
+    readouts C of norm about 2; the reset condition any output / a dedicated readout / never
+    (zero action); the action a vector ρ (the minimum-norm state change that lowers readout 0 by
+    θ) or a matrix R (one such column per output). ``extras`` adds the optional ``stateRaw``,
+    ``stateNew`` (strictly lower) and ``spikeFeedback`` with small random entries. ``None``: drawn.
+    """
+    N, M = int(n_states), int(n_outputs)
+    if complex_diag is None:
+        complex_diag = N % 2 == 0 and bool(rng.random() < 0.5)
+    reset = reset or str(rng.choice(["any", "readout", "never"], p=[0.5, 0.3, 0.2]))
+    action = action or str(rng.choice(["vector", "matrix"]))
+    extras = bool(rng.random() < 0.3) if extras is None else extras
+    r = rng.uniform(0.7, 0.99, (n, N))
+    r[_edge(rng, n, 0.05)] = 1.02
+    if complex_diag:
+        A = np.zeros((n, N, N))
+        phi = rng.uniform(0.0, 1.2, (n, N // 2))
+        for k in range(N // 2):
+            rk = r[:, k]
+            c, sn = rk * np.cos(phi[:, k]), rk * np.sin(phi[:, k])
+            A[:, 2 * k, 2 * k], A[:, 2 * k, 2 * k + 1], A[:, 2 * k + 1, 2 * k], A[:, 2 * k + 1, 2 * k + 1] = c, -sn, sn, c
+    else:
+        A = np.zeros((n, N, N))
+        A[:, np.arange(N), np.arange(N)] = r
+        A += rng.normal(0.0, 0.15 / max(N, 1) ** 0.5, (n, N, N))
+    B = rng.uniform(-1.0, 1.0, (n, N))
+    B[np.arange(n), rng.integers(0, N, n)] = rng.choice([-1.0, 1.0], n, p=[0.2, 0.8])
+    B /= np.max(np.abs(B), axis=1, keepdims=True)
+    C = rng.normal(0.0, 1.0, (n, M, N))
+    C *= 2.0 / np.maximum(np.linalg.norm(C, axis=2, keepdims=True), 1e-9)
+    classic = C / np.sum(C**2, axis=2, keepdims=True)            # θ = 1: lowers readout m by exactly 1
+    one = 2**D
+    neuron: dict = {"nStates": N, "nOutputs": M, "transition": _grid(A, D, -(2**23 - 1), 2**23 - 1),
+                    "inputVec": _grid(B, D, -one, one), "readout": _grid(C, D, -(2**23 - 1), 2**23 - 1)}
+    rho = np.zeros((n, N))
+    if reset != "never":
+        if action == "vector":
+            rho = classic[:, 0, :] * rng.uniform(0.5, 1.5, (n, 1))
+        else:
+            neuron["resetMat"] = _grid(np.transpose(classic, (0, 2, 1)), s, -(2**23 - 1), 2**23 - 1)
+        if reset == "readout":
+            neuron["resetRead"] = _grid(C[:, 0, :] * rng.uniform(0.8, 1.2, (n, 1)), D, -(2**23 - 1), 2**23 - 1)
+    neuron["resetVec"] = _grid(rho, s, -(2**23 - 1), 2**23 - 1)
+    if extras:
+        neuron["stateRaw"] = _grid(rng.normal(0, 0.05, (n, N, N)), D, -(2**23 - 1), 2**23 - 1)
+        neuron["stateNew"] = _grid(np.tril(rng.normal(0, 0.1, (n, N, N)), -1), D, -(2**23 - 1), 2**23 - 1)
+        neuron["spikeFeedback"] = _grid(rng.normal(0, 0.2, (n, N, M)), s, -(2**23 - 1), 2**23 - 1)
+    neuron.update(vThMant=2**s // 64, decayBits=D, stateFracBits=s)
+    gain = np.clip(1.0 - r.max(axis=1), 0.03, 1.0) * 3.0
+    return neuron, gain
 
 
 def _runaway(rng: np.random.Generator, ntype: str, neuron: dict, w: np.ndarray, b: np.ndarray) -> None:
@@ -154,11 +225,17 @@ def _runaway(rng: np.random.Generator, ntype: str, neuron: dict, w: np.ndarray, 
         neuron["cosDecay"][hit], neuron["sinDecay"][hit] = one, 0
     elif ntype == "LI":
         neuron["alpha"][hit] = one
+    elif ntype == "RF":
+        neuron["cosDecay"][hit], neuron["sinDecay"][hit] = one, 0
+    elif ntype == "MULTIOUT":
+        N = int(neuron["nStates"])
+        neuron["transition"][hit] = one * np.eye(N, dtype=np.int64)
 
 
 def random_network(neuron_type: str, sizes: list[int], steps: int, seed: int, *, readout: bool = True,
                    input_message_bits: int = 0, decay_bits: int = 12, state_frac_bits: int = 12,
-                   bias: bool = True, weight_exp: int | None = None) -> Network:
+                   bias: bool = True, weight_exp: int | None = None, n_states: int = 4,
+                   n_outputs: int = 2, multiout: dict | None = None) -> Network:
     """A random, valid, active integer network.
 
     ``sizes = [n_inputs, hidden..., n_classes]``; hidden layers are ``neuron_type``; the last
@@ -166,6 +243,8 @@ def random_network(neuron_type: str, sizes: list[int], steps: int, seed: int, *,
     gives a single LI layer (``len(sizes) == 2``). ``input_message_bits > 0`` makes the first
     layer take graded counts. ``weight_exp=None`` picks each layer's exponent from its
     largest weight; CUBA layers fold the exponent into the state scale (``s - e``, ``e = 0``).
+    MULTIOUT layers have ``n_states`` state words and ``n_outputs`` outputs per neuron (the next layer
+    then takes ``n_outputs × size`` inputs); ``multiout`` passes options to :func:`multiout_constants`.
     """
     ntype = neuron_type.upper()
     if ntype not in NEURON_TYPES:
@@ -180,12 +259,16 @@ def random_network(neuron_type: str, sizes: list[int], steps: int, seed: int, *,
     rng = np.random.default_rng(seed)
     n_layers = len(sizes) - 1
     layers = []
+    width = int(sizes[0])
     for i in range(n_layers):
-        n_in, n_out = int(sizes[i]), int(sizes[i + 1])
+        n_in, n_out = width, int(sizes[i + 1])
         ltype = "LI" if (readout and i == n_layers - 1) or ntype == "LI" else ntype
         s = int(state_frac_bits)
         D = 12 if ltype == "CUBA" else int(decay_bits)
-        neuron, gain = _neuron(rng, ltype, n_out, D, s)
+        if ltype == "MULTIOUT":
+            neuron, gain = multiout_constants(rng, n_out, D, s, n_states, n_outputs, **(multiout or {}))
+        else:
+            neuron, gain = _neuron(rng, ltype, n_out, D, s)
         mean_x, mean_x2 = _input_moments(i == 0, input_message_bits, 0.2)
         w_f, c_f = _float_layer(rng, n_in, n_out, mean_x, mean_x2, gain, bias)
         if ltype == "CUBA":
@@ -203,7 +286,8 @@ def random_network(neuron_type: str, sizes: list[int], steps: int, seed: int, *,
             _runaway(rng, ltype, neuron, w, b)
         layers.append(Layer(neuron_type=ltype, weight=w, neuron=neuron, bias=b, weight_exp=e,
                             input_message_bits=int(input_message_bits) if i == 0 else 0))
-    meta = Meta(steps=int(steps), n_inputs=int(sizes[0]), n_classes=int(sizes[-1]),
+        width = layers[-1].output_width
+    meta = Meta(steps=int(steps), n_inputs=int(sizes[0]), n_classes=width,
                 input_encoding="counts" if input_message_bits else "binary", source_neuron=ntype.lower(),
                 task={"name": "synth", "seed": int(seed), "sizes": [int(n) for n in sizes]},
                 quantization={"synth": True, "decay_bits": int(decay_bits),
@@ -254,16 +338,23 @@ def full_range_network(seed: int, *, n_layers: int | None = None, steps: int = 1
     sizes = [int(n) for n in rng.integers(1, 24, n_layers + 1)]
     bits = int(rng.choice([0, int(rng.integers(1, 17))]))
     layers = []
+    width = sizes[0]
     for i in range(n_layers):
         last = i == n_layers - 1
         kind = KINDS[str(rng.choice(graded if last and graded else spiking))]
-        n_in, n_out = sizes[i], sizes[i + 1]
+        n_in, n_out = width, sizes[i + 1]
         D = kind.fixed_decay_bits or int(rng.integers(8, 25))
         s = int(rng.integers(STATE_FRAC_BITS_MIN, STATE_FRAC_BITS_MAX + 1))
         neuron = {}
+        dims = {letter: int(rng.integers(1, 5 if letter != kind.output_dim else 4)) for letter in kind.dims}
         for p in kind.params:
             lo, hi = p.range.at(D)
-            if p.role in ("constant", "threshold"):
+            if p.role == "constant" and (p.required or rng.random() < 0.5):
+                value = rng.integers(lo, hi + 1, (n_out, *kind.extra_shape(p, dims))).astype(np.int64)
+                neuron[p.key] = np.tril(value, -1) if p.strictly_lower else value
+            elif p.role == "dim":
+                neuron[p.key] = dims[p.dim]
+            elif p.role == "threshold":
                 neuron[p.key] = rng.integers(lo, hi + 1, n_out).astype(np.int64)
             elif p.role == "decay_bits":
                 neuron[p.key] = int(D)
@@ -277,7 +368,8 @@ def full_range_network(seed: int, *, n_layers: int | None = None, steps: int = 1
         bias = rng.integers(-4096, 4096, n_out).astype(np.int64)
         layers.append(Layer(neuron_type=kind.name, weight=w, neuron=neuron, bias=bias, weight_exp=e,
                             input_message_bits=bits if i == 0 else 0))
-    meta = Meta(steps=int(steps), n_inputs=sizes[0], n_classes=sizes[-1],
+        width = layers[-1].output_width
+    meta = Meta(steps=int(steps), n_inputs=sizes[0], n_classes=width,
                 input_encoding="counts" if bits else "binary", source_neuron="synth",
                 task={"name": "synth-full-range", "seed": int(seed)}, quantization={"synth": True})
     net = Network(layers=layers, meta=meta)

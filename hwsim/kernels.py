@@ -300,9 +300,14 @@ class NeuronKernel:
         """The membrane state (what a spiking last layer would be read from)."""
         return self.kind.membrane
 
-    def init_state(self, shape: tuple[int, ...], dtype=np.int64) -> dict[str, np.ndarray]:
-        """Zero state, ``shape = (..., n)``; int64 (or the float64 carrier)."""
+    def init_state(self, shape: tuple[int, ...], dtype=np.int64, prep: Optional[dict] = None) -> dict[str, np.ndarray]:
+        """Zero state, ``shape = (..., n)``; int64 (or the float64 carrier). ``prep`` (from :meth:`prepare`)
+        gives the layer's sizes to a kind whose states hold several words per neuron."""
         return {name: np.zeros(shape, dtype=dtype) for name in self.state_names}
+
+    def output_width(self, n: int, prep: Optional[dict] = None) -> int:
+        """Values one step outputs for ``n`` neurons (M·n for a multi-output layer)."""
+        return n
 
     def _constants(self, params: dict) -> dict:
         raise NotImplementedError
@@ -507,5 +512,144 @@ class LiKernel(NeuronKernel):
         return v, {"V": v}
 
 
+class RfKernel(NeuronKernel):
+    """RF (resonate-and-fire), docs/fixed_point.md §3.
+
+    Keys: ``cosDecay`` = rnd(re·2^D), ``sinDecay`` = rnd(im·2^D), ``vThMant``, ``decayBits``. State ``X``,
+    ``Y``, ``P``; the reset subtracts VTH after the rotation (``Y`` sees the un-reset ``X``)::
+
+        X' = sat( mul(cosDecay, X, D) − mul(sinDecay, Y, D) − P·VTH + A + B )
+        Y' = sat( mul(sinDecay, X, D) + mul(cosDecay, Y, D) )
+        s  = X' > VTH ;  P ← s
+    """
+
+    kind = KINDS["RF"]
+    _grid_keys = ("cos", "sin")
+
+    def _constants(self, params: dict) -> dict:
+        return {
+            "d": _scalar(params, "decayBits", LIF_DECAY_BITS),
+            "cos": _param(params, "cosDecay"),
+            "sin": _param(params, "sinDecay"),
+            "vth": _param(params, "vThMant") << ACT_SHIFT,
+            "b": self._bias(params),
+        }
+
+    def step_prepared(self, a, state, prep, counters=None):
+        d = prep["d"]
+        x, y, p = state["X"], state["Y"], state["P"]
+        x_new = _mul(prep["cos"], x, d)
+        x_new -= _mul(prep["sin"], y, d)
+        x_new -= np.multiply(p, prep["vth"], dtype=prep["dtype"])
+        x_new += _act(a, prep["dtype"])
+        x_new += prep["b"]
+        sat(x_new, counters)
+        y_new = _mul(prep["sin"], x, d)
+        y_new += _mul(prep["cos"], y, d)
+        sat(y_new, counters)
+        s = (x_new > prep["vth"]).astype(x_new.dtype)
+        return s, {"X": x_new, "Y": y_new, "P": s}
+
+
+def _mul_sum(k: np.ndarray, x: np.ndarray, d: int) -> np.ndarray:
+    """``Σ_j mul(k[..., i, j], x[..., j], D)``: every product truncated toward zero, then summed (int64)."""
+    p = np.multiply(k, x[..., None, :], dtype=np.int64)
+    return _shr0(p, d).sum(axis=-1)
+
+
+class MultioutKernel(NeuronKernel):
+    """MULTIOUT (the multi-output neuron), docs/fixed_point.md §3; always on the int64 carrier.
+
+    Keys: ``nStates`` (N), ``nOutputs`` (M), ``transition`` (n, N, N), ``inputVec`` (n, N), ``readout``
+    (n, M, N), ``resetVec`` (n, N), optional ``resetMat`` (n, N, M), ``resetRead`` (n, N), ``stateRaw``
+    (n, N, N), ``stateNew`` (n, N, N, strictly lower), ``spikeFeedback`` (n, N, M); ``vThMant``,
+    ``decayBits``. State ``X`` (..., n, N), ``P`` (..., n, M), ``R`` (..., n); output ``s`` (..., n·M),
+    neuron-major::
+
+        Z    = X − R·(resetVec + resetMat·P)
+        X'_k = sat( Σ_j mul(T_kj, Z_j) + Σ_j mul(G_kj, X_j) + Σ_{j<k} mul(L_kj, X'_j) + F_k·P
+                    + mul(inputVec_k, A + B) )                       k = 0 … N−1 in order
+        Y    = sat( Σ_k mul(C_mk, X'_k) );  s = Y > VTH
+        R'   = any(s)  |  sat( Σ_k mul(resetRead_k, X'_k) ) > VTH ;  P ← s ;  R ← R'
+
+    Products can reach 2^49 and the input term 2^61, beyond float64's exact integers, so this kernel
+    computes in int64 whatever carrier the caller asks for (the simulator then runs it in int64).
+    """
+
+    kind = KINDS["MULTIOUT"]
+    _optional = ("resetMat", "resetRead", "stateRaw", "stateNew", "spikeFeedback")
+
+    def _constants(self, params: dict) -> dict:
+        prep = {
+            "d": _scalar(params, "decayBits", LIF_DECAY_BITS),
+            "N": _scalar(params, "nStates"),
+            "M": _scalar(params, "nOutputs"),
+            "T": _param(params, "transition"),
+            "Bv": _param(params, "inputVec"),
+            "C": _param(params, "readout"),
+            "rho": _param(params, "resetVec"),
+            "vth": _param(params, "vThMant") << ACT_SHIFT,
+            "b": self._bias(params),
+        }
+        for key in self._optional:
+            prep[key] = _param(params, key) if key in params else None
+        return prep
+
+    def prepare(self, params: dict, dtype=np.int64, shape: Optional[tuple[int, ...]] = None) -> dict:
+        """Constants of one layer on the int64 carrier (``dtype`` and ``shape`` are accepted and ignored:
+        the matrices broadcast over the batch as they are)."""
+        prep = self._constants(params)
+        prep["vth_n"] = np.asarray(prep["vth"], dtype=np.int64)
+        prep["vth"] = prep["vth_n"][..., None] if prep["vth_n"].ndim else prep["vth_n"]   # against [..., n, M]
+        prep["dtype"] = np.dtype(np.int64)
+        return prep
+
+    def init_state(self, shape, dtype=np.int64, prep=None):
+        if prep is None:
+            raise ValueError("MULTIOUT: init_state needs prep (the layer's N and M)")
+        return {"X": np.zeros((*shape, prep["N"]), dtype=np.int64), "P": np.zeros((*shape, prep["M"]), dtype=np.int64),
+                "R": np.zeros(shape, dtype=np.int64)}
+
+    def output_width(self, n, prep=None):
+        return n * int(prep["M"])
+
+    def step_prepared(self, a, state, prep, counters=None):
+        d, N = prep["d"], prep["N"]
+        x, p, r = state["X"], state["P"], state["R"]
+        act = np.asarray(a).astype(np.int64) << ACT_SHIFT
+        act += prep["b"]                                    # A + B (exact in int64)
+        rv = np.broadcast_to(prep["rho"], x.shape).copy()
+        if prep["resetMat"] is not None:
+            rv += np.einsum("...km,...m->...k", prep["resetMat"], p)
+        z = x - r[..., None] * rv                           # the reset action, one step late
+        pre = _mul_sum(prep["T"], z, d)
+        if prep["stateRaw"] is not None:
+            pre += _mul_sum(prep["stateRaw"], x, d)
+        if prep["spikeFeedback"] is not None:
+            pre += np.einsum("...km,...m->...k", prep["spikeFeedback"], p)
+        inp = np.multiply(prep["Bv"], act[..., None], dtype=np.int64)
+        pre += _shr0(inp, d)
+        L = prep["stateNew"]
+        if L is None:
+            x_new = sat(pre, counters)
+        else:                                               # row k reads rows j < k of this step
+            x_new = pre
+            for k in range(N):
+                if k:
+                    x_new[..., k] += _mul_sum(L[..., k:k + 1, :k], x_new[..., :k], d)[..., 0]
+                col = x_new[..., k].copy()
+                x_new[..., k] = sat(col, counters)
+        y = sat(_mul_sum(prep["C"], x_new, d), counters)
+        s = (y > prep["vth"]).astype(np.int64)
+        if prep["resetRead"] is not None:
+            q = sat(_mul_sum(prep["resetRead"][..., None, :], x_new, d)[..., 0], counters)
+            r_new = (q > prep["vth_n"]).astype(np.int64)
+        else:
+            r_new = s.max(axis=-1)
+        return s.reshape(*s.shape[:-2], -1), {"X": x_new, "P": s, "R": r_new}
+
+
 #: neuron type name (as stored in model.net) -> kernel; one per kind declaration (tests check both lists)
-KERNELS: dict[str, NeuronKernel] = {k.type_name: k for k in (CubaKernel(), SilifKernel(), CsilifKernel(), LiKernel())}
+KERNELS: dict[str, NeuronKernel] = {k.type_name: k for k in (CubaKernel(), SilifKernel(), CsilifKernel(), LiKernel(),
+                                                             RfKernel(), MultioutKernel())}
+

@@ -112,15 +112,17 @@ def _run_neurons(kernel, prep: dict, acc: np.ndarray, delay: int, reset_at: Opti
     """
     steps, batch, n = acc.shape
     carrier = prep["dtype"]
-    state = kernel.init_state((batch, n), carrier)
-    feed = np.empty((steps, batch, n), dtype=np.float32) if feed_next else None
-    out = np.empty((batch, steps, n), dtype=np.uint8 if kernel.spiking else np.int64)
-    rec = {name: np.empty((batch, steps, n), dtype=np.int64) for name in kernel.state_names} if record else None
+    state = kernel.init_state((batch, n), carrier, prep)
+    width = kernel.output_width(n, prep)                 # M·n for a multi-output layer
+    feed = np.empty((steps, batch, width), dtype=np.float32) if feed_next else None
+    out = np.empty((batch, steps, width), dtype=np.uint8 if kernel.spiking else np.int64)
+    rec = ({name: np.empty((batch, steps) + value.shape[1:], dtype=np.int64) for name, value in state.items()}
+           if record else None)
     zeros = np.zeros((batch, n), dtype=acc.dtype)
     step = kernel.step_prepared
     for j in range(steps):
         if j == reset_at:
-            state = kernel.init_state((batch, n), carrier)
+            state = kernel.init_state((batch, n), carrier, prep)
         o, state = step(acc[j - delay] if j >= delay else zeros, state, prep, counters)
         if feed is not None:
             feed[j] = o
@@ -300,7 +302,7 @@ def summarize(net: Network, result: SimResult, labels: np.ndarray) -> dict:
             "layer": i, "type": layer.neuron_type, "neurons": layer.out_features,
             "spikes_total" if spiking else "nonzero_outputs_total": total,
             "per_sample": total / n,
-            "rate": total / (n * result.steps * layer.out_features),
+            "rate": total / (n * result.steps * layer.output_width),
             "input_events_per_sample": float(result.in_window(result.input_events[i], i).sum()) / n,
             "counters": dict(result.counters[f"layer/{i}"]),
         })

@@ -177,6 +177,18 @@ def mul(k: torch.Tensor | int, x: torch.Tensor, bits: int) -> torch.Tensor:
     return ste(value, kx / float(2**bits))
 
 
+def mul_exact(k: torch.Tensor | int, x: torch.Tensor, bits: int) -> torch.Tensor:
+    """:func:`mul` with the product formed in int64: exact where ``|k·x|`` exceeds 2^53 (the multi-output
+    neuron's input term ``mul(inputVec, A + B, D)``: 2^24 · 2^37); the value is then below 2^53 again."""
+    kx = x * k
+    ki = k.detach().to(torch.int64) if isinstance(k, torch.Tensor) else int(k)
+    prod = x.detach().to(torch.int64) * ki
+    value = torch.div(prod, 2**bits, rounding_mode="trunc").to(DTYPE)
+    if not kx.requires_grad:
+        return value
+    return ste(value, kx / float(2**bits))
+
+
 def floor_div(x: torch.Tensor, shift: int) -> torch.Tensor:
     """``x >> shift`` = ``floor(x / 2^shift)`` (arithmetic shift of an integer)."""
     p = x / float(2**shift)
@@ -306,7 +318,64 @@ def step_li(A: torch.Tensor, st: dict, p: dict, B: torch.Tensor, count: Optional
     return V, {"V": V}
 
 
-STEPS: dict[str, Callable] = {"CUBA": step_cuba, "SILIF": step_silif, "CSILIF": step_csilif, "LI": step_li}
+def step_rf(A: torch.Tensor, st: dict, p: dict, B: torch.Tensor, count: Optional[Count], spike: SpikeFn):
+    """RF: rotation by (cos, sin) on the 2^D grid, then the reset subtracts VTH from X (after the rotation)."""
+    D = p["decayBits"]
+    vth = p["vThMant"] * 64
+    X, Y, P = st["X"], st["Y"], st["P"]
+    c, s_ = p["cosDecay"], p["sinDecay"]
+    Xn = sat(mul(c, X, D) - mul(s_, Y, D) - P * vth + A + B, count)
+    Yn = sat(mul(s_, X, D) + mul(c, Y, D), count)
+    s = spike(Xn, vth)
+    return s, {"X": Xn, "Y": Yn, "P": s}
+
+
+def _rows(k: torch.Tensor, x: torch.Tensor, D: int) -> torch.Tensor:
+    """``Σ_j mul(k[n, i, j], x[b, n, j], D)`` -> ``[b, n, i]``: each product truncated, then summed."""
+    return mul(k, x.unsqueeze(-2), D).sum(-1)
+
+
+def step_multiout(A: torch.Tensor, st: dict, p: dict, B: torch.Tensor, count: Optional[Count], spike: SpikeFn):
+    """Multi-output neuron: the reset action (one step late), the transition row by row, M readouts, the
+    reset condition (any output, or a dedicated readout). ``X [b, n, N]``, ``P [b, n, M]``, ``R [b, n]``;
+    the output is ``[b, n·M]`` (neuron-major)."""
+    D, N = p["decayBits"], p["nStates"]
+    vth = p["vThMant"] * 64
+    vth_m = vth.unsqueeze(-1) if isinstance(vth, torch.Tensor) and vth.dim() else vth
+    X, P, R = st["X"], st["P"], st["R"]
+    rv = p["resetVec"]
+    if "resetMat" in p:
+        rv = rv + (p["resetMat"] * P.unsqueeze(-2)).sum(-1)
+    Z = X - R.unsqueeze(-1) * rv
+    pre = _rows(p["transition"], Z, D)
+    if "stateRaw" in p:
+        pre = pre + _rows(p["stateRaw"], X, D)
+    if "spikeFeedback" in p:
+        pre = pre + (p["spikeFeedback"] * P.unsqueeze(-2)).sum(-1)
+    pre = pre + mul_exact(p["inputVec"], (A + B).unsqueeze(-1), D)
+    if "stateNew" in p:
+        L = p["stateNew"]
+        rows: list[torch.Tensor] = []
+        for k in range(N):
+            v = pre[..., k]
+            if k:
+                v = v + mul(L[:, k, :k], torch.stack(rows, -1), D).sum(-1)
+            rows.append(sat(v, count))
+        Xn = torch.stack(rows, -1)
+    else:
+        Xn = sat(pre, count)
+    Y = sat(_rows(p["readout"], Xn, D), count)
+    s = spike(Y, vth_m)
+    if "resetRead" in p:
+        q = sat(mul(p["resetRead"], Xn, D).sum(-1), count)
+        Rn = spike(q, vth)
+    else:
+        Rn = 1 - torch.prod(1 - s, dim=-1)
+    return s.flatten(-2), {"X": Xn, "P": s, "R": Rn}
+
+
+STEPS: dict[str, Callable] = {"CUBA": step_cuba, "SILIF": step_silif, "CSILIF": step_csilif, "LI": step_li,
+                              "RF": step_rf, "MULTIOUT": step_multiout}
 
 
 # --------------------------------------------------------------------------- network
@@ -320,7 +389,10 @@ def run_layer(layer: IntLayer, a: torch.Tensor, *, spike: SpikeFn = hard_spike, 
     batch, steps, n = a.shape
     A = a * float(2**ACT_SHIFT)
     B = layer.bias * float(2**ACT_SHIFT)
-    st = {name: torch.zeros(batch, n, dtype=DTYPE, device=a.device) for name in STATE_NAMES[layer.neuron_type]}
+    kind = KINDS[layer.neuron_type]
+    dims = kind.layer_dims(layer.params)
+    st = {state.name: torch.zeros(batch, n, *kind.extra_shape(state, dims), dtype=DTYPE, device=a.device)
+          for state in kind.states}
     step = STEPS[layer.neuron_type]
     outs: list[torch.Tensor] = []
     rec: dict[str, list[torch.Tensor]] = {name: [] for name in st}

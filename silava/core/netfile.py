@@ -95,6 +95,13 @@ class Layer:
     def out_features(self) -> int:
         return int(np.shape(self.weight)[0])
 
+    @property
+    def output_width(self) -> int:
+        """Values the layer sends per step: ``out_features`` × outputs per neuron (M of a MULTIOUT layer)."""
+        kind = KINDS.get(self.neuron_type)
+        m = kind.outputs_per_neuron(self.neuron) if kind is not None and kind.output_dim else 1
+        return self.out_features * m
+
 
 @dataclass
 class Meta:
@@ -169,9 +176,17 @@ def _check_range(where: str, values: np.ndarray | int, lo: int, hi: int) -> None
         raise NetFileError(f"{where}: value {bad} out of range [{lo}, {hi}]")
 
 
-def _neuron_value(where: str, kind: Kind, key: str, value: Any, n: int) -> np.ndarray | int:
-    """A neuron key: a scalar int, or (for per-neuron keys) an integer array of shape (n,)."""
+def _neuron_value(where: str, kind: Kind, key: str, value: Any, n: int,
+                  dims: dict[str, int] | None = None) -> np.ndarray | int:
+    """A neuron key: a scalar int, or (for per-neuron keys) an integer array of shape (n,) — or
+    (n, *sizes) for a key the kind declares with a per-neuron ``shape`` (always an array)."""
     param = kind.param(key)
+    if param.shape:
+        shape = (n, *kind.extra_shape(param, dims or {}))
+        if not isinstance(value, np.ndarray) or value.ndim == 0:
+            raise NetFileError(f"{where}: expected an int64 array of shape {_shape_str(shape)}, "
+                               f"got {type(value).__name__}")
+        return _int_array(where, value, shape)
     if param.is_bool:
         if isinstance(value, (bool, np.bool_)) or _is_int_scalar(value):
             if bool(value) != bool(param.value):
@@ -207,13 +222,25 @@ def _check_neuron(where: str, neuron_type: str, neuron: Any, n: int) -> None:
                                f"fails); remove the key")
         if key not in allowed:
             raise NetFileError(f"{where}/{key}: unexpected key for {neuron_type} (allowed: {', '.join(sorted(allowed))})")
-    vals = {key: _neuron_value(f"{where}/{key}", kind, key, neuron[key], n) for key in neuron}
+    dims: dict[str, int] = {}
+    for letter, p in kind.dims.items():       # sizes first: the shapes of the other keys depend on them
+        value = _neuron_value(f"{where}/{p.key}", kind, p.key, neuron[p.key], n)
+        _check_param(where, kind, p.key, value, 0)
+        dims[letter] = int(value)
+    vals = {key: _neuron_value(f"{where}/{key}", kind, key, neuron[key], n, dims) for key in neuron}
     decay_bits = kind.role("decay_bits")
     if decay_bits is not None and decay_bits.key in vals:    # D first: the other ranges depend on it
         _check_param(where, kind, decay_bits.key, vals[decay_bits.key], 0)
     D = kind.default_decay_bits(vals.get(decay_bits.key) if decay_bits is not None else None)
     for key, value in vals.items():
         _check_param(where, kind, key, value, D)
+    for key, value in vals.items():
+        if kind.param(key).strictly_lower:
+            upper = np.argwhere(np.triu(np.ones(value.shape[-2:], dtype=bool)) & np.any(value != 0, axis=0))
+            if upper.size:
+                k, j = (int(v) for v in upper[0])
+                raise NetFileError(f"{where}/{key}: entry [:, {k}, {j}] is not zero; {key} must be strictly lower "
+                                   f"triangular (row k reads only the rows j < k updated before it)")
 
 
 def _check_param(where: str, kind: Kind, key: str, value: np.ndarray | int, decay_bits: int) -> None:
@@ -226,9 +253,13 @@ def _check_param(where: str, kind: Kind, key: str, value: np.ndarray | int, deca
     _check_range(f"{where}/{key}", value, lo, hi)
 
 
-def _check_float_params(where: str, params: Any, n_out: int, n_in: int) -> None:
+def _check_float_params(where: str, params: Any, n_out: int, n_in: int,
+                        shaped: dict[str, tuple[int, ...]] | None = None) -> None:
+    """The float group: ``weight`` (out, in), scalars or (out,) arrays, and the kind's per-neuron
+    arrays ``shaped`` (float key -> per-neuron shape, e.g. a multi-output layer's ``A``: (N, N))."""
     if not isinstance(params, dict):
         raise NetFileError(f"{where}: expected a dict of float arrays, got {type(params).__name__}")
+    shaped = shaped or {}
     for key, value in params.items():
         loc = f"{where}/{key}"
         if not isinstance(key, str) or not key or "/" in key:
@@ -236,7 +267,7 @@ def _check_float_params(where: str, params: Any, n_out: int, n_in: int) -> None:
         arr = np.asarray(value)
         if arr.dtype.kind not in "fiu" or arr.dtype == np.bool_:
             raise NetFileError(f"{loc}: expected float values, got {arr.dtype}")
-        allowed = [(n_out, n_in)] if key == "weight" else [(), (n_out,)]
+        allowed = [(n_out, n_in)] if key == "weight" else [(n_out, *shaped[key])] if key in shaped else [(), (n_out,)]
         if tuple(arr.shape) not in allowed:
             raise NetFileError(f"{loc}: expected shape {' or '.join(_shape_str(s) for s in allowed)}, "
                                f"got {_shape_str(arr.shape)}")
@@ -288,7 +319,9 @@ def _check_layer(i: int, layer: Any) -> None:
                            f"(previous layers send binary spikes), got {int(layer.input_message_bits)}")
     _check_neuron(f"{where}/neuron", layer.neuron_type, layer.neuron, n_out)
     if layer.float_params is not None:
-        _check_float_params(f"{where}/float", layer.float_params, n_out, w.shape[1])
+        dims = kind.layer_dims(layer.neuron)
+        shaped = {p.source: kind.extra_shape(p, dims) for p in kind.params if p.shape}
+        _check_float_params(f"{where}/float", layer.float_params, n_out, w.shape[1], shaped)
 
 
 def _json_dict(where: str, value: Any) -> str:
@@ -324,9 +357,9 @@ def _check_meta(meta: Any, layers: list[Layer]) -> None:
     if layers:
         if int(meta.n_inputs) != layers[0].in_features:
             raise NetFileError(f"meta/n_inputs: {meta.n_inputs} but layer/0 has inFeatures {layers[0].in_features}")
-        if int(meta.n_classes) != layers[-1].out_features:
+        if int(meta.n_classes) != layers[-1].output_width:
             raise NetFileError(f"meta/n_classes: {meta.n_classes} but layer/{len(layers) - 1} has "
-                               f"outFeatures {layers[-1].out_features}")
+                               f"{layers[-1].output_width} outputs")
         graded = int(layers[0].input_message_bits) > 0
         if graded != (meta.input_encoding != "binary"):
             raise NetFileError(f"meta/input_encoding: {meta.input_encoding!r} does not match layer/0/inputMessageBits "
@@ -337,7 +370,8 @@ def validate(net: Network) -> None:
     """Raise :class:`NetFileError` unless ``net`` is a well-formed network (see module docstring).
 
     Checks every layer (types, shapes, dtypes, ranges, even weights, CUBA rules), that the
-    layers chain (``in_features`` of layer i = ``out_features`` of layer i-1), that only
+    layers chain (``in_features`` of layer i = ``output_width`` of layer i-1: its ``out_features``
+    times the outputs per neuron, M for a MULTIOUT layer), that only
     the last layer is non-spiking (LI), and the metadata (including sizes and encoding).
     """
     if not isinstance(net, Network):
@@ -348,9 +382,12 @@ def validate(net: Network) -> None:
         _check_layer(i, layer)
         if i > 0:
             prev = net.layers[i - 1]
-            if layer.in_features != prev.out_features:
+            if layer.in_features != prev.output_width:
+                per = prev.output_width // max(prev.out_features, 1)
+                what = (f"layer/{i - 1}'s {prev.output_width} outputs ({per} per neuron x outFeatures "
+                        f"{prev.out_features})" if per != 1 else f"layer/{i - 1}/outFeatures {prev.out_features}")
                 raise NetFileError(f"layer/{i}/inFeatures: {layer.in_features} does not match "
-                                   f"layer/{i - 1}/outFeatures {prev.out_features} (layers do not chain)")
+                                   f"{what} (layers do not chain)")
         if not KINDS[layer.neuron_type].spiking and i != len(net.layers) - 1:
             raise NetFileError(f"layer/{i}/neuron/type: {layer.neuron_type} (non-spiking) is only allowed "
                                f"as the last layer")

@@ -37,11 +37,16 @@ STATE_BITS = 24
 #: bits of the bias mantissa (13-bit signed, [-4096, 4095])
 BIAS_BITS = 13
 
-ROLES = ("constant", "threshold", "decay_bits", "state_frac_bits", "fixed")
+ROLES = ("constant", "threshold", "decay_bits", "state_frac_bits", "fixed", "dim")
 GRIDS = ("decay", "state")
 OUTPUTS = ("binary", "graded")
-RESETS = ("subtract", "zero", "none")
-GAINS = ("1", "1-alpha", "b")
+RESETS = ("subtract", "zero", "none", "learned")
+#: the input gain folded into a layer's rows: none, ``1 − alpha``, or a float constant of the kind
+#: named here (``b``: C-SiLIF's input gain and the multi-output neuron's, ``dt``: RF's Euler step)
+GAINS = ("1", "1-alpha", "b", "dt")
+#: what a range violation of a constant does in the quantizers: clip it (counted in the report), or
+#: refuse the layer (a one-line error naming the fix) — for values whose clipping changes the model
+ON_RANGE = ("clip", "error")
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,13 @@ class Param:
       (``grid="decay"``) or ``G = s`` (``grid="state"``); ``source`` names the float constant;
     * ``threshold`` — ``vThMant = threshold · 2^s / 64`` (must be an integer in range);
     * ``decay_bits`` / ``state_frac_bits`` — the layer's D and s (one value per layer);
-    * ``fixed`` — a value netx expects (``value``), one per layer.
+    * ``fixed`` — a value netx expects (``value``), one per layer;
+    * ``dim`` — a size of the layer (one value per layer) named by the letter ``dim`` (e.g. ``N``
+      states per neuron); the quantizers read it off the first constant whose ``shape`` has it.
+
+    ``shape``: a constant or state holds, per neuron, an array of these sizes (dim letters), e.g.
+    ``("N", "N")`` for a transition matrix: the layer's array is ``(n, N, N)``. Empty (the default):
+    one value per neuron. ``required=False``: the key may be absent (a constant then reads as zero).
     """
 
     key: str
@@ -100,6 +111,14 @@ class Param:
     #: quantization report counts floats strictly inside (−1, 1) that land there under this name
     #: (e.g. "to_integrator" for a retention factor, "to_full" for a fraction lost per step)
     collapse_at_one: str = ""
+    #: extra per-neuron axes, named by dim letters (see the class docstring)
+    shape: tuple[str, ...] = ()
+    #: the dim letter a ``dim`` parameter defines
+    dim: str = ""
+    #: ``clip`` (count the clipped values) or ``error`` (refuse the layer) when a constant is out of range
+    on_range: str = "clip"
+    #: a per-neuron square matrix that must be strictly lower triangular (entries j ≥ i are zero)
+    strictly_lower: bool = False
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -108,6 +127,14 @@ class Param:
             raise ValueError(f"{self.key}: grid must be one of {GRIDS}, got {self.grid!r}")
         if (self.role == "constant") != bool(self.source):
             raise ValueError(f"{self.key}: a constant needs its float source (and only a constant has one)")
+        if (self.role == "dim") != bool(self.dim):
+            raise ValueError(f"{self.key}: a dim parameter names its letter (and only a dim has one)")
+        if self.shape and self.role != "constant":
+            raise ValueError(f"{self.key}: only a constant may have a per-neuron shape")
+        if self.on_range not in ON_RANGE:
+            raise ValueError(f"{self.key}: on_range must be one of {ON_RANGE}, got {self.on_range!r}")
+        if self.strictly_lower and (len(self.shape) != 2 or self.shape[0] != self.shape[1]):
+            raise ValueError(f"{self.key}: strictly_lower needs a square per-neuron shape")
 
     @property
     def per_neuron(self) -> bool:
@@ -130,11 +157,15 @@ class Param:
 
 @dataclass(frozen=True)
 class State:
-    """One state of a neuron: model.net/hwsim name (``U``), width, and a label for reports."""
+    """One state of a neuron: model.net/hwsim name (``U``), width, and a label for reports.
+
+    ``shape``: per-neuron axes named by dim letters (``("N",)``: N words per neuron); empty: one value.
+    """
 
     name: str
     bits: int = STATE_BITS
     label: str = ""
+    shape: tuple[str, ...] = ()
 
     @property
     def var(self) -> str:
@@ -174,6 +205,14 @@ class Kind:
     netx_native: bool = False
     #: (Re, Im) keys of a complex decay λ (C-SiLIF): the report checks |λ| on the grid jointly
     complex_pair: Optional[tuple[str, str]] = None
+    #: the dim letter of the outputs per neuron (a multi-output neuron sends M = that size per neuron;
+    #: the next layer's inputs are M × this layer's neurons, neuron-major: index h·M + m); "" = one
+    output_dim: str = ""
+    #: the cost of one update from a layer's ``neuron`` keys (when it depends on them), else ``cost``
+    cost_of: Optional[Callable[[dict], "Cost"]] = field(default=None, repr=False, compare=False)
+    #: how ``silava export --dt-scale`` re-discretises the kind (a rule of ``silava.export.dtscale``;
+    #: "" = the kind has no continuous-time parametrisation)
+    dt_rule: str = ""
     equations: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
@@ -190,6 +229,17 @@ class Kind:
         keys = [p.key for p in self.params]
         if len(set(keys)) != len(keys) or len({p.var for p in self.params}) != len(keys):
             raise ValueError(f"{self.name}: duplicate parameter keys or Var names")
+        letters = set(self.dims)
+        for item in (*self.params, *self.states):
+            unknown = set(item.shape) - letters
+            if unknown:
+                raise ValueError(f"{self.name}: {getattr(item, 'key', getattr(item, 'name', ''))} uses "
+                                 f"undeclared dims {sorted(unknown)}")
+        if self.output_dim and self.output_dim not in letters:
+            raise ValueError(f"{self.name}: output_dim {self.output_dim!r} is not a declared dim")
+        for letter in letters:
+            if not any(letter in p.shape for p in self.params if p.required):
+                raise ValueError(f"{self.name}: dim {letter} is not the size of any required constant")
 
     # ------------------------------------------------------------------ derived facts
     @property
@@ -214,6 +264,40 @@ class Kind:
     def prev_spike_bits(self) -> int:
         """Bits of the narrow states (the stored previous spike)."""
         return sum(s.bits for s in self.states if s.bits != STATE_BITS)
+
+    # ------------------------------------------------------------------ sizes of a layer
+    @property
+    def dims(self) -> dict[str, "Param"]:
+        """Dim letter -> its ``dim`` parameter (empty for a kind with one value per neuron)."""
+        return {p.dim: p for p in self.params if p.role == "dim"}
+
+    def layer_dims(self, neuron: dict) -> dict[str, int]:
+        """The sizes of a layer (``{"N": 4, "M": 2}``) from its ``neuron`` keys."""
+        return {letter: int(neuron[p.key]) for letter, p in self.dims.items()}
+
+    def extra_shape(self, item: "Union[Param, State]", dims: dict[str, int]) -> tuple[int, ...]:
+        """The per-neuron shape of a parameter or state for a layer of sizes ``dims``."""
+        return tuple(int(dims[letter]) for letter in item.shape)
+
+    def outputs_per_neuron(self, neuron: dict) -> int:
+        """Outputs each neuron sends (M of a multi-output layer, else 1)."""
+        if not self.output_dim:
+            return 1
+        return int(neuron[self.dims[self.output_dim].key])
+
+    def state_words_for(self, neuron: dict) -> int:
+        """24-bit state words per neuron of a layer (``state_words`` with the layer's sizes)."""
+        dims = self.layer_dims(neuron)
+        return sum(_prod(self.extra_shape(s, dims)) for s in self.states if s.bits == STATE_BITS)
+
+    def prev_spike_bits_for(self, neuron: dict) -> int:
+        """Bits of the narrow states per neuron of a layer (previous outputs, reset flag)."""
+        dims = self.layer_dims(neuron)
+        return sum(s.bits * _prod(self.extra_shape(s, dims)) for s in self.states if s.bits != STATE_BITS)
+
+    def cost_for(self, neuron: dict) -> "Cost":
+        """Integer operations of one update of a layer's neuron (``cost_of`` if declared, else ``cost``)."""
+        return self.cost_of(neuron) if self.cost_of is not None else self.cost
 
     @property
     def required_keys(self) -> tuple[str, ...]:
@@ -259,15 +343,22 @@ class Kind:
 
         ``constant(param, G, lo, hi)`` quantizes one float constant (``clip(rnd(source · 2^G), lo,
         hi)``, with ``G = D`` on the decay grid or ``s`` in state units): the exporter (numpy) and
-        QAT (torch) each pass their own rounding. The rest is set here: ``vThMant`` from the
-        threshold, the layer settings D and s (an optional D is left out), netx's fixed keys.
+        QAT (torch) each pass their own rounding; it returns None for an optional constant the
+        layer does not have (the key is left out). The rest is set here: ``vThMant`` from the
+        threshold, the layer settings D and s (an optional D is left out), netx's fixed keys, and
+        each ``dim`` from the shape of the first constant that has it.
         """
         D, s = int(decay_bits), int(state_frac_bits)
         out: dict[str, Any] = {}
         for p in self.params:
             if p.role == "constant":
                 lo, hi = p.range.at(D)
-                out[p.key] = constant(p, D if p.grid == "decay" else s, lo, hi)
+                value = constant(p, D if p.grid == "decay" else s, lo, hi)
+                if value is not None:
+                    out[p.key] = value
+            elif p.role == "dim":
+                owner = next(q for q in self.params if p.dim in q.shape and q.required)
+                out[p.key] = None, owner, 1 + owner.shape.index(p.dim)   # filled below
             elif p.role == "threshold":
                 out[p.key] = int(self.vth_mant(s))
             elif p.role == "fixed":
@@ -276,6 +367,10 @@ class Kind:
                 out[p.key] = s
             elif p.role == "decay_bits" and p.required:
                 out[p.key] = D
+        for p in self.params:
+            if p.role == "dim":
+                _, owner, axis = out[p.key]
+                out[p.key] = int(out[owner.key].shape[axis])
         return out
 
     def float_keys(self) -> tuple[str, ...]:
@@ -283,9 +378,16 @@ class Kind:
         return ("weight", "bias", "threshold") + self.float_params
 
 
+def _prod(shape: tuple[int, ...]) -> int:
+    out = 1
+    for n in shape:
+        out *= int(n)
+    return out
+
+
 # --------------------------------------------------------------------------- registry
 #: the modules of this package that declare a kind (each defines ``KIND``)
-_MODULES = ("cuba", "silif", "csilif", "li")
+_MODULES = ("cuba", "silif", "csilif", "li", "rf", "multiout")
 
 
 def _load() -> dict[str, Kind]:
