@@ -17,6 +17,7 @@ Usage::
 
     .venv/bin/python bench/train_step.py                      # SiLIF and C-SiLIF, 140-128-128-20, B=32, T=250
     .venv/bin/python bench/train_step.py --neurons silif --iters 10 --ref-style
+    .venv/bin/python bench/train_step.py --neurons multiout --multiout n_states=4 reset_action=classic
 """
 from __future__ import annotations
 
@@ -82,7 +83,41 @@ def naive_csilif(n, I, ref_style=False):
     return torch.stack(out, 1)
 
 
-NAIVE = {"silif": naive_silif, "csilif": naive_csilif}
+def naive_multiout(n, I, ref_style=False):
+    """The multi-output neuron as a plain autograd loop (train/neurons/multiout.py's equations, in its
+    augmented form ``(x̃, y, q) = W x + V u`` so that the spikes are bit-identical)."""
+    from silava.train.neurons.multiout import augmented
+
+    p = n.params()
+    W, V = augmented(p)
+    N, M = n.state_size, n.n_outputs
+    Wt = W.transpose(1, 2)
+    x = I.new_zeros(I.shape[2], I.shape[0], N)                     # [H, B, N]
+    out = []
+    for I_t in _inputs(I, ref_style):
+        z = torch.baddbmm(I_t.t().unsqueeze(-1) * V.unsqueeze(1), x, Wt)
+        xt, y = z[..., :N], z[..., N:N + M]
+        s = spike(y - 1.0)
+        if n.reset == "any":
+            r = 1 - torch.prod(1 - s, dim=-1)
+        elif n.reset == "readout":
+            r = spike(z[..., N + M] - 1.0)
+        else:
+            r = torch.zeros_like(y[..., 0])
+        rv = p.rho.unsqueeze(1)
+        if p.R is not None:
+            Rt = p.R.transpose(1, 2)
+            rv = torch.addcmul(rv, s[..., 0:1], Rt[:, 0:1, :]) if M <= 2 else torch.baddbmm(rv, s, Rt)
+            for m in range(1, M if M <= 2 else 1):
+                rv = rv + s[..., m:m + 1] * Rt[:, m:m + 1, :]
+        x = xt - r.unsqueeze(-1) * rv
+        out.append(s.transpose(0, 1).flatten(1))
+    return torch.stack(out, 1)
+
+
+NAIVE = {"silif": naive_silif, "csilif": naive_csilif, "multiout": naive_multiout}
+#: neuron options per benchmarked neuron (``--multiout KEY=VALUE`` adds to the multi-output neuron's)
+NEURON_KW = {"multiout": {"n_states": 2, "n_outputs": 2}}
 
 
 def naive_forward(model: SpArchNet, x: torch.Tensor, ref_style: bool = False):
@@ -171,12 +206,17 @@ def report(res: dict, iters: int) -> None:
 def bench(neuron: str, args) -> dict:
     torch.manual_seed(args.seed)
     sizes = args.hidden
-    ours = SpArchNet(args.inputs, sizes, args.classes, neuron, dropout=args.dropout)
+    kw = dict(NEURON_KW.get(neuron, {}))
+    if neuron == "multiout":
+        for item in args.multiout:
+            key, _, value = item.partition("=")
+            kw[key] = int(value) if value.isdigit() else {"true": True, "false": False}.get(value.lower(), value)
+    ours = SpArchNet(args.inputs, sizes, args.classes, neuron, dropout=args.dropout, neuron_kwargs=kw)
     base = copy.deepcopy(ours)
     x = (torch.rand(args.batch, args.steps, args.inputs) < args.input_rate).float()
     y = torch.randint(0, args.classes, (args.batch,))
     print(f"\n[{neuron}] {args.inputs}-{'-'.join(map(str, sizes))}-{args.classes}, batch {args.batch}, "
-          f"T={args.steps}, dropout {args.dropout}")
+          f"T={args.steps}, dropout {args.dropout}" + (f", {kw}" if kw else ""))
     print("  check:", check_equal(ours, base, x, y, args.seed))
 
     models = {"ours": (ours, ours_fwd), "baseline": (base, lambda m, xx: naive_forward(m, xx)[0])}
@@ -191,7 +231,7 @@ def bench(neuron: str, args) -> dict:
     # the neuron layer alone: forward + backward over I[B,T,H] of the first hidden layer
     neuron_mod = ours.layers[0].neuron
     I = torch.randn(args.batch, args.steps, sizes[0]).requires_grad_()
-    g = torch.randn(args.batch, args.steps, sizes[0])
+    g = torch.randn(args.batch, args.steps, neuron_mod.output_size)
     loop = NAIVE[neuron]
     layer_runs = {"ours": lambda: neuron_mod(I).backward(g), "baseline": lambda: loop(neuron_mod, I).backward(g)}
     print(f"  first hidden layer's neurons only (forward + backward, {args.batch}x{args.steps}x{sizes[0]}):")
@@ -215,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ref-style", action="store_true", help="also time the I[:, t, :]-indexing loop")
+    p.add_argument("--multiout", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="options of the multi-output neuron (default n_states=2 n_outputs=2), e.g. reset_action=classic")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -153,7 +153,7 @@ class SpArchNet(nn.Module):
         n_in = int(n_inputs)
         for h in self._config["hidden_sizes"]:
             self.layers.append(SpArchLayer(n_in, h, make_neuron(neuron, h, **nk), dropout))
-            n_in = h
+            n_in = self.layers[-1].neuron.output_size      # M·h for a multi-output neuron
         self.readout = SpArchLayer(n_in, int(n_classes), LI(int(n_classes), **rk), dropout=0.0)
 
     @property
@@ -165,7 +165,8 @@ class SpArchNet(nn.Module):
         """``x[B,T,F] → o[B,C] = Σ_t softmax(v_t)``.
 
         With ``record=True`` returns a dict: ``out [B,C]``, ``readout_v [B,T,C]``,
-        ``spikes``: list of ``[B,T,H]`` per hidden layer (before dropout),
+        ``spikes``: list of ``[B,T,H]`` per hidden layer (before dropout; ``[B,T,H·M]`` for a
+        multi-output neuron, whose states are ``[B,T,H,N]``),
         ``states``: list of ``{name: [B,T,H]}``, ``currents``: list of the neuron input
         ``I [B,T,H]`` (the BatchNorm output; for ``bias_on_voltage`` neurons the scale
         part, with ``currents[i] + biases[i] == BN output``), ``biases``: list of ``[H]``

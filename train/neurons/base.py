@@ -51,6 +51,8 @@ class Neuron(nn.Module):
     linear_init: ClassVar[str] = "default"  # "xavier" | "default": init of the layer's Linear (spec §1.1)
     spiking: ClassVar[bool] = True
     threshold: float = 1.0
+    #: outputs per neuron (the multi-output neuron: M); the layer outputs ``size × outputs_per_neuron``
+    outputs_per_neuron: int = 1
 
     def __init__(self, size: int, *, init_state: str = "zeros", surrogate: str = "boxcar",
                  surrogate_scale: float | None = None, fast: bool = True) -> None:
@@ -62,6 +64,11 @@ class Neuron(nn.Module):
         self.surrogate, self.surrogate_scale = resolve_surrogate(surrogate, surrogate_scale)
         self.spike_fn = make_spike_fn(self.surrogate, self.surrogate_scale)
         self.fast = bool(fast)
+
+    @property
+    def output_size(self) -> int:
+        """Width of the layer's output: ``size × outputs_per_neuron`` (neuron-major)."""
+        return self.size * int(self.outputs_per_neuron)
 
     # ------------------------------------------------------------------ to implement
     def params(self, bias: Tensor | None = None) -> NamedTuple:
@@ -104,7 +111,7 @@ class Neuron(nn.Module):
                 state0: NamedTuple | None = None) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
         """Run over ``I[B,T,H]``.
 
-        Returns spikes ``[B,T,H]`` (LI: membrane ``v``), or ``(spikes, states)`` with
+        Returns spikes ``[B,T,H]`` (``[B,T,H·M]`` for M outputs per neuron; LI: membrane ``v``), or ``(spikes, states)`` with
         ``states[name][B,T,H]`` = the state after each step. ``state0`` (optional, a
         ``State`` of ``[B,H]`` tensors) overrides the ``init_state`` rule.
         """

@@ -19,6 +19,10 @@ Real form computed by :func:`step` (the inference constants, §10.1:
     s_t = Θ(x_t − 1)
 
 No lateral weights. Layer ``W``: PyTorch default init. ``|1 + dt·A|`` may exceed 1.
+
+Deploys as our own kind ``RF`` (``silava.core.kinds.rf``; Lava's ``lava.proc.rf.RF`` spikes on a
+phase crossing and never resets, a different neuron): ``re``, ``im`` on the decay grid, the
+input gain ``dt`` folded into the rows, threshold 1.
 """
 from __future__ import annotations
 
@@ -157,6 +161,7 @@ class RF(Neuron):
     """Resonate-and-fire layer; see the module docstring. Extra arg: ``dt=0.004`` (fixed)."""
 
     type_name = "rf"
+    kind = "RF"
     linear_init = "default"
     State = RFState
     state_names = ("x", "y")
