@@ -13,6 +13,8 @@ train neuron                model.net      folded W'', c''            float cons
 ==========================  =============  ========================  ======================
 silif, adlif, cadlif        SILIF          (1-alpha) W', (1-alpha) c  alpha, beta, a, b
 csilif                      CSILIF         b W', b c                  lam_re, lam_im
+rf                          RF             dt W', dt c                re, im
+multiout                    MULTIOUT       b W', b c (b = max|B|)     A, B/b, C, rho [, R, c_r]
 lif (CUBA)                  CUBA           W' (current), c (voltage)  cur_decay, vol_decay
 li (readout)                LI             (1-alpha) W', (1-alpha) c  alpha
 ==========================  =============  ========================  ======================
@@ -21,12 +23,14 @@ The folded float model (zero initial state)::
 
     SILIF:  w = beta w + a u + b s';  u = alpha (u - s') - (1 - alpha) w + W''x + c'';  s = u > 1
     CSILIF: x_r = x - 0.5 s';  x = lr x_r - li y + W''x + c'';  y = li x_r + lr y;  s = x > 0.5
+    RF:     x_new = re x - im y - s' + W''x + c'';  y = im x + re y;  s = x_new > 1
+    MULTIOUT: z = x - r'(rho + R s');  x = A z + B (W''x + c'');  s = C x > 1;  r = any(s) | c_r.x > 1
     CUBA:   u = (1 - du) u + W''x;  v = (1 - dv) v + u + c'';  s = v > 1;  v = v (1 - s)
     LI:     v = alpha v + W''h + c''
 
 (``s'`` = the previous step's spike). Which model.net kind a trained neuron becomes is the
 neuron class's ``kind`` attribute; the threshold, the float constants and the input gain come
-from the kind declaration (:mod:`silava.core.kinds`). The RF neuron has no kind: it is rejected.
+from the kind declaration (:mod:`silava.core.kinds`). A neuron without a kind is rejected.
 This module imports torch only through the model it is given (no import of train at load time).
 A float reference loop of the folded network is in tests/folded_reference.py.
 """
@@ -41,14 +45,15 @@ from silava.core.kinds import KINDS, Kind
 
 
 def input_gain(kind: Kind, consts: dict[str, Any], n: int) -> Any:
-    """The per-neuron gain folded into a layer's rows and bias: ``1``, ``1 − α`` or ``b`` (kind declaration).
+    """The per-neuron gain folded into a layer's rows and bias: ``1``, ``1 − α``, or the discrete constant the
+    kind declaration names (``b``: C-SiLIF's and the multi-output neuron's gain; ``dt``: RF's Euler step).
 
     Works on numpy arrays and torch tensors alike (``consts`` holds the neuron's discrete parameters).
     """
     if kind.input_gain == "1-alpha":
         return 1.0 - consts["alpha"]
-    if kind.input_gain == "b":
-        return consts["b"]
+    if kind.input_gain != "1":
+        return consts[kind.input_gain]
     return None   # no gain: the caller keeps the BatchNorm-folded rows as they are
 
 
@@ -136,7 +141,7 @@ def fold_layer(layer: Any, readout: bool = False) -> FoldedLayer:
     gain = input_gain(kind, consts, n)
     if gain is None:   # e.g. CUBA: BN scale into the current, BN shift onto the voltage
         gain = np.ones(n)
-    params = {k: consts[k] for k in kind.float_params}
+    params = {k: consts[k] for k in kind.float_params if k in consts}   # optional constants may be absent
     folded = FoldedLayer(neuron_type=kind.name, source=name, weight=gain[:, None] * w_bn, bias=gain * c,
                          threshold=kind.threshold or 0.0, params=params)
     check_finite(folded, name)

@@ -18,6 +18,10 @@ Neuron constants, each ``rnd(value * 2^D)`` clipped to its range:
 * CSILIF: cosDecay = rnd(lam_re 2^D), sinDecay = rnd(lam_im 2^D) in [-2^D, 2^D];
           vThMant = S / 128 (threshold 0.5; needs s >= 7)
 * LI:     alpha in [0, 2^D]
+* RF:     cosDecay = rnd(re 2^D), sinDecay = rnd(im 2^D) in [-2^D, 2^D]; vThMant = S / 64
+* MULTIOUT: transition, readout, resetRead = rnd(. 2^D); inputVec = rnd(B/max|B| 2^D) in [-2^D, 2^D];
+          resetVec, resetMat = rnd(. S); each a 24-bit signed word, an out-of-range value is an error
+          (:func:`check_constant_ranges`), not a clip; the width each needs is reported (:func:`constant_bits`)
 * CUBA:   D = 12 always; the exponent is folded into the state scale (netx derives its own
           exponent from the weights, exact only for e = 0): ``s <- s - e``, ``e <- 0``,
           ``vThMant = 2^s / 64``; ``iDecay = clip(max(1, rnd(du 4096)), 1, 4096)``,
@@ -139,6 +143,7 @@ class LayerStats:
     weights_clipped: int = 0
     bias_saturated: int = 0
     constants_clipped: dict[str, int] = field(default_factory=dict)
+    constant_bits: dict[str, int] = field(default_factory=dict)   # width each constant needs (from the data)
 
 
 def quantize_constants(kind: Kind, params: dict[str, np.ndarray], D: int, s: int
@@ -151,12 +156,42 @@ def quantize_constants(kind: Kind, params: dict[str, np.ndarray], D: int, s: int
     """
     clipped: dict[str, int] = {}
 
-    def constant(p: Param, bits: int, lo: int, hi: int) -> np.ndarray:
+    def constant(p: Param, bits: int, lo: int, hi: int) -> np.ndarray | None:
+        if p.source not in params and not p.required:
+            return None                     # an optional constant this layer does not have
         value, clipped[p.key] = on_grid(params[p.source], bits, lo, hi)
         return value
 
     neuron = kind.integer_params(D, s, constant)
     return neuron, clipped
+
+
+def constant_bits(kind: Kind, neuron: dict[str, Any]) -> dict[str, int]:
+    """The width each constant of a quantized layer needs, from its values (signed two's complement;
+    an all-zero constant needs 1 bit): what the data asks of the 24-bit words the kind declares."""
+    out = {}
+    for p in kind.params:
+        if p.role == "constant" and p.key in neuron:
+            v = np.asarray(neuron[p.key], dtype=np.int64)
+            top = int(np.max(np.where(v >= 0, v, -v - 1))) if v.size else 0
+            out[p.key] = max(1, top.bit_length() + (1 if p.range.lo < 0 else 0))
+    return out
+
+
+def check_constant_ranges(where: str, kind: Kind, params: dict[str, Any], clipped: dict[str, int],
+                          D: int, s: int) -> None:
+    """A constant declared ``on_range="error"`` (e.g. a multi-output layer's matrices) must fit its range:
+    clipping it would change the dynamics (an unstable transition stays unstable), so it is refused."""
+    for p in kind.params:
+        if p.on_range != "error" or not clipped.get(p.key):
+            continue
+        lo, hi = p.range.at(D)
+        grid = D if p.grid == "decay" else s
+        peak = float(np.max(np.abs(np.asarray(params[p.source], dtype=np.float64))))
+        knob = "--decay-bits (or --layer-decay-bits for this layer)" if p.grid == "decay" else \
+            "--state-frac-bits (or --layer-state-frac-bits for this layer)"
+        raise QuantError(f"{where}: {clipped[p.key]} {p.key} values do not fit [{lo}, {hi}] on the 2^{grid} grid "
+                         f"(max |{p.source}| = {peak:.4g}); lower {knob}")
 
 
 def quantize_layer(fl: FoldedLayer, i: int, config: QuantConfig,
@@ -203,6 +238,8 @@ def quantize_layer(fl: FoldedLayer, i: int, config: QuantConfig,
     if kind.netx_native and kind.threshold is not None:
         check_threshold(where, kind.vth_mant(s))
     neuron, stats.constants_clipped = quantize_constants(kind, fl.params, D, s)
+    check_constant_ranges(where, kind, fl.params, stats.constants_clipped, D, s)
+    stats.constant_bits = constant_bits(kind, neuron)
     layer = Layer(fl.neuron_type, w, neuron, bias=bias, weight_exp=e, input_message_bits=input_message_bits,
                   float_params=fl.float_group())
     return layer, stats

@@ -58,8 +58,11 @@ def _collapses(kind: Kind, n: dict, p: dict, D: int, s: int) -> tuple[dict[str, 
     col: dict[str, int] = {}
     err: dict[str, float] = {}
     pair = kind.complex_pair or ()
+    def neurons(hit: np.ndarray) -> int:          # a per-neuron array (n, ...) counts neurons with any hit
+        return int(np.sum(hit.reshape(hit.shape[0], -1).any(axis=1))) if hit.ndim > 1 else int(np.sum(hit))
+
     for param in kind.params:
-        if param.role != "constant":
+        if param.role != "constant" or param.key not in n:
             continue
         x = np.asarray(p[param.source], dtype=np.float64)
         q = np.asarray(n[param.key])
@@ -67,9 +70,9 @@ def _collapses(kind: Kind, n: dict, p: dict, D: int, s: int) -> tuple[dict[str, 
         err[param.source] = float(np.max(np.abs(q / scale - x))) if x.size else 0.0
         if param.key in pair:
             continue
-        col[f"{param.source}_to_zero"] = int(np.sum((x != 0) & (q == 0)))
+        col[f"{param.source}_to_zero"] = neurons((x != 0) & (q == 0))
         if param.collapse_at_one:
-            col[f"{param.source}_{param.collapse_at_one}"] = int(np.sum((np.abs(x) < 1) & (np.abs(q) == one)))
+            col[f"{param.source}_{param.collapse_at_one}"] = neurons((np.abs(x) < 1) & (np.abs(q) == one))
     if pair:
         re, im = (kind.param(key) for key in pair)
         r = np.hypot(p[re.source], p[im.source])
@@ -111,6 +114,7 @@ def layer_report(i: int, fl: Any, layer: Any, st: LayerStats) -> dict[str, Any]:
                  "max_abs_int": int(np.max(np.abs(layer.bias))) if layer.bias is not None else 0,
                  "max_abs_error": float(np.max(np.abs(b_back - fl.bias))) if fl.bias.size else 0.0},
         "constants_clipped": dict(st.constants_clipped),
+        "constant_bits": dict(getattr(st, "constant_bits", {}) or {}),
     }
     out["collapses"], out["constants_max_abs_error"] = _collapses(KINDS[layer.neuron_type], layer.neuron,
                                                                   fl.params, D, s)
@@ -183,6 +187,10 @@ def report_text(report: dict[str, Any]) -> str:
         if l["exponent_folded_into_s"]:
             lines.append(f"layer {l['index']}: CUBA weight exponent {l['exponent_folded_into_s']} folded into the "
                          f"state scale (s = {l['state_frac_bits']}, vThMant = {l['vth_mant']})")
+        shaped = {k: b for k, b in (l.get("constant_bits") or {}).items() if KINDS[l["type"]].param(k).shape}
+        if shaped:
+            lines.append(f"layer {l['index']}: {l['type']} matrices need (from the data, of 24-bit words): "
+                         + ", ".join(f"{k} {b} bits" for k, b in shaped.items()))
         for text in l["warnings"]:
             lines.append(f"layer {l['index']}: {text}")
     for note in report["notes"]:

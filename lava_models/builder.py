@@ -11,7 +11,7 @@ The neuron comes from the layer's kind declaration (``silava.core.kinds.KINDS[ty
   ``floating_pt``: ``LIFReset(du = cur_decay, dv = vol_decay, vth = threshold, bias_mant = bias)``
   from the float group (Lava's float LIF computes ``u = u(1−du) + a``, ``v = v(1−dv) + u + bias_mant``,
   spike ``v > vth``, ``v ← 0``; ``bias_exp`` is ignored there) — the same equations as train's ``lif``;
-* any other kind (SILIF / CSILIF / LI): its Process in :mod:`lava_models.procs`
+* any other kind (SILIF / CSILIF / RF / MULTIOUT / LI): its Process in :mod:`lava_models.procs`
   (``reset_interval = P``, ``reset_offset = i + 2``), whose Vars are filled from the model.net
   keys (``FILE_KEYS``) under ``fixed_pt`` or the float group (``FLOAT_KEYS``) under ``floating_pt``.
 
@@ -234,8 +234,11 @@ def _neuron(layer, i: int, tag: str, reset_interval: int):
                 values[var] = layer.neuron[key]
     else:
         n = layer.out_features
+        optional = {p.source for p in kind.params if p.role == "constant" and not p.required}
+        fp = layer.float_params or {}
         values = {var: (_float_bias(layer, i, n) if key == "bias" else _float_param(layer, i, key))
-                  for var, key in proc.FLOAT_KEYS.items()}
+                  for var, key in proc.FLOAT_KEYS.items() if key not in optional or key in fp}
+        values.update({p.var: layer.neuron[p.key] for p in kind.dims.values()})   # sizes (e.g. N, M)
     return proc(**values, **kw)
 
 
@@ -320,7 +323,7 @@ def build_network(net, tag: str = "fixed_pt", *, inputs: Optional[np.ndarray] = 
         prev = neuron.s_out
 
     cap = int(buffer_steps) if buffer_steps else min(DEFAULT_BUFFER_STEPS, len(x) * P)
-    readout_tap = Extractor(shape=(net.layers[-1].out_features,), buffer_size=cap)
+    readout_tap = Extractor(shape=(net.layers[-1].output_width,), buffer_size=cap)
     neurons[-1].s_out.connect(readout_tap.in_port)
     spike_taps = None
     if record_spikes:

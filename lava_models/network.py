@@ -82,9 +82,9 @@ def run_samples(net, x: np.ndarray, tag: str = "fixed_pt", chunk: Optional[int] 
     if run_cfg is not None:
         lnet.run_cfg = run_cfg
     n = lnet.n_samples
-    last_shape = (n, T, net.layers[-1].out_features)
+    last_shape = (n, T, net.layers[-1].output_width)
     readout = np.zeros(last_shape, dtype=np.int64 if tag == "fixed_pt" else np.float64)
-    spikes = [np.zeros((n, T, layer.out_features), np.uint8) for layer in net.layers[:-1]] if record else None
+    spikes = [np.zeros((n, T, layer.output_width), np.uint8) for layer in net.layers[:-1]] if record else None
     with lnet.session(timeout_s=timeout_s) as session, \
             tqdm(total=n, unit="sample", desc=f"lava {tag}", disable=not progress, leave=False) as bar:
         for first in range(0, n, k):

@@ -24,7 +24,8 @@ operations in the same order (BatchNorm with its running statistics, eval mode):
 
     g = 1 / sqrt(var + eps) * gamma;   c = beta_bn - mean * g;   W' = g[:, None] * W
     SILIF/LI (silif, adlif, cadlif, li): W'' = (1 - alpha) W',  c'' = (1 - alpha) c
-    CSILIF (csilif):                     W'' = b W',            c'' = b c
+    CSILIF (csilif), MULTIOUT (multiout): W'' = b W',           c'' = b c   (multiout: b = max|B|)
+    RF (rf):                             W'' = dt W',           c'' = dt c
     CUBA (lif):                          W'' = W',              c'' = c (onto the voltage)
 
     rnd(x) = sign(x) floor(|x| + 0.5)                      (round half away from zero)
@@ -184,17 +185,17 @@ def fold_layer(layer: Any, readout: bool = False) -> FoldedLayer:
         c = -mean * g
     w_bn = g[:, None] * w
     n = w.shape[0]
-    consts = {k: v.to(f64).expand(n) for k, v in neuron._discrete().items()}
-    # the input gain folded into the rows: 1, 1 - alpha or b (the kind declaration; written again
-    # here in torch, as export/fold.py does in numpy — train does not import export)
+    consts = {k: v.to(f64).expand(n) if v.dim() <= 1 else v.to(f64) for k, v in neuron._discrete().items()}
+    # the input gain folded into the rows: 1, 1 - alpha or the constant the kind names (b, dt) (the kind
+    # declaration; written again here in torch, as export/fold.py does in numpy — train does not import export)
     if kind.input_gain == "1-alpha":
         gain = 1.0 - consts["alpha"]
-    elif kind.input_gain == "b":
-        gain = consts["b"]
+    elif kind.input_gain != "1":
+        gain = consts[kind.input_gain]
     else:
         gain = torch.ones(n, dtype=f64, device=w.device)
     return FoldedLayer(neuron_type=kind.name, source=name, weight=gain[:, None] * w_bn, bias=gain * c,
-                       params={k: consts[k] for k in kind.float_params})
+                       params={k: consts[k] for k in kind.float_params if k in consts})
 
 
 def fold_model(model: Any) -> list[FoldedLayer]:
@@ -252,7 +253,20 @@ def quantize_layer(fl: FoldedLayer, i: int, settings: QuantSettings, input_messa
     bias = quantize_bias(fl.bias, s)
     if kind.netx_native and kind.threshold is not None:
         check_threshold(where, kind.vth_mant(s))
-    params = kind.integer_params(D, s, lambda p, bits, lo, hi: on_grid(fl.params[p.source], bits, lo, hi))
+    def constant(p: Any, bits: int, lo: int, hi: int) -> Optional[Tensor]:
+        if p.source not in fl.params and not p.required:
+            return None                     # an optional constant this layer does not have
+        value = fl.params[p.source]
+        if p.on_range == "error":           # as export's check_constant_ranges: refuse, do not clip
+            q = rnd(value * 2.0**bits)
+            bad = int(((q < lo) | (q > hi)).sum())
+            if bad:
+                raise QATError(f"{where}: {bad} {p.key} values do not fit [{lo}, {hi}] on the 2^{bits} grid "
+                               f"(max |{p.source}| = {float(value.detach().abs().max()):.4g}); lower the "
+                               f"{'decay' if p.grid == 'decay' else 'state fraction'} bits")
+        return on_grid(value, bits, lo, hi)
+
+    params = kind.integer_params(D, s, constant)
     return IntLayer(fl.neuron_type, w, bias, e, input_message_bits, params)
 
 

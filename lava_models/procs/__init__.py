@@ -1,6 +1,6 @@
-"""Lava Processes of silava's own neuron kinds (model.net types SILIF, CSILIF, LI).
+"""Lava Processes of silava's own neuron kinds (model.net types SILIF, CSILIF, RF, MULTIOUT, LI).
 
-One module per kind (:mod:`.silif`, :mod:`.csilif`, :mod:`.li`), each with its
+One module per kind (:mod:`.silif`, :mod:`.csilif`, :mod:`.rf`, :mod:`.multiout`, :mod:`.li`), each with its
 ``AbstractProcess`` and two ``PyLoihiProcessModel`` s:
 
 * ``fixed_pt`` — the integer step of docs/fixed_point.md §3 written here, in Lava's idiom
@@ -41,10 +41,12 @@ from __future__ import annotations
 from silava.lava_models.procs.base import NeuronModel, NeuronProcess, lava_types, lava_types_for
 from silava.lava_models.procs.csilif import CSILIF
 from silava.lava_models.procs.li import LIReadout
+from silava.lava_models.procs.multiout import MULTIOUT
+from silava.lava_models.procs.rf import RF
 from silava.lava_models.procs.silif import SILIF
 
 __all__ = ["NeuronProcess", "NeuronModel", "lava_types", "lava_types_for", "PROCESSES", "SILIF", "CSILIF",
-           "LIReadout"]
+           "RF", "MULTIOUT", "LIReadout"]
 
 #: model.net neuron type -> Process class (CUBA uses Lava's own ``LIFReset``; see builder)
-PROCESSES: dict[str, type[NeuronProcess]] = {p.TYPE: p for p in (SILIF, CSILIF, LIReadout)}
+PROCESSES: dict[str, type[NeuronProcess]] = {p.TYPE: p for p in (SILIF, CSILIF, RF, MULTIOUT, LIReadout)}

@@ -8,7 +8,10 @@ not Vars):
 * state Vars: ``State.var`` of each ``kind.states`` (``u``, ``w``, ``p``; zero-initialised);
 * parameter Vars: ``Param.var`` of each other parameter, plus ``bias``; per neuron (shape
   ``shape``) for constants and the threshold, one value per layer (shape ``(1,)``) for
-  ``decay_bits`` / ``state_frac_bits``;
+  ``decay_bits`` / ``state_frac_bits`` and the layer sizes (``dim`` parameters, e.g. a multi-output
+  layer's ``n_states``); a constant or state the kind declares with a per-neuron ``shape`` is
+  ``shape + (sizes...)`` (e.g. ``transition`` (n, N, N), the state ``x`` (n, N)); an optional
+  constant not given is zero; ``s_out`` carries M values per neuron for a kind with ``output_dim``;
 * ``FILE_KEYS`` (Var -> model.net ``neuron`` key): ``Param.key``; ``bias`` -> the layer bias;
 * ``FLOAT_KEYS`` (Var -> ``float`` group key, ``floating_pt``): ``Param.source`` for a
   constant, ``threshold`` for the threshold, ``bias``;
@@ -126,6 +129,8 @@ def _per_neuron(value: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
     arr = np.asarray(value)
     if arr.shape not in ((), (1,), tuple(shape)):
         raise ValueError(f"{name}: expected a scalar or shape {tuple(shape)}, got {arr.shape}")
+    if arr.shape == (1,) and len(shape) > 1:
+        arr = arr.reshape(())
     return np.array(np.broadcast_to(arr.reshape(()) if arr.shape == (1,) else arr, shape))
 
 
@@ -172,12 +177,19 @@ class NeuronProcess(AbstractProcess):
         unknown = sorted(set(values) - set(self.STATES) - set(self.PARAMS) - set(self.SCALARS))
         if unknown:
             raise TypeError(f"{cls}: unexpected arguments {unknown} (Vars: {', '.join(self.var_names)})")
-        missing = [v for v in self.PARAMS if v != "bias" and v not in values]
+        items = {**{st.var: st for st in self.KIND.states}, **{p.var: p for p in self.KIND.params}}
+        optional = {p.var for p in self.KIND.params if not p.required}
+        missing = [v for v in self.PARAMS if v != "bias" and v not in values and v not in optional]
+        missing += [p.var for p in self.KIND.dims.values() if p.var not in values]
         if missing:
             raise TypeError(f"{cls}: missing required arguments {missing}")
         if int(reset_interval) < 0:
             raise ValueError(f"reset_interval must be >= 0, got {reset_interval}")
-        inits = {var: _per_neuron(values.get(var, 0), shape, var) for var in self.STATES + self.PARAMS}
+        # sizes of the layer (a multi-output layer's N and M): per-neuron arrays and states get these axes
+        dims = {letter: int(np.asarray(values[p.var]).reshape(-1)[0]) for letter, p in self.KIND.dims.items()}
+        inits = {var: _per_neuron(values.get(var, 0), shape + self.KIND.extra_shape(items[var], dims)
+                                  if var in items else shape, var)
+                 for var in self.STATES + self.PARAMS}
         defaults = {"decay_bits": self.KIND.default_decay_bits(), "state_frac_bits": QuantConfig().state_frac_bits}
         for var in self.SCALARS:
             value = np.asarray(values.get(var, defaults.get(var, 0))).reshape(-1)
@@ -186,8 +198,9 @@ class NeuronProcess(AbstractProcess):
             inits[var] = value.copy()
         super().__init__(shape=shape, reset_interval=int(reset_interval), reset_offset=int(reset_offset),
                          name=name, log_config=log_config)
+        outputs = dims[self.KIND.output_dim] if self.KIND.output_dim else 1
         self.a_in = InPort(shape=shape)
-        self.s_out = OutPort(shape=shape)
+        self.s_out = OutPort(shape=(shape[0] * outputs,) + shape[1:])      # M outputs per neuron, neuron-major
         for var, init in inits.items():
             setattr(self, var, Var(shape=init.shape, init=init))
 
