@@ -31,8 +31,13 @@ Other counts (per layer l, sample, step):
   neurons, output events and messages sent.
 
 State buffers as the SiLIF paper counts them (appendix A.3, "#buffers" = states per neuron ×
-neurons): SiLIF 2 (u, w), C-SiLIF 2 (Re u, Im u), CUBA 2 (u, v), LI 1 (v); the
-previous-spike bit of SiLIF / C-SiLIF is reported separately. Memory at deployed widths:
+neurons): SiLIF 2 (u, w), C-SiLIF 2 (Re u, Im u), RF 2, CUBA 2 (u, v), LI 1 (v), a multi-output
+layer N (its state words); the previous-spike bit of SiLIF / C-SiLIF / RF (a multi-output
+neuron: M previous outputs and the reset flag) is reported separately. A multi-output layer
+sends M output channels per neuron: its output events, activation sparsity and messages count
+channels (n·M), its neuron updates count neurons, each with the operations of its matrices
+(``silava.core.kinds.multiout.cost_of``: N² multiply-accumulates for a dense N-word transition,
+2N for a complex diagonal). Memory at deployed widths:
 weights 8-bit mantissa (+ 4-bit exponent per layer), states 24-bit, parameters at their widths.
 """
 from __future__ import annotations
@@ -77,10 +82,24 @@ class NeuronCost:
     def ops_per_update(self) -> int:
         return self.mults + self.adds + self.compares
 
+    outputs_per_neuron: int = 1
+
     @classmethod
     def of(cls, kind: Kind) -> "NeuronCost":
         return cls(kind.name, kind.state_words, kind.state_labels, kind.prev_spike_bits, kind.spiking,
                    mults=kind.cost.mults, adds=kind.cost.adds, compares=kind.cost.compares)
+
+    @classmethod
+    def for_layer(cls, layer: "Layer") -> "NeuronCost":
+        """The entry of one layer: a kind whose sizes vary per layer (a multi-output neuron: N state words,
+        M outputs, the operations of its matrices) takes them from the layer's ``neuron`` keys."""
+        kind = KINDS[layer.neuron_type]
+        if not kind.dims:
+            return NEURON_COSTS[layer.neuron_type]
+        cost = kind.cost_for(layer.neuron)
+        return cls(kind.name, kind.state_words_for(layer.neuron), kind.state_labels,
+                   kind.prev_spike_bits_for(layer.neuron), kind.spiking, mults=cost.mults, adds=cost.adds,
+                   compares=cost.compares, outputs_per_neuron=kind.outputs_per_neuron(layer.neuron))
 
 
 #: one entry per model.net neuron kind
@@ -105,13 +124,19 @@ def neuron_memory_bits(layer: "Layer") -> dict[str, int]:
     widths of the per-neuron (array) keys and the bias; ``shared_param_bits`` = widths of the
     keys given as one value for the layer (stored once per core).
     """
-    cost = NEURON_COSTS[layer.neuron_type]
+    cost = NeuronCost.for_layer(layer)
     kind = KINDS[layer.neuron_type]
     d = kind.default_decay_bits(layer.neuron.get("decayBits"))
     per_neuron = 0
     shared = 0
     for key, value in layer.neuron.items():
-        if isinstance(value, np.ndarray) and value.ndim == 1:
+        if isinstance(value, np.ndarray) and value.ndim > 1:
+            # a per-neuron matrix (multi-output neuron): its entries at the width its values need
+            v = value.astype(np.int64)
+            top = int(np.max(np.where(v >= 0, v, -v - 1))) if v.size else 0
+            width = max(1, top.bit_length() + (1 if kind.param(key).range.lo < 0 else 0))
+            per_neuron += int(np.prod(value.shape[1:])) * width
+        elif isinstance(value, np.ndarray) and value.ndim == 1:
             per_neuron += param_bits(kind, key, d)
         else:
             shared += param_bits(kind, key, d)
@@ -129,10 +154,10 @@ def static_counts(net: "Network") -> list[dict[str, Any]]:
         w = np.asarray(layer.weight)
         n_out, n_in = w.shape
         nnz = int(np.count_nonzero(w))
-        cost = NEURON_COSTS[layer.neuron_type]
+        cost = NeuronCost.for_layer(layer)
         mem = neuron_memory_bits(layer)
         n_params_neuron = sum(int(np.size(v)) for k, v in layer.neuron.items()
-                              if isinstance(v, np.ndarray) and v.ndim == 1)
+                              if isinstance(v, np.ndarray) and v.ndim >= 1)
         weight_bits = n_out * n_in * WEIGHT_MANTISSA_BITS + WEIGHT_EXP_BITS
         bias_bits = n_out * BIAS_BITS if layer.bias is not None else 0
         param_bits_total = mem["param_bits_per_neuron"] * n_out + mem["shared_param_bits"] - bias_bits
@@ -148,6 +173,7 @@ def static_counts(net: "Network") -> list[dict[str, Any]]:
             "neuron_params": n_params_neuron,
             "parameters": n_out * n_in + (n_out if layer.bias is not None else 0) + n_params_neuron,
             "dense_ops_per_step": n_out * n_in,
+            "outputs_per_neuron": cost.outputs_per_neuron, "output_width": n_out * cost.outputs_per_neuron,
             "state_words_per_neuron": cost.state_words, "state_labels": list(cost.state_labels),
             "buffers": cost.state_words * n_out,
             "prev_spike_bits": spike_bits,
@@ -185,6 +211,8 @@ class LayerCounts:
     core_active: np.ndarray
     core_output_events: np.ndarray
     core_messages: np.ndarray         # [B, T, k] messages sent by each core
+    outputs_per_neuron: int = 1       # M of a multi-output layer: it sends n_out · M values per step
+    ops_per_update: Optional[int] = None   # the layer's own (multi-output neuron); None: the kind's
 
     @property
     def effective_ops(self) -> np.ndarray:
@@ -195,9 +223,14 @@ class LayerCounts:
         return self.n_in * self.n_out
 
     @property
+    def n_outputs(self) -> int:
+        """Output channels: ``n_out`` neurons × outputs per neuron."""
+        return self.n_out * self.outputs_per_neuron
+
+    @property
     def zeros(self) -> np.ndarray:
         """Zero neuron outputs per sample and step."""
-        return self.n_out - self.output_events
+        return self.n_outputs - self.output_events
 
 
 @dataclass
@@ -249,9 +282,9 @@ def count_activity(net: "Network", x: np.ndarray, outputs: Sequence[np.ndarray],
     x = np.asarray(x)
     batch, steps = x.shape[0], x.shape[1]
     for i, out in enumerate(outputs):
-        if out.shape != (batch, steps, net.layers[i].out_features):
+        if out.shape != (batch, steps, net.layers[i].output_width):
             raise ValueError(f"count_activity: {layer_name(net, i)} output has shape {tuple(out.shape)}, "
-                             f"expected {(batch, steps, net.layers[i].out_features)}")
+                             f"expected {(batch, steps, net.layers[i].output_width)}")
 
     def zeros(*shape: int, dtype=np.int64) -> np.ndarray:
         return np.zeros((batch, steps) + shape, dtype=dtype)
@@ -266,7 +299,8 @@ def count_activity(net: "Network", x: np.ndarray, outputs: Sequence[np.ndarray],
             input_events=zeros(), effective_acs=zeros(), effective_macs=zeros(), output_events=zeros(),
             active_neurons=zeros(), messages=zeros(), hops_x=zeros(), hops_y=zeros(),
             core_synops=zeros(k), core_macs=zeros(k), core_active=zeros(k), core_output_events=zeros(k),
-            core_messages=zeros(k)))
+            core_messages=zeros(k), outputs_per_neuron=NeuronCost.for_layer(layer).outputs_per_neuron,
+            ops_per_update=NeuronCost.for_layer(layer).ops_per_update))
     host = {"messages": zeros(), "hops_x": zeros(), "hops_y": zeros()}
 
     for i, layer in enumerate(net.layers):
@@ -313,7 +347,7 @@ def _count_layer(net: "Network", i: int, mapping: "Mapping", src: np.ndarray, ou
         src_bounds = np.array([0, n_in])
         hx, hy = mapping.hop_matrix(None, mapping.layer_cores[i])
     else:
-        src_bounds = mapping.bounds[i - 1]
+        src_bounds = mapping.bounds[i - 1] * prev.outputs_per_neuron     # neuron slices -> their output channels
         hx, hy = mapping.hop_matrix(mapping.layer_cores[i - 1], mapping.layer_cores[i])
     batch, steps = lc.input_events.shape
     per = _chunk_samples(steps, max(n_in, n_out))
@@ -364,8 +398,8 @@ def _count_layer(net: "Network", i: int, mapping: "Mapping", src: np.ndarray, ou
             prev.hops_x[s0:s1] = hops_x.reshape(shape)
             prev.hops_y[s0:s1] = hops_y.reshape(shape)
         # outputs
-        onz = (np.asarray(out[s0:s1]).reshape(rows, n_out) != 0).view(np.uint8)
-        core_out = np.add.reduceat(onz, bounds[:-1], axis=1, dtype=np.int64)
+        onz = (np.asarray(out[s0:s1]).reshape(rows, lc.n_outputs) != 0).view(np.uint8)
+        core_out = np.add.reduceat(onz, bounds[:-1] * lc.outputs_per_neuron, axis=1, dtype=np.int64)
         lc.core_output_events[s0:s1] = core_out.reshape(shape + (k,))
         lc.output_events[s0:s1] = core_out.sum(axis=1).reshape(shape)
 
@@ -414,9 +448,9 @@ def layer_summary(lc: LayerCounts) -> dict[str, Any]:
     """Per-sample means of one layer's counts (NeuroBench: total / samples) and per-step means."""
     b, t = lc.input_events.shape
     eff = lc.effective_ops
-    total_outputs = lc.n_out * t * b
+    total_outputs = lc.n_outputs * t * b
     zeros = int(total_outputs - lc.output_events.sum())
-    cost = NEURON_COSTS[lc.neuron_type]
+    ops_per_update = lc.ops_per_update if lc.ops_per_update is not None else NEURON_COSTS[lc.neuron_type].ops_per_update
     updates = lc.n_out * t
 
     def per_sample(a: np.ndarray) -> float:
@@ -432,7 +466,7 @@ def layer_summary(lc: LayerCounts) -> dict[str, Any]:
             "messages": per_sample(lc.messages),
             "hops": per_sample(lc.hops_x + lc.hops_y),
             "neuron_updates": float(updates), "active_neuron_updates": per_sample(lc.active_neurons),
-            "neuron_ops": float(updates * cost.ops_per_update),
+            "neuron_ops": float(updates * ops_per_update),
         },
         "activation_sparsity": zeros / total_outputs if total_outputs else 0.0,
         "zeros": zeros, "outputs": int(total_outputs),

@@ -15,7 +15,8 @@ Per core (docs/fixed_point.md widths; ``wb`` = deployed weight width, 8-bit mant
     param bits    = Σ per-neuron parameter widths · n_s + shared (scalar) parameter widths
     fan-in        = input axons: in_features (dense) or inputs with a non-zero weight into the slice
     fan-out       = output axons: Σ_{neurons j of the slice} #destination cores of j
-                    (a neuron sends one message per destination core; the last layer: one to the host)
+                    (a neuron sends one message per destination core; the last layer: one to the host;
+                    a multi-output neuron: summed over its M output channels)
 
 Rule checks (:data:`RULES`) are plain functions ``rule(usage, limits) -> str | None``; a
 failure message names the layer, the limit and the amount over, e.g.
@@ -445,10 +446,11 @@ def map_network(net: "Network", limits: Optional[CoreLimits] = None) -> Mapping:
     conn: list[np.ndarray] = [np.zeros((0, 0), dtype=bool)] * n_layers
     for i in reversed(range(n_layers)):
         info = infos[i]
+        m = net.layers[i].output_width // max(info.n_out, 1)    # output channels per neuron (multi-output: M)
         if i == n_layers - 1:
-            fanout = np.ones(info.n_out, dtype=np.int64)          # one axon to the host
-        else:
-            fanout = conn[i + 1].sum(axis=1).astype(np.int64)      # destination cores per neuron
+            fanout = np.full(info.n_out, m, dtype=np.int64)        # one axon per channel to the host
+        else:   # destination cores per output channel, summed over a neuron's M channels
+            fanout = conn[i + 1].sum(axis=1).astype(np.int64).reshape(info.n_out, m).sum(axis=1)
         bounds[i], usages[i] = _map_layer(info, fanout, limits)
         conn[i] = _connectivity(info, bounds[i], limits)
     cores: list[Core] = []
