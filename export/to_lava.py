@@ -66,6 +66,9 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                    help="per-layer decay bits, e.g. 1=16 (layer indices count the readout)")
     p.add_argument("--layer-state-frac-bits", nargs="+", action="extend", default=[], metavar="I=S",
                    help="per-layer state fraction bits, e.g. 0=10")
+    p.add_argument("--dt-scale", type=float, default=1.0, metavar="RHO",
+                   help="re-discretise for input bins RHO times as wide as in training (new/trained bin width; "
+                        "export/dtscale.py): A -> A^RHO with the matching input gains, steps and dt rescaled")
     p.add_argument("--report-dir", help="folder for model.quant.json / model.quant.txt (default: next to model.net)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the output paths")
     return p
@@ -232,7 +235,8 @@ class Exported(Quantized):
 
 def quantize_model(model, *, steps: int, dt: float, encoding: str, config: Optional[QuantConfig] = None,
                    task: Optional[dict[str, Any]] = None, checkpoint: str = "", checkpoint_sha256: str = "",
-                   float_accuracy: float = math.nan, versions: Optional[dict[str, Any]] = None) -> Quantized:
+                   float_accuracy: float = math.nan, versions: Optional[dict[str, Any]] = None,
+                   dt_scale: float = 1.0) -> Quantized:
     """Fold and quantize a trained ``SpArchNet`` (in memory): the core of :func:`export_checkpoint`.
 
     ``steps`` / ``dt`` / ``encoding`` (``binary`` | ``counts``) describe the inputs; ``task`` (the
@@ -246,6 +250,15 @@ def quantize_model(model, *, steps: int, dt: float, encoding: str, config: Optio
         folded = fold_model(model)
     except FoldError as exc:
         raise ExportError(f"{checkpoint + ': ' if checkpoint else ''}{exc}") from None
+    if dt_scale != 1.0:     # zero-shot change of the bin width (export/dtscale.py)
+        from silava.export.dtscale import DtScaleError, rescale, rescaled_steps
+
+        try:
+            folded = rescale(folded, dt_scale)
+        except DtScaleError as exc:
+            raise ExportError(str(exc)) from None
+        steps, dt = rescaled_steps(steps, dt_scale), float(dt) * float(dt_scale)
+        float_accuracy = math.nan          # measured at the training bin width
     meta = netfile.Meta(
         steps=int(steps), n_inputs=folded.n_inputs, n_classes=folded.n_classes, dt=float(dt), input_encoding=encoding,
         decision="softmax_sum", timeline="lava", source_neuron=str(getattr(model, "config", {}).get("neuron", "")),
@@ -260,6 +273,8 @@ def quantize_model(model, *, steps: int, dt: float, encoding: str, config: Optio
     except netfile.NetFileError as exc:
         raise ExportError(f"the quantized network is not valid: {exc}") from None
     versions = versions or _versions({})
+    if dt_scale != 1.0:
+        net.meta.quantization["dt_scale"] = float(dt_scale)
     net.meta.silava_version = versions["silava"]
     net.meta.quantization["versions"] = versions
     report = build_report(folded, net, stats, config)
@@ -267,7 +282,8 @@ def quantize_model(model, *, steps: int, dt: float, encoding: str, config: Optio
     return Quantized(network=net, report=report)
 
 
-def quantize_checkpoint(ckpt_path: str | os.PathLike, config: Optional[QuantConfig] = None) -> Quantized:
+def quantize_checkpoint(ckpt_path: str | os.PathLike, config: Optional[QuantConfig] = None,
+                        dt_scale: float = 1.0) -> Quantized:
     """Load a checkpoint (file or run directory) and quantize it in memory; nothing is written.
 
     What ``silava export`` (:func:`export_checkpoint`), ``silava compare`` and :func:`silava.quantize`
@@ -289,7 +305,7 @@ def quantize_checkpoint(ckpt_path: str | os.PathLike, config: Optional[QuantConf
     result = quantize_model(model, steps=steps, dt=dt, encoding=encoding, config=config,
                             task=dict(ckpt["data_config"]), checkpoint=str(real_ckpt),
                             checkpoint_sha256=sha256_file(real_ckpt), float_accuracy=float_accuracy,
-                            versions=_versions(ckpt))
+                            versions=_versions(ckpt), dt_scale=dt_scale)
     result.warnings = [w for w in [qat_mismatch(ckpt, config)] if w]
     return result
 
@@ -315,13 +331,14 @@ def write_export(q: Quantized, net_path: Path, json_path: Path, text_path: Path)
 
 
 def export_checkpoint(ckpt_path: str | os.PathLike, *, output: Optional[str] = None,
-                      config: Optional[QuantConfig] = None, report_dir: Optional[str] = None) -> Exported:
+                      config: Optional[QuantConfig] = None, report_dir: Optional[str] = None,
+                      dt_scale: float = 1.0) -> Exported:
     """Export ``ckpt_path``: :func:`quantize_checkpoint`, then write model.net and the report (all or nothing).
 
     Raises :class:`ExportError` (one-line message) for every bad input.
     """
     paths = output_paths(Path(ckpt_path), output, report_dir)
-    return write_export(quantize_checkpoint(ckpt_path, config), *paths)
+    return write_export(quantize_checkpoint(ckpt_path, config, dt_scale=dt_scale), *paths)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -332,7 +349,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         config = quant_settings(args.weight_bits, args.decay_bits, args.state_frac_bits,
                                 parse_layer_bits(args.layer_decay_bits, "--layer-decay-bits", ExportError),
                                 parse_layer_bits(args.layer_state_frac_bits, "--layer-state-frac-bits", ExportError))
-        result = export_checkpoint(args.checkpoint, output=args.output, config=config, report_dir=args.report_dir)
+        if not math.isfinite(args.dt_scale) or args.dt_scale <= 0:
+            raise ExportError(f"--dt-scale {args.dt_scale:g}: must be a positive finite ratio (new bin width / "
+                              f"trained bin width), e.g. 2 for bins twice as wide")
+        result = export_checkpoint(args.checkpoint, output=args.output, config=config, report_dir=args.report_dir,
+                                   dt_scale=args.dt_scale)
     except (ExportError, QuantError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2

@@ -36,5 +36,6 @@ KIND = Kind(
     cost=Cost(mults=4, adds=5, compares=1),
     membrane="X",
     complex_pair=("cosDecay", "sinDecay"),
+    dt_rule="rotation",
     equations=__doc__,
 )

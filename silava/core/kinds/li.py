@@ -27,5 +27,6 @@ KIND = Kind(
     # V = sat(mul(alpha, V) + A + B)
     cost=Cost(mults=1, adds=2, compares=0),
     membrane="V",
+    dt_rule="leaky",
     equations=__doc__,
 )

@@ -38,5 +38,6 @@ KIND = Kind(
     # W' = mul(beta,W) + mul(coupling,U) + spikeAdapt*P; U' = mul(alpha, U - P*VTH) - mul(2^D-alpha, W') + A + B
     cost=Cost(mults=4, adds=6, compares=1),
     membrane="U",
+    dt_rule="silif",
     equations=__doc__,
 )
