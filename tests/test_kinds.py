@@ -40,7 +40,7 @@ def test_every_stage_has_every_kind():
         assert kernel.state_names == KINDS[name].state_names and kernel.spiking == KINDS[name].spiking
     deployable = {cls.kind for cls in NEURONS.values() if cls.kind}
     assert deployable == set(KINDS), "every kind has a trainable neuron, and every neuron's kind exists"
-    assert NEURONS["rf"].kind == ""    # RF has no integer model (yet)
+    assert NEURONS["rf"].kind == "RF" and NEURONS["multiout"].kind == "MULTIOUT"
 
 
 def toy_kind() -> Kind:

@@ -48,7 +48,8 @@ def test_shapes_record_and_gradients(neuron):
     for s, st, layer in zip(rec["spikes"], rec["states"], m.layers):
         assert set(torch.unique(s).tolist()) <= {0.0, 1.0}
         assert set(st) == set(layer.neuron.state_names)
-        assert all(v.shape == s.shape for v in st.values())
+        # a state per neuron (the multi-output neuron: N words per neuron, [B, T, H, N])
+        assert all(v.shape[:3] == (*s.shape[:2], layer.neuron.size) for v in st.values())
     # currents are the BatchNorm output (+ bias for the CUBA split)
     layer = m.layers[0]
     z = layer.linear(x)

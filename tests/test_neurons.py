@@ -376,7 +376,7 @@ def test_init_state_zeros_and_random(name):
 
 
 def test_registry_and_contract():
-    assert set(NEURONS) == {"silif", "csilif", "lif", "adlif", "cadlif", "rf", "li"}
+    assert set(NEURONS) == {"silif", "csilif", "lif", "adlif", "cadlif", "rf", "multiout", "li"}
     for name, cls in NEURONS.items():
         assert cls.type_name == name
         n = make_neuron(name.upper() if name == "silif" else name, 4)
@@ -384,10 +384,12 @@ def test_registry_and_contract():
         assert n.linear_init in ("xavier", "default")
         assert n.bias_on_voltage == (name == "lif")
         d = n.discrete_params()
-        assert all(v.shape == (4,) for v in d.values())
+        assert all(v.shape[0] == 4 for v in d.values())
+        assert all(v.shape == (4,) for v in d.values()) or name == "multiout"   # its matrices are (4, N, ...)
     expected = {"silif": {"alpha", "beta", "a", "b"}, "adlif": {"alpha", "beta", "a", "b"},
                 "cadlif": {"alpha", "beta", "a", "b"}, "csilif": {"lam_re", "lam_im", "b"},
-                "lif": {"cur_decay", "vol_decay"}, "li": {"alpha"}, "rf": {"re", "im", "dt"}}
+                "lif": {"cur_decay", "vol_decay"}, "li": {"alpha"}, "rf": {"re", "im", "dt"},
+                "multiout": {"A", "B", "b", "C", "rho"}}
     assert {k: set(make_neuron(k, 2).discrete_params()) for k in NEURONS} == expected
     with pytest.raises(ValueError):
         make_neuron("izhikevich", 3)

@@ -127,7 +127,10 @@ def test_unrepresentable_settings_fail_like_export(neuron, settings):
     assert "\n" not in str(err.value)
 
 
-def test_rf_is_rejected():
+def test_a_neuron_without_a_kind_is_rejected(monkeypatch):
+    from silava.train.neurons.rf import RF
+
+    monkeypatch.setattr(RF, "kind", "")
     with pytest.raises(qat.QATError, match="not exportable"):
         qat.quantize_model(SpArchNet(8, [6], 3, "rf"))
 
@@ -420,7 +423,10 @@ def test_bad_from_not_a_checkpoint(tmp_path, capsys):
          out_dir=tmp_path / "o")
 
 
-def test_bad_from_unexportable_neuron(tmp_path, capsys):
+def test_bad_from_unexportable_neuron(tmp_path, capsys, monkeypatch):
+    from silava.train.neurons.rf import RF
+
+    monkeypatch.setattr(RF, "kind", "")          # a neuron without an integer model
     torch.manual_seed(0)
     save_checkpoint(tmp_path / "rf.pt", SpArchNet(12, [8], 3, "rf"), data_config={"name": "randman", **TINY_DATA},
                     train_config={"task": "randman", "lr": 0.05}, metrics={}, seed=0)

@@ -53,7 +53,7 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 #: Every configuration key with its default value.
 DEFAULTS: dict[str, Any] = {
     "task": None,            # required: randman, spoken-digits, shd, ssc, gsc
-    "neuron": "csilif",      # silif, csilif, lif, adlif, cadlif, rf
+    "neuron": "csilif",      # silif, csilif, lif, adlif, cadlif, rf, multiout
     "hidden": 128,           # neurons per hidden layer (paper default 512)
     "layers": 2,             # number of hidden layers (reference nb_layers = layers + 1)
     "dropout": 0.1,

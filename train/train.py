@@ -102,7 +102,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                    help="list the shipped configs and exit")
 
     g = p.add_argument_group("model")
-    g.add_argument("--neuron", help="hidden neuron type: silif, csilif, lif, adlif, cadlif, rf "
+    g.add_argument("--neuron", help="hidden neuron type: silif, csilif, lif, adlif, cadlif, rf, multiout "
                    f"{_default('neuron')}; "
                    f"rf also defaults to --lr 0.05 and --neuron-opt surrogate=fast-sigmoid")
     g.add_argument("--hidden", type=int, metavar="H", help=f"neurons per hidden layer {_default('hidden')}")

@@ -300,7 +300,9 @@ class MultiOut(Neuron):
     ``"dense"``; 1–8), ``n_outputs`` (M, 1–8), ``transition`` (``"complex"`` | ``"dense"``),
     ``stable`` (constrain |λ| < 1; default False), ``reset`` (``"any"`` | ``"readout"`` | ``"never"``),
     ``reset_action`` (``"vector"`` | ``"matrix"`` | ``"classic"``), ``learn_c`` (train C; default True),
-    ``dt_min``, ``dt_max`` (the log-uniform Δ init, as C-SiLIF: 0.01, 0.5).
+    ``dt_min``, ``dt_max`` (the log-uniform Δ init, as C-SiLIF: 0.01, 0.5), ``re_init`` (the initial
+    real part of the continuous eigenvalues, S4D-Lin's −1/2; positive = unstable from the start,
+    only without ``stable``; the complex transition only).
     """
 
     type_name = "multiout"
@@ -312,7 +314,7 @@ class MultiOut(Neuron):
 
     def __init__(self, size: int, *, n_states: int = 2, n_outputs: int = 1, transition: str = "complex",
                  stable: bool = False, reset: str = "any", reset_action: str = "vector", learn_c: bool = True,
-                 dt_min: float = 0.01, dt_max: float = 0.5, **kw) -> None:
+                 dt_min: float = 0.01, dt_max: float = 0.5, re_init: float = -0.5, **kw) -> None:
         super().__init__(size, **kw)
         if transition not in TRANSITIONS:
             raise ValueError(f"transition must be one of {TRANSITIONS}, got {transition!r}")
@@ -328,14 +330,17 @@ class MultiOut(Neuron):
         self.transition, self.stable = transition, bool(stable)
         self.reset, self.reset_action, self.learn_c = reset, reset_action, bool(learn_c)
         self.dt_min, self.dt_max = float(dt_min), float(dt_max)
+        self.re_init = float(re_init)
+        if self.stable and self.re_init >= 0:
+            raise ValueError(f"re_init {re_init} must be negative with stable=True (Re a = -exp(l) < 0)")
         H, K, M = self.size, self.n_states, self.n_outputs
         N = self.state_size
         self.log_dt = nn.Parameter(torch.empty(H).uniform_(math.log(dt_min), math.log(dt_max)))
         if transition == "complex":
             if self.stable:
-                self.log_neg_re = nn.Parameter(torch.full((H, K), math.log(0.5)))
+                self.log_neg_re = nn.Parameter(torch.full((H, K), math.log(-self.re_init)))
             else:
-                self.re = nn.Parameter(torch.full((H, K), -0.5))
+                self.re = nn.Parameter(torch.full((H, K), self.re_init))
             self.im = nn.Parameter((math.pi * torch.arange(K, dtype=torch.float32)).expand(H, K).clone())
             B = torch.zeros(H, K, 2)
             B[..., 0] = torch.rand(H, K)
@@ -378,6 +383,11 @@ class MultiOut(Neuron):
     def _classic(C: Tensor) -> Tensor:
         """``R[:, :, m] = θ·c_m / ‖c_m‖²`` ``[H, N, M]``: output m firing lowers its readout by θ."""
         return (THRESHOLD * C / (C * C).sum(-1, keepdim=True).clamp_min(1e-12)).transpose(1, 2)
+
+    def spectral_radius(self) -> Tensor:
+        """``max |eig(A)|`` per neuron ``[H]`` (> 1: the linear part is unstable)."""
+        with torch.no_grad():
+            return torch.linalg.eigvals(self.transition_matrix().double()).abs().amax(-1)
 
     def transition_matrix(self) -> Tensor:
         """``A`` ``[H, N, N]`` (real coordinates)."""
@@ -447,7 +457,7 @@ class MultiOut(Neuron):
         return {**super().config(), "n_states": self.n_states, "n_outputs": self.n_outputs,
                 "transition": self.transition, "stable": self.stable, "reset": self.reset,
                 "reset_action": self.reset_action, "learn_c": self.learn_c, "dt_min": self.dt_min,
-                "dt_max": self.dt_max}
+                "dt_max": self.dt_max, "re_init": self.re_init}
 
     def extra_repr(self) -> str:
         return (f"{super().extra_repr()}, N={self.state_size} ({self.transition}{', stable' if self.stable else ''}), "
