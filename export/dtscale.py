@@ -158,6 +158,8 @@ def rescale(folded: FoldedNetwork, rho: float) -> FoldedNetwork:
     rho = float(rho)
     if not np.isfinite(rho) or rho <= 0:
         raise DtScaleError(f"--dt-scale {rho!r}: must be a positive finite ratio of bin widths (new / trained)")
+    if rho == 1.0:
+        return folded                       # the same bins: nothing changes (exactly)
     layers = [rescale_layer(fl, rho, f"layer {i} ({fl.neuron_type})") for i, fl in enumerate(folded.layers)]
     return FoldedNetwork(layers=layers, source_neuron=folded.source_neuron,
                          notes=[*folded.notes, f"re-discretised for bins {rho:g}x the training bin width "
