@@ -83,35 +83,57 @@ def naive_csilif(n, I, ref_style=False):
     return torch.stack(out, 1)
 
 
+def _multiout_reset(n, p, s, xt, r, N, M):
+    rv = p.rho.unsqueeze(-1)
+    if p.R is not None:
+        rv = torch.addcmul(rv, p.R[:, :, 0:1], s[:, 0:1, :]) if M <= 2 else torch.baddbmm(rv, p.R, s)
+        for m in range(1, M if M <= 2 else 1):
+            rv = rv + p.R[:, :, m:m + 1] * s[:, m:m + 1, :]
+    return xt - r.unsqueeze(1) * rv
+
+
+def _multiout_r(n, s, q):
+    if n.reset == "any":
+        return 1 - torch.prod(1 - s, dim=1)
+    if n.reset == "readout":
+        return spike(q - 1.0)
+    return torch.zeros_like(s[:, 0])
+
+
 def naive_multiout(n, I, ref_style=False):
-    """The multi-output neuron as a plain autograd loop (train/neurons/multiout.py's equations, in its
-    augmented form ``(x̃, y, q) = W x + V u`` so that the spikes are bit-identical)."""
+    """The multi-output neuron as a plain autograd loop of train/neurons/multiout.py's equations, in its
+    augmented form ``(x̃, y, q) = V u + W x`` and layout (``[H, k, B]``), so the spikes are bit-identical."""
     from silava.train.neurons.multiout import augmented
 
     p = n.params()
     W, V = augmented(p)
     N, M = n.state_size, n.n_outputs
-    Wt = W.transpose(1, 2)
-    x = I.new_zeros(I.shape[2], I.shape[0], N)                     # [H, B, N]
+    x = I.new_zeros(I.shape[2], N, I.shape[0])                     # [H, N, B]
     out = []
     for I_t in _inputs(I, ref_style):
-        z = torch.baddbmm(I_t.t().unsqueeze(-1) * V.unsqueeze(1), x, Wt)
-        xt, y = z[..., :N], z[..., N:N + M]
+        z = torch.baddbmm(V.unsqueeze(-1) * I_t.t().unsqueeze(1), W, x)
+        xt, y = z[:, :N], z[:, N:N + M]
         s = spike(y - 1.0)
-        if n.reset == "any":
-            r = 1 - torch.prod(1 - s, dim=-1)
-        elif n.reset == "readout":
-            r = spike(z[..., N + M] - 1.0)
-        else:
-            r = torch.zeros_like(y[..., 0])
-        rv = p.rho.unsqueeze(1)
-        if p.R is not None:
-            Rt = p.R.transpose(1, 2)
-            rv = torch.addcmul(rv, s[..., 0:1], Rt[:, 0:1, :]) if M <= 2 else torch.baddbmm(rv, s, Rt)
-            for m in range(1, M if M <= 2 else 1):
-                rv = rv + s[..., m:m + 1] * Rt[:, m:m + 1, :]
-        x = xt - r.unsqueeze(-1) * rv
-        out.append(s.transpose(0, 1).flatten(1))
+        x = _multiout_reset(n, p, s, xt, _multiout_r(n, s, z[:, N + M] if n.reset == "readout" else None), N, M)
+        out.append(s.permute(2, 0, 1).flatten(1))
+    return torch.stack(out, 1)
+
+
+def textbook_multiout(n, I, ref_style=False):
+    """The same neuron written the textbook way: ``x̃ = A x + B u``, ``y = C x̃``, ``q = c_r·x̃`` (separate
+    products per step). Rounding differs from the augmented form, so spikes may differ in rare near-threshold
+    cases: timed only (``--textbook``), not compared bit for bit."""
+    p = n.params()
+    N, M = n.state_size, n.n_outputs
+    x = I.new_zeros(I.shape[2], N, I.shape[0])
+    out = []
+    for I_t in _inputs(I, ref_style):
+        xt = torch.baddbmm(p.B.unsqueeze(-1) * I_t.t().unsqueeze(1), p.A, x)
+        y = torch.bmm(p.C, xt)
+        s = spike(y - 1.0)
+        q = (p.c_r.unsqueeze(-1) * xt).sum(1) if n.reset == "readout" else None
+        x = _multiout_reset(n, p, s, xt, _multiout_r(n, s, q), N, M)
+        out.append(s.permute(2, 0, 1).flatten(1))
     return torch.stack(out, 1)
 
 
@@ -120,9 +142,9 @@ NAIVE = {"silif": naive_silif, "csilif": naive_csilif, "multiout": naive_multiou
 NEURON_KW = {"multiout": {"n_states": 2, "n_outputs": 2}}
 
 
-def naive_forward(model: SpArchNet, x: torch.Tensor, ref_style: bool = False):
+def naive_forward(model: SpArchNet, x: torch.Tensor, ref_style: bool = False, textbook: bool = False):
     """The same network as ``model``, with plain per-step loops; returns (out, hidden spikes)."""
-    loop = NAIVE[model.config["neuron"]]
+    loop = textbook_multiout if textbook else NAIVE[model.config["neuron"]]
     h, spikes = x, []
     for layer in model.layers:
         I, _ = layer.currents(h)
@@ -222,6 +244,8 @@ def bench(neuron: str, args) -> dict:
     models = {"ours": (ours, ours_fwd), "baseline": (base, lambda m, xx: naive_forward(m, xx)[0])}
     if args.ref_style:
         models["reference-style"] = (copy.deepcopy(base), lambda m, xx: naive_forward(m, xx, ref_style=True)[0])
+    if neuron == "multiout" and args.textbook:
+        models["textbook"] = (copy.deepcopy(base), lambda m, xx: naive_forward(m, xx, textbook=True)[0])
     opts = {k: torch.optim.Adam(m.parameters(), lr=1e-3) for k, (m, _) in models.items()}
     runs = {k: (lambda k=k, m=m, f=f: train_step(m, opts[k], x, y, f)) for k, (m, f) in models.items()}
     print("  training step (forward + backward + Adam):")
@@ -234,6 +258,8 @@ def bench(neuron: str, args) -> dict:
     g = torch.randn(args.batch, args.steps, neuron_mod.output_size)
     loop = NAIVE[neuron]
     layer_runs = {"ours": lambda: neuron_mod(I).backward(g), "baseline": lambda: loop(neuron_mod, I).backward(g)}
+    if neuron == "multiout" and args.textbook:
+        layer_runs["textbook"] = lambda: textbook_multiout(neuron_mod, I).backward(g)
     print(f"  first hidden layer's neurons only (forward + backward, {args.batch}x{args.steps}x{sizes[0]}):")
     layer_res = time_interleaved(layer_runs, args.iters, args.warmup)
     report(layer_res, args.iters)
@@ -255,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ref-style", action="store_true", help="also time the I[:, t, :]-indexing loop")
+    p.add_argument("--textbook", action="store_true",
+                   help="multiout: also time the textbook-form loop (x~ = Ax + Bu, y = Cx~: two products per step)")
     p.add_argument("--multiout", nargs="*", default=[], metavar="KEY=VALUE",
                    help="options of the multi-output neuron (default n_states=2 n_outputs=2), e.g. reset_action=classic")
     args = p.parse_args(argv)

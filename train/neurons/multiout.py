@@ -77,9 +77,10 @@ class MultiOutParams(NamedTuple):
     c_r: Optional[Tensor]  # [H, N] or None
 
 
-# --------------------------------------------------------------------------- the arithmetic (h-major)
-# The state, the readouts and the reset readout come out of one batched product per step:
-#   z = W x + V u,  W = [A; C A; c_rᵀA]  ([H, K, N], K = N + M (+ 1)),  V = [B; C B; c_rᵀB]
+# --------------------------------------------------------------------------- the arithmetic (feature-major)
+# Per step every tensor is [H, k, B] (neurons, state/readout rows, batch): a slice along k is a
+# contiguous block, and the state, the readouts and the reset readout come out of one batched product:
+#   z = V u + W x,  W = [A; C A; c_rᵀA]  ([H, K, N], K = N + M (+ 1)),  V = [B; C B; c_rᵀB]
 # so that z = (x̃, y, q) with x̃ = A x + B u, y = C x̃, q = c_rᵀx̃ (equal in exact arithmetic; this
 # is the form both the step function and the fused kernel compute, so their forwards are
 # bit-identical). The reset action ρ + R s is a product with the M outputs.
@@ -97,22 +98,22 @@ def augmented(p: "MultiOutParams") -> tuple[Tensor, Tensor]:
 _ELEMENTWISE_M = 2
 
 
-def _reset_value(rho: Tensor, R_t: Optional[Tensor], s: Tensor, out: Optional[Tensor] = None) -> Tensor:
-    """``ρ + R s`` ``[H, B, N]`` (``R_t = Rᵀ [H, M, N]``, ``s [H, B, M]``)."""
-    if R_t is None:
-        return rho.unsqueeze(1).expand(-1, s.shape[1], -1)
-    M = s.shape[-1]
+def _reset_value(rho: Tensor, R: Optional[Tensor], s: Tensor, out: Optional[Tensor] = None) -> Tensor:
+    """``ρ + R s`` ``[H, N, B]`` (``ρ [H, N]``, ``R [H, N, M]``, ``s [H, M, B]``)."""
+    if R is None:
+        return rho.unsqueeze(-1).expand(-1, -1, s.shape[-1])
+    M = s.shape[1]
     if M > _ELEMENTWISE_M:
-        return torch.baddbmm(rho.unsqueeze(1), s, R_t, out=out)
-    rv = torch.addcmul(rho.unsqueeze(1), s[..., 0:1], R_t[:, 0:1, :], out=out)
+        return torch.baddbmm(rho.unsqueeze(-1), R, s, out=out)
+    rv = torch.addcmul(rho.unsqueeze(-1), R[:, :, 0:1], s[:, 0:1, :], out=out)
     for m in range(1, M):
-        rv.addcmul_(s[..., m:m + 1], R_t[:, m:m + 1, :])
+        rv.addcmul_(R[:, :, m:m + 1], s[:, m:m + 1, :])
     return rv
 
 
 def _any(s: Tensor) -> Tensor:
-    """``1 − Π_m (1 − s_m)`` (= any output fired, for 0/1 spikes)."""
-    return 1 - torch.prod(1 - s, dim=-1)
+    """``1 − Π_m (1 − s_m)`` over ``s [H, M, B]`` (= any output fired, for 0/1 spikes)."""
+    return 1 - torch.prod(1 - s, dim=1)
 
 
 def step(u_t: Tensor, state: MultiOutState, params: MultiOutParams, spike: SpikeFn = boxcar_spike,
@@ -125,20 +126,19 @@ def step(u_t: Tensor, state: MultiOutState, params: MultiOutParams, spike: Spike
     """
     N, M = params.A.shape[-1], params.C.shape[1]
     W, V = aug if aug is not None else augmented(params)
-    x = state.x.transpose(0, 1).contiguous()                       # [H, B, N]
-    Vu = u_t.transpose(0, 1).unsqueeze(-1) * V.unsqueeze(1)
-    z = torch.baddbmm(Vu, x, W.transpose(1, 2))
-    xt, y = z[..., :N], z[..., N:N + M]
+    x = state.x.permute(1, 2, 0).contiguous()                      # [H, N, B]
+    Vu = V.unsqueeze(-1) * u_t.t().unsqueeze(1)                    # [H, K, B]
+    z = torch.baddbmm(Vu, W, x)
+    xt, y = z[:, :N], z[:, N:N + M]
     s = spike(y - THRESHOLD)
     if reset == "any":
         r = _any(s)
     elif reset == "readout":
-        r = spike(z[..., N + M] - THRESHOLD)
+        r = spike(z[:, N + M] - THRESHOLD)
     else:
-        r = torch.zeros_like(y[..., 0])
-    R_t = None if params.R is None else params.R.transpose(1, 2)
-    x_new = xt - r.unsqueeze(-1) * _reset_value(params.rho, R_t, s)
-    return s.transpose(0, 1).flatten(1), MultiOutState(x_new.transpose(0, 1)), xt.transpose(0, 1)
+        r = torch.zeros_like(y[:, 0])
+    x_new = xt - r.unsqueeze(1) * _reset_value(params.rho, params.R, s)
+    return s.permute(2, 0, 1).flatten(1), MultiOutState(x_new.permute(2, 0, 1)), xt.permute(2, 0, 1)
 
 
 # --------------------------------------------------------------------------- fused BPTT
@@ -148,8 +148,8 @@ class MultiOutScan(torch.autograd.Function):
     pre-reset states ``x̃ [B, T, H, N]``. Inputs: the augmented ``W``, ``V`` (:func:`augmented`; autograd
     carries their gradients on to A, B, C, c_r), ρ, R.
 
-    Forward: the step's operations on h-major buffers without a graph (one batched product per
-    step). Backward (BPTT; ``ζ_t = (g̃_t, g_y, g_q)`` the adjoint of ``z_t``, ``δ_t = ∂L/∂x_t`` of the
+    Forward: the step's operations on feature-major buffers without a graph (one batched product
+    per step). Backward (BPTT; ``ζ_t = (g̃_t, g_y, g_q)`` the adjoint of ``z_t``, ``δ_t = ∂L/∂x_t`` of the
     post-reset state, ``σ'`` the surrogate)::
 
         g̃_t = δ_t + ∂L/∂x̃_t (recorded states)
@@ -159,123 +159,138 @@ class MultiOutScan(torch.autograd.Function):
         g_y  = g_s σ'(y_t − θ)
         δ_{t−1} = Wᵀ ζ_t ;  ∂L/∂u_t = Vᵀ ζ_t ;  ∂L/∂W = Σ ζ_t x_{t−1}ᵀ ;  ∂L/∂V = Σ ζ_t u_t
 
-    The parameter gradients are formed once after the loop from the stored per-step adjoints.
+    One batched product per backward step gives ``δ``, ``−Rᵀδ`` and ``−ρ·δ`` together
+    (``W_ext = W [I | −R | −ρ]``); the parameter gradients are formed once after the loop.
+    Buffers are time-major ``[T, H, k, B]``: each step reads and writes contiguous blocks (a strided
+    per-step slice of a fresh buffer costs a page fault per row); the sums over all (t, b) after the
+    loop are batched products on one permuted copy each.
     """
 
     @staticmethod
     def forward(ctx, I, W, V, rho, R, x0, N: int, M: int, reset: str, kind: str, scale: float):  # type: ignore[override]
-        # buffers are [H, T, B, ·]: every step is a strided [H, B, ·] slice, and the products over all
-        # (t, b) in the backward are single batched matmuls on [H, T·B, ·] views (no copies)
         Bn, T, H = I.shape
+        K = W.shape[1]
         U = I.permute(2, 1, 0).contiguous()                       # [H, T, B]
-        Z = U.unsqueeze(-1) * V[:, None, None, :]                   # V u_t, overwritten by z_t [H, T, B, K]
-        W_t = W.transpose(1, 2).contiguous()                       # bmm is fastest on contiguous operands
-        R_t = None if R is None else R.transpose(1, 2).contiguous()
-        XP = I.new_empty(H, T + 1, Bn, N)                           # post-reset x_t; XP[:, 0] = x0
-        S = I.new_empty(H, T, Bn, M)
-        Rr = I.new_zeros(H, T, Bn)
-        XP[:, 0].copy_(x0.transpose(0, 1))
-        rv = rho.unsqueeze(1) if R is None else I.new_empty(H, Bn, N)
+        Z = I.new_empty(T, H, K, Bn)                                # V u_t, overwritten by z_t
+        torch.mul(V[None, :, :, None], U.transpose(0, 1).unsqueeze(2), out=Z)
+        XP = I.new_empty(T + 1, H, N, Bn)                           # post-reset x_t; XP[0] = x0
+        S = I.new_empty(T, H, M, Bn)
+        Rr = I.new_zeros(T, H, Bn)
+        XP[0].copy_(x0.permute(1, 2, 0))
+        rv = rho.unsqueeze(-1) if R is None else I.new_empty(H, N, Bn)
         one = I.new_full((), THRESHOLD)
+        # every per-step view made once (a view costs about as much as a small op)
+        Zv, XPv, Sv, Rrv = Z.unbind(0), XP.unbind(0), S.unbind(0), Rr.unbind(0)
+        XTv, Yv = Z[:, :, :N].unbind(0), Z[:, :, N:N + M].unbind(0)
+        Qv = Z[:, :, N + M].unbind(0) if reset == "readout" else None
+        single = reset == "any" and M == 1
         for t in range(T):
-            z = Z[:, t]
-            z.baddbmm_(XP[:, t], W_t)                               # (x̃, y, q) = W x + V u
-            xt = z[..., :N]
-            s = torch.gt(z[..., N:N + M], one, out=S[:, t])         # == Θ(y − θ) exactly
+            Zv[t].baddbmm_(W, XPv[t])                               # (x̃, y, q) = V u + W x
+            xt = XTv[t]
+            s = torch.gt(Yv[t], one, out=Sv[t])                     # == Θ(y − θ) exactly
             if reset == "never":
-                XP[:, t + 1].copy_(xt)
+                XPv[t + 1].copy_(xt)
                 continue
-            r = Rr[:, t]
-            if reset == "any" and M == 1:
-                r = s[..., 0]                                       # == 1 − (1 − s) (Rr is not used)
+            if single:
+                r = s.squeeze(1)                                    # == 1 − (1 − s) (Rr is not used)
             elif reset == "any":
-                torch.amax(s, -1, out=r)                            # == 1 − Π(1 − s) for 0/1 spikes
+                r = torch.amax(s, 1, out=Rrv[t])                    # == 1 − Π(1 − s) for 0/1 spikes
             else:
-                torch.gt(z[..., N + M], one, out=r)
+                r = torch.gt(Qv[t], one, out=Rrv[t])
             if R is not None:
-                _reset_value(rho, R_t, s, out=rv)
-            torch.addcmul(xt, r.unsqueeze(-1), rv, value=-1.0, out=XP[:, t + 1])
+                _reset_value(rho, R, s, out=rv)
+            torch.addcmul(xt, r.unsqueeze(1), rv, value=-1.0, out=XPv[t + 1])
         ctx.save_for_backward(U, W, V, rho, R, XP, Z, S, Rr)
         ctx.dims, ctx.reset, ctx.kind, ctx.scale = (N, M), reset, kind, scale
         ctx.set_materialize_grads(False)
-        spikes = S.permute(2, 1, 0, 3).reshape(Bn, T, H * M)
-        return spikes, Z[..., :N].permute(2, 1, 0, 3)
+        spikes = S.permute(3, 0, 1, 2).reshape(Bn, T, H * M)
+        return spikes, Z[:, :, :N].permute(3, 0, 1, 2)
 
     @staticmethod
     def backward(ctx, gS, gXT):  # type: ignore[override]
         U, W, V, rho, R, XP, Z, S, Rr = ctx.saved_tensors
         N, M = ctx.dims
-        H, T, Bn, K = Z.shape
+        T, H, K, Bn = Z.shape
         reset = ctx.reset
-        # ZG[:, t] = ζ_t = (g̃, g_y, g_q), starting from what does not depend on the recurrence
-        ZG = Z.new_empty(H, T, Bn, K)
+        # ZG[t] = ζ_t = (g̃, g_y, g_q), starting from what does not depend on the recurrence
+        ZG = Z.new_empty(T, H, K, Bn)
         if gXT is not None:
-            ZG[..., :N].copy_(gXT.permute(2, 1, 0, 3))
+            ZG[:, :, :N].copy_(gXT.permute(1, 2, 3, 0))
         if gS is not None:
-            ZG[..., N:N + M].copy_(gS.reshape(Bn, T, H, M).permute(2, 1, 0, 3))
+            ZG[:, :, N:N + M].copy_(gS.reshape(Bn, T, H, M).permute(1, 2, 3, 0))
         else:
-            ZG[..., N:N + M].zero_()
-        SG = surrogate_grads_reversed(Z[..., N:].transpose(0, 1), 1.0, THRESHOLD, ctx.kind, ctx.scale)
+            ZG[:, :, N:N + M].zero_()
+        SG = surrogate_grads_reversed(Z[:, :, N:], 1.0, THRESHOLD, ctx.kind, ctx.scale)   # σ'(y − θ), σ'(q − θ)
+        never = reset == "never"
         GRV = None
-        if reset == "never":
+        if never:
             W_ext = W
         else:
-            GRV = Z.new_empty(H, T, Bn, N)                                           # r δ per step (g_ρ = −r δ)
+            GRV = Z.new_empty(T, H, N, Bn)                                           # r δ per step (g_ρ = −r δ)
             EX = None                                                                # Π_{m'≠m}(1 − s_m')
             if reset == "any" and M == 2:
-                EX = 1 - S.flip(-1)
+                EX = 1 - S.flip(2)
             elif reset == "any" and M > 2:
-                EX = ((S.sum(-1, keepdim=True) - S) == 0).to(S.dtype)
-            RF = S[..., 0] if reset == "any" and M == 1 else Rr                      # the reset flags r_t
-            # one product per step gives δ = Wᵀζ, −Rᵀδ and −ρ·δ: W_ext = W [I | −R | −ρ]
+                EX = ((S.sum(2, keepdim=True) - S) == 0).to(S.dtype)
+            RF = S[:, :, 0] if reset == "any" and M == 1 else Rr                     # the reset flags r_t [T, H, B]
             cols = [torch.eye(N, dtype=W.dtype, device=W.device).expand(H, N, N)]
             if R is not None:
                 cols.append(-R)
             cols.append(-rho.unsqueeze(-1))
-            W_ext = torch.bmm(W, torch.cat(cols, -1))
+            W_ext = torch.bmm(W, torch.cat(cols, -1))                                # W [I | −R | −ρ]
         E = W_ext.shape[-1]
-        ext = Z.new_zeros(H, Bn, E)                                                  # (δ, −Rᵀδ, −ρ·δ) of step t
+        W_extT = W_ext.transpose(1, 2).contiguous()                                  # [H, E, K]
+        # ping-pong buffers for (δ, −Rᵀδ, −ρ·δ) [H, E, B], with their views made once
+        bufs = [Z.new_zeros(H, E, Bn), Z.new_empty(H, E, Bn)]
+        views = [(b[:, :N], b[:, N:N + M], b[:, E - 1]) for b in bufs]
+        ZGv, GXv = ZG.unbind(0), ZG[:, :, :N].unbind(0)
+        GSv, GYQv = ZG[:, :, N:N + M].unbind(0), ZG[:, :, N:].unbind(0)
+        GQv = ZG[:, :, N + M].unbind(0) if reset == "readout" else None
+        if not never:
+            GRVv, RFv, Sv = GRV.unbind(0), RF.unbind(0), S.unbind(0)
+            EXv = EX.unbind(0) if EX is not None else None
+        cur = 0
         for t in range(T - 1, -1, -1):
-            zg = ZG[:, t]
-            delta = ext[..., :N]
-            g, gs = zg[..., :N], zg[..., N:N + M]
+            delta, nrtd, nrho = views[cur]
+            g, gs = GXv[t], GSv[t]
             if gXT is not None:
                 g.add_(delta)
             else:
                 g.copy_(delta)
-            if reset != "never":
-                r = RF[:, t].unsqueeze(-1)
-                torch.mul(delta, r, out=GRV[:, t])
-                g_r = ext[..., E - 1]                                                # g_r = −ρ·δ − sᵀRᵀδ
+            if not never:
+                r = RFv[t].unsqueeze(1)                                              # [H, 1, B]
+                torch.mul(delta, r, out=GRVv[t])                                      # r δ
+                g_r = nrho                                                           # g_r = −ρ·δ − sᵀRᵀδ
                 if R is not None:
-                    nrtd = ext[..., N:N + M]                                         # −Rᵀδ
-                    g_r = g_r + (S[:, t] * nrtd).sum(-1)
+                    g_r = g_r + (Sv[t] * nrtd).sum(1)
                     gs.addcmul_(r, nrtd)                                            # + Rᵀ g_ρ = −r Rᵀδ
                 if reset == "any":                                                  # ∂r/∂s_m = Π_{m'≠m}(1 − s_m')
-                    if EX is None:
-                        gs.add_(g_r.unsqueeze(-1))
+                    if EXv is None:
+                        gs.add_(g_r.unsqueeze(1))
                     else:
-                        gs.addcmul_(g_r.unsqueeze(-1), EX[:, t])
+                        gs.addcmul_(g_r.unsqueeze(1), EXv[t])
                 else:
-                    zg[..., N + M].copy_(g_r)
+                    GQv[t].copy_(g_r)
             elif K > N + M:
-                zg[..., N + M].zero_()
-            zg[..., N:].mul_(next(SG))                                               # g_y, g_q
-            ext = torch.bmm(zg, W_ext)                                               # Wᵀζ (and −Rᵀ, −ρ· of it)
-        delta = ext[..., :N]
+                GQv[t].zero_()
+            GYQv[t].mul_(next(SG))                                                   # g_y, g_q
+            cur = 1 - cur
+            torch.bmm(W_extT, ZGv[t], out=bufs[cur])                                 # Wᵀζ (and −Rᵀ, −ρ· of it)
+        delta = views[cur][0]
         need = ctx.needs_input_grad
-        ZGf = ZG.view(H, T * Bn, K)
-        g_I = torch.bmm(ZGf, V.unsqueeze(-1)).view(H, T, Bn).permute(2, 1, 0) if need[0] else None   # [B, T, H]
-        g_W = torch.bmm(ZGf.transpose(1, 2), XP[:, :-1].reshape(H, T * Bn, N)) if need[1] else None
-        g_V = torch.bmm(U.view(H, 1, T * Bn), ZGf).squeeze(1) if need[2] else None
+        ZGf = ZG.permute(1, 2, 0, 3).reshape(H, K, T * Bn)                           # [H, K, (t, b)]
+        g_I = torch.bmm(V.unsqueeze(1), ZGf).view(H, T, Bn).permute(2, 1, 0) if need[0] else None   # [B, T, H]
+        g_W = torch.bmm(ZGf, XP[:-1].permute(1, 0, 3, 2).reshape(H, T * Bn, N)) if need[1] else None
+        g_V = torch.bmm(ZGf, U.view(H, T * Bn, 1)).squeeze(-1) if need[2] else None
         g_rho = None
         if need[3]:
-            g_rho = GRV.sum((1, 2)).neg_() if GRV is not None else torch.zeros_like(rho)
+            g_rho = GRV.sum((0, 3)).neg_() if GRV is not None else torch.zeros_like(rho)
         g_R = None
         if R is not None and need[4]:
-            g_R = (torch.bmm(GRV.view(H, T * Bn, N).transpose(1, 2), S.view(H, T * Bn, M)).neg_()
+            g_R = (torch.bmm(GRV.permute(1, 2, 0, 3).reshape(H, N, T * Bn),
+                             S.permute(1, 0, 3, 2).reshape(H, T * Bn, M)).neg_()
                    if GRV is not None else torch.zeros_like(R))
-        g_x0 = delta.transpose(0, 1).clone() if need[5] else None
+        g_x0 = delta.permute(2, 0, 1).clone() if need[5] else None
         return g_I, g_W, g_V, g_rho, g_R, g_x0, None, None, None, None, None
 
 
