@@ -26,6 +26,7 @@ Tasks (offline, no download): ``spoken-digits`` (espeak-ng digits, 20 classes, n
     .venv/bin/python bench/multiout.py --tasks spoken-digits --seeds 1 --models silif,mo-N2-M1-classic-free
     .venv/bin/python bench/multiout.py --claim --tasks spoken-digits
     .venv/bin/python bench/multiout.py --dt-scale runs/mo_2x128/ckpt.pt   # zero-shot bin-width change
+    .venv/bin/python bench/multiout.py --lava-check runs/mo_2x128/model.net --out runs/mo_2x128   # hwsim == Lava
 
 Not a test: nothing here asserts a time or an accuracy.
 """
@@ -232,6 +233,37 @@ def dt_scale_eval(ckpt_path: str, rhos: list[float], out: Path) -> list[dict]:
     return rows
 
 
+def lava_check(net_path: str, out: Path, samples: int = 0) -> dict:
+    """Run a model.net on its task's whole test split in hwsim and in Lava (fixed_pt, CPU simulator); compare the
+    readout V of every step and every spike of every layer exactly (the logical, aligned timeline)."""
+    import numpy as np
+
+    from silava.core.netfile import read
+    from silava.core.tasks import load_task_arrays
+    from silava.hwsim.simulate import simulate
+    from silava.lava_models.network import run_samples
+
+    net = read(net_path)
+    task = dict(net.meta.task)
+    x, y = load_task_arrays(task["name"], task, split="test", steps=net.meta.steps, n_inputs=net.meta.n_inputs,
+                            max_samples=samples or None)
+    t0 = time.perf_counter()
+    hw = simulate(net, x)
+    hw_s = time.perf_counter() - t0
+    lava = run_samples(net, x, tag="fixed_pt", timeout_s=6 * 3600, progress=False, record=True)
+    same_readout = bool(np.array_equal(hw.readout, lava["readout"]))
+    same_spikes = [bool(np.array_equal(a, b)) for a, b in zip(hw.spikes, lava["spikes"])]
+    row = {"net": str(net_path), "samples": int(len(y)), "layers": [l.neuron_type for l in net.layers],
+           "identical_readout": same_readout, "identical_spikes": same_spikes,
+           "identical_predictions": bool(np.array_equal(hw.predictions, lava["predictions"])),
+           "hwsim_acc": float(np.mean(hw.predictions == y)), "lava_acc": float(np.mean(lava["predictions"] == y)),
+           "spikes_per_sample": [float(s.sum()) / len(y) for s in hw.spikes],
+           "hwsim_s": round(hw_s, 1), "lava_s": round(float(lava["wall_s"]), 1)}
+    write_json_atomic(out / "lava_check.json", row)
+    print(json.dumps(row, indent=1))
+    return row
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tasks", default=",".join(TASKS))
@@ -242,12 +274,16 @@ def main(argv=None) -> int:
     p.add_argument("--claim", action="store_true", help="the unstable-A claim models instead of the grid")
     p.add_argument("--dt-scale", metavar="CKPT", help="evaluate CKPT at 2x and 1/2x the training bin width")
     p.add_argument("--rhos", default="2,0.5")
+    p.add_argument("--lava-check", metavar="NET", help="hwsim vs Lava fixed_pt on NET's whole test split")
     p.add_argument("--out", default=str(ROOT / "runs" / "bench_multiout"))
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.dt_scale:
         dt_scale_eval(args.dt_scale, [float(r) for r in args.rhos.split(",")], out)
+        return 0
+    if args.lava_check:
+        lava_check(args.lava_check, out)
         return 0
     import torch
 
