@@ -331,3 +331,19 @@ def test_multiout_constants_cover_every_option():
             neuron, gain = multiout_constants(rng, 5, 12, 12, 4, 2, reset=reset, action=action, extras=True)
             assert ("resetRead" in neuron) == (reset == "readout") and gain.shape == (5,)
             assert ("resetMat" in neuron) == (action == "matrix" and reset != "never")
+
+
+def test_qat_trains_a_multiout_network():
+    """The QAT forward (integer, straight-through) gives finite gradients to every trained parameter."""
+    from silava.export.quantize import QuantConfig
+    from silava.train import qat
+
+    model = _model("dense-readout-matrix")
+    net = qat.QATNet(model, QuantConfig()).train()
+    x = (torch.rand(3, 20, 12) < 0.3).double()
+    out = net(x)
+    torch.nn.functional.cross_entropy(out, torch.tensor([0, 1, 2])).backward()
+    grads = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
+    assert all(g is not None and torch.isfinite(g).all() for g in grads.values()), \
+        [n for n, g in grads.items() if g is None]
+    assert any(float(g.abs().sum()) > 0 for n, g in grads.items() if n.startswith("layers.0.neuron"))

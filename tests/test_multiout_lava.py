@@ -139,3 +139,35 @@ def test_floating_pt_equals_torch_float_model(neuron, kw, shm_guard):
     for i, spikes in enumerate(rec["spikes"]):
         np.testing.assert_array_equal(got["spikes"][i], spikes.numpy().astype(np.uint8), err_msg=f"layer {i}")
         assert 0 < spikes.sum() < spikes.numel(), f"layer {i} should be active"
+
+
+def test_the_float_rung_catches_a_planted_bug(monkeypatch, shm_guard):
+    """The float Lava model without its reset action: rung 4 (floating_pt vs torch) fails."""
+    import torch
+
+    from silava import lava_models  # noqa: F401
+    from silava.core.netfile import Meta
+    from silava.export.fold import fold_model
+    from silava.export.quantize import quantize_network
+    from silava.lava_models.network import run_samples
+    from silava.lava_models.procs import multiout
+    from silava.train.model import SpArchNet
+
+    real = multiout.PyMultioutModelFloat.step
+
+    def no_reset(self, a):
+        self.r[:] = 0                       # the reset flag never set: no reset action is applied
+        return real(self, a)
+
+    monkeypatch.setattr(multiout.PyMultioutModelFloat, "step", no_reset)
+    torch.manual_seed(5)
+    model = SpArchNet(12, [10], 4, "multiout", dropout=0.0, neuron_kwargs=dict(n_states=1, n_outputs=2)).double().eval()
+    with torch.no_grad():
+        model.layers[0].bn.bias.fill_(0.8)
+    net, _ = quantize_network(fold_model(model), meta=Meta(steps=20, n_inputs=12, n_classes=4))
+    x = (np.random.default_rng(6).random((2, 20, 12)) < 0.3).astype(np.int64)
+    with torch.no_grad():
+        rec = model(torch.tensor(x, dtype=torch.float64), record=True)
+    got = run_samples(net, x, tag="floating_pt", timeout_s=120, progress=False, record=True)
+    assert rec["spikes"][0].sum() > 0
+    assert not np.allclose(got["readout"], rec["readout_v"].numpy(), rtol=0, atol=1e-5)

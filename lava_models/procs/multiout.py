@@ -90,7 +90,7 @@ class PyMultioutModelFloat(NeuronModel):
     """Float multi-output neuron (folded parameters), numpy float64."""
 
     def step(self, a: np.ndarray) -> np.ndarray:
-        N, M = self.x.shape[1], self.p.shape[1]
+        N = self.x.shape[1]
         u = a + self.bias
         x, p, r = self.x.copy(), self.p.copy(), self.r.copy()
         z = x - r[:, None] * (self.reset_vec + np.einsum("nkm,nm->nk", self.reset_mat, p))
