@@ -186,6 +186,36 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def factor_summary(rows: list[dict], task: str) -> str:
+    """Mean float accuracy (pp) of the multi-output grid on ``task`` per level of each factor, over the other
+    factors and the seeds (only configurations whose every seed finished)."""
+    mo = [r for r in rows if r["task"] == task and r["model"].startswith("mo-")]
+    if not mo:
+        return ""
+    lines = [f"| factor ({task}) | level | runs | float acc % (mean) | fixed acc % (mean) |", "|---|---|---|---|---|"]
+    parts = {"N": 1, "M": 2, "reset": 3, "A": 4}
+    for factor, idx in parts.items():
+        levels = sorted({r["model"].split("-")[idx] for r in mo})
+        for level in levels:
+            rs = [r for r in mo if r["model"].split("-")[idx] == level]
+            fixed = [r["fixed_acc"] for r in rs if isinstance(r.get("fixed_acc"), float)]
+            lines.append(f"| {factor} | {level} | {len(rs)} | {100 * statistics.fmean(r['float_acc'] for r in rs):.1f} | "
+                         f"{100 * statistics.fmean(fixed):.1f} |" if fixed else "| – |")
+    return "\n".join(lines)
+
+
+def print_tables(paths: list[str]) -> None:
+    rows = []
+    for path in paths:
+        rows += json.loads(Path(path).read_text())
+    print(table(rows))
+    for task in TASKS:
+        text = factor_summary(rows, task)
+        if text:
+            print()
+            print(text)
+
+
 # --------------------------------------------------------------------------- zero-shot bin-width change
 
 def dt_scale_eval(ckpt_path: str, rhos: list[float], out: Path) -> list[dict]:
@@ -275,6 +305,7 @@ def main(argv=None) -> int:
     p.add_argument("--dt-scale", metavar="CKPT", help="evaluate CKPT at 2x and 1/2x the training bin width")
     p.add_argument("--rhos", default="2,0.5")
     p.add_argument("--lava-check", metavar="NET", help="hwsim vs Lava fixed_pt on NET's whole test split")
+    p.add_argument("--table", nargs="+", metavar="RESULTS", help="print the tables of these results.json files")
     p.add_argument("--out", default=str(ROOT / "runs" / "bench_multiout"))
     args = p.parse_args(argv)
     out = Path(args.out)
@@ -284,6 +315,9 @@ def main(argv=None) -> int:
         return 0
     if args.lava_check:
         lava_check(args.lava_check, out)
+        return 0
+    if args.table:
+        print_tables(args.table)
         return 0
     import torch
 

@@ -20,7 +20,8 @@ Choices (none is fixed by a source):
 
 * **transition** ``"complex"`` (default): ``A`` = block diagonal of ``N/2`` rotations, the
   eigenvalue pairs ``λ_n = exp(Δ·a_n)``, ``a_n = re_n + i·im_n``, S4D-Lin initialisation
-  ``a_n = −1/2 + iπn`` (n = 0 … N/2 − 1), one log-uniform ``Δ ∈ [dt_min, dt_max]`` per neuron
+  ``a_n = −1/2 + iπn`` for n = 1 … N/2 (C-SiLIF's single state is n = 1, spec §4.1; S4D counts from
+  n = 0, a mode that does not oscillate), one log-uniform ``Δ ∈ [dt_min, dt_max]`` per neuron
   (trained, ``log Δ``). ``stable=False`` (default): ``re_n`` is a free parameter (|λ| may exceed 1);
   ``stable=True``: ``re_n = −exp(ℓ_n)`` (|λ| < 1, as C-SiLIF).
   ``"dense"``: ``A = expm(Δ·A_c)`` with a free real ``A_c`` (init ``−diag(U[0.2, 2]) + N(0, 0.1²)`` off
@@ -356,7 +357,7 @@ class MultiOut(Neuron):
                 self.log_neg_re = nn.Parameter(torch.full((H, K), math.log(-self.re_init)))
             else:
                 self.re = nn.Parameter(torch.full((H, K), self.re_init))
-            self.im = nn.Parameter((math.pi * torch.arange(K, dtype=torch.float32)).expand(H, K).clone())
+            self.im = nn.Parameter((math.pi * torch.arange(1, K + 1, dtype=torch.float32)).expand(H, K).clone())
             B = torch.zeros(H, K, 2)
             B[..., 0] = torch.rand(H, K)
             C = torch.zeros(H, M, K, 2)
