@@ -416,12 +416,18 @@ def test_int_and_float_carriers_agree_and_step_is_pure(kind):
 
 
 def test_kernels_registry_and_shapes():
-    assert set(KERNELS) == {"CUBA", "SILIF", "CSILIF", "LI"}
-    assert [k.spiking for k in KERNELS.values()] == [True, True, True, False]
+    assert set(KERNELS) == {"CUBA", "SILIF", "CSILIF", "LI", "RF", "MULTIOUT"}
+    assert [k.spiking for k in KERNELS.values()] == [True, True, True, False, True, True]
     for kernel in KERNELS.values():
+        if kernel.kind.dims:                     # MULTIOUT: its states need the layer's N and M
+            continue
         st = kernel.init_state((3, 7))
         assert set(st) == set(kernel.state_names)
         assert all(v.dtype == np.int64 and v.shape == (3, 7) and not v.any() for v in st.values())
+    mo = KERNELS["MULTIOUT"]
+    st = mo.init_state((3, 7), prep={"N": 4, "M": 2})
+    assert {k: v.shape for k, v in st.items()} == {"X": (3, 7, 4), "P": (3, 7, 2), "R": (3, 7)}
+    assert mo.output_width(7, {"M": 2}) == 14
     assert MAX_STATE == MAX
 
 
