@@ -72,6 +72,8 @@ DEFAULTS: dict[str, Any] = {
     "data": {},              # keyword options for silava.core.data.get_task
     "neuron_kwargs": {},     # extra keyword options for the hidden neurons
     "notes": None,           # free text (provenance of a shipped config); ignored
+    "arch": "sparch",        # sparch | has8-resnet | has8-vgg (HAS-8 fusion models on image tasks)
+    "arch_kwargs": {},       # options of a HAS-8 arch (silava.train.has8.OPTIONS: width, depth, path, ...)
 }
 
 #: Defaults per hidden neuron type, applied over DEFAULTS and under the YAML file
@@ -81,12 +83,13 @@ NEURON_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 #: Keys whose values are dicts merged key by key.
-DICT_KEYS = ("data", "neuron_kwargs")
+DICT_KEYS = ("data", "neuron_kwargs", "arch_kwargs")
 
 _INT_KEYS = {"hidden": 1, "layers": 1, "epochs": 1, "batch_size": 1, "patience": 0,
              "seed": 0, "max_samples": 1, "threads": 1}
 _FLOAT_KEYS = ("lr", "dropout", "factor", "min_lr")
-_CHOICES = {"init_state": ("zeros", "random"), "device": ("cpu", "cuda")}
+_CHOICES = {"init_state": ("zeros", "random"), "device": ("cpu", "cuda"),
+            "arch": ("sparch", "has8-resnet", "has8-vgg")}
 
 
 class ConfigError(ValueError):
@@ -232,8 +235,30 @@ def parse_key_values(items: list[str] | None, flag: str) -> dict[str, Any]:
     return out
 
 
-def model_config(cfg: Mapping[str, Any], n_inputs: int, n_classes: int) -> dict[str, Any]:
-    """The ``train.model.build_model`` config for a training config and task sizes."""
+def model_label(cfg: Mapping[str, Any]) -> str:
+    """A short name of the model a config trains (``csilif``; ``has8-resnet/fusion``)."""
+    if cfg.get("arch", "sparch") == "sparch":
+        return str(cfg["neuron"])
+    return f"{cfg['arch']}/{cfg.get('arch_kwargs', {}).get('path', 'fusion')}"
+
+
+def model_config(cfg: Mapping[str, Any], n_inputs: int, n_classes: int,
+                 image_shape: tuple[int, int, int] | None = None) -> dict[str, Any]:
+    """The ``train.model.build_model`` config for a training config and task sizes.
+
+    HAS-8 archs need an image task (``image_shape``: digits-image, cifar10, cifar100, not bit-plane coded).
+    """
+    arch = cfg.get("arch", "sparch")
+    if arch != "sparch":
+        if image_shape is None:
+            raise ConfigError(f"--arch {arch} needs an image task with graded pixels (digits-image, cifar10, "
+                              f"cifar100) and no --encoding bitplane (the model codes its own inputs)")
+        if int(n_inputs) != int(image_shape[0] * image_shape[1] * image_shape[2]):
+            raise ConfigError(f"task image shape {tuple(image_shape)} does not match its {n_inputs} inputs")
+        return {"arch": arch, "image_shape": [int(v) for v in image_shape], "n_classes": int(n_classes),
+                **copy.deepcopy(dict(cfg.get("arch_kwargs", {})))}
+    if cfg.get("arch_kwargs"):
+        raise ConfigError("--arch-opt is an option of the HAS-8 archs (--arch has8-resnet or has8-vgg)")
     neuron_kwargs = {"init_state": cfg["init_state"], **cfg.get("neuron_kwargs", {})}
     return {
         "n_inputs": int(n_inputs),

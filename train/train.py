@@ -48,7 +48,7 @@ if __name__ == "__main__" and __package__ in (None, ""):
 from silava.core.cliutil import parse_layer_bits  # noqa: E402
 from silava.core.fileio import sha256_file  # noqa: E402
 from silava.train.config import (DEFAULTS, ConfigError, load_yaml, merge_configs, model_config,  # noqa: E402
-                          parse_key_values, shipped_configs)
+                          model_label, parse_key_values, shipped_configs)
 
 PROG = "train.py"
 
@@ -115,6 +115,13 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                         f"{_default('init_state')}")
     g.add_argument("--neuron-opt", dest="neuron_opt", action="append", metavar="KEY=VALUE",
                    help="extra neuron option, repeatable (e.g. dt_max=5 for csilif)")
+    g.add_argument("--arch", choices=("sparch", "has8-resnet", "has8-vgg"),
+                   help="network: sparch (spiking layers + LI readout, the default) or a HAS-8 ANN/SNN fusion "
+                        "model on an image task (digits-image, cifar10, cifar100; docs/has8.md)")
+    g.add_argument("--arch-opt", dest="arch_opt", action="append", metavar="KEY=VALUE",
+                   help="HAS-8 option, repeatable: width, depth, mult, blocks, hidden, path (fusion|ann|snn), "
+                        "neuron (lif|if), tau, surrogate (fourier|sigsine|tanhsine), surrogate_param, "
+                        "rescale_grad, rescale, decoder (bitplane|rate), bits")
 
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, help=f"{_default('epochs')}")
@@ -131,6 +138,9 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                    help="data directory of shd/ssc/gsc (= --data-opt data_dir=PATH)")
     g.add_argument("--data-opt", dest="data_opt", action="append", metavar="KEY=VALUE",
                    help="task option for silava.core.data.get_task, repeatable (e.g. n_steps=100)")
+    g.add_argument("--encoding", choices=("none", "bitplane"),
+                   help="input coding of the task (= --data-opt encode=...): bitplane turns graded features "
+                        "(gsc, images) into binary bit-plane spikes, 8 steps per frame, MSB first")
     g.add_argument("--max-samples", dest="max_samples", type=int, metavar="N",
                    help="use at most N samples of each split (a fixed random subset)")
 
@@ -178,16 +188,21 @@ def config_layers(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     file_cfg = load_yaml(args.config) if getattr(args, "config", None) else {}
     cli: dict[str, Any] = {}
     for key in DEFAULTS:
-        if key in vars(args) and key not in ("data", "neuron_kwargs"):
+        if key in vars(args) and key not in ("data", "neuron_kwargs", "arch_kwargs"):
             cli[key] = getattr(args, key)
     data = parse_key_values(getattr(args, "data_opt", None), "--data-opt")
     if getattr(args, "data_dir", None) is not None:
         data["data_dir"] = args.data_dir
+    if getattr(args, "encoding", None) is not None:
+        data["encode"] = args.encoding
     if data:
         cli["data"] = data
     neuron_kwargs = parse_key_values(getattr(args, "neuron_opt", None), "--neuron-opt")
     if neuron_kwargs:
         cli["neuron_kwargs"] = neuron_kwargs
+    arch_kwargs = parse_key_values(getattr(args, "arch_opt", None), "--arch-opt")
+    if arch_kwargs:
+        cli["arch_kwargs"] = arch_kwargs
     return file_cfg, cli
 
 
@@ -361,7 +376,7 @@ def train_run(cfg: dict[str, Any], *, task: Any = None, overwrite: bool = False,
     from silava.train.resume import STATE_NAME, capture_rng, check_data, restore_rng, save_state
 
     hidden_types = sorted(k for k, cls in NEURONS.items() if getattr(cls, "spiking", True))
-    if cfg["neuron"] not in hidden_types:
+    if cfg.get("arch", "sparch") == "sparch" and cfg["neuron"] not in hidden_types:
         raise ConfigError(f"unknown neuron {cfg['neuron']!r}: use one of {', '.join(hidden_types)}")
     device = setup_torch(cfg["threads"], cfg["device"])
     progress = sys.stderr.isatty() if progress is None else progress
@@ -384,7 +399,7 @@ def train_run(cfg: dict[str, Any], *, task: Any = None, overwrite: bool = False,
     if state is not None:
         check_data(state, facts, splits, out)
     train_config = {**cfg, "task": name, "task_facts": facts}
-    mcfg = model_config(cfg, task.n_inputs, task.n_classes)
+    mcfg = model_config(cfg, task.n_inputs, task.n_classes, image_shape=getattr(task, "image_shape", None))
     seed_everything(seed)  # model init does not depend on how much RNG the data builder used
     try:
         model = build_model(mcfg)
@@ -400,12 +415,15 @@ def train_run(cfg: dict[str, Any], *, task: Any = None, overwrite: bool = False,
     n_params = sum(p.numel() for p in model.parameters())
     _log(f"task {name}: {task.n_inputs} inputs, {task.n_classes} classes, {task.n_steps} steps; "
          f"train/valid/test {len(train_set)}/{len(valid_set)}/{len(test_set)}", quiet)
-    _log(f"model: {cfg['layers']}x{cfg['hidden']} {cfg['neuron']} (+ LI readout), {n_params} parameters; "
+    shape = (f"{cfg['layers']}x{cfg['hidden']} {cfg['neuron']} (+ LI readout)" if cfg.get("arch", "sparch") == "sparch"
+             else f"{model_label(cfg)} {json.dumps(cfg.get('arch_kwargs', {}))}")
+    _log(f"model: {shape}, {n_params} parameters; "
          f"{torch.get_num_threads()} threads, device {device}", quiet)
 
     out.mkdir(parents=True, exist_ok=True)
-    title = f"{name} / {cfg['neuron']} {cfg['layers']}x{cfg['hidden']} (seed {seed})"
-    summary: dict[str, Any] = {"task": name, "neuron": cfg["neuron"], "finished": False,
+    title = (f"{name} / {cfg['neuron']} {cfg['layers']}x{cfg['hidden']} (seed {seed})" if cfg.get("arch", "sparch") == "sparch"
+             else f"{name} / {model_label(cfg)} (seed {seed})")
+    summary: dict[str, Any] = {"task": name, "neuron": model_label(cfg), "finished": False,
                                "best_valid_acc": None, "best_epoch": None, "test_acc": None,
                                "test_loss": None, "train_seconds": None, "n_params": n_params,
                                "history": [], "config": train_config}
@@ -573,6 +591,9 @@ def qat_run(source: str, out: str, settings, *, epochs: int | None = None, lr: f
     src = Path(source)
     src_file = src / "ckpt.pt" if src.is_dir() else src
     model, ckpt = load_checkpoint(source, map_location="cpu")
+    if not hasattr(model, "layers"):
+        raise QATError(f"--qat fine-tunes SpArch networks; {src_file} holds a {ckpt['model_config'].get('arch')} "
+                       f"model (export it with silava export, docs/has8.md)")
     if src_file.resolve() == (out_dir / "ckpt.pt").resolve():
         raise ConfigError("--out would overwrite the --from checkpoint: pick another --out")
     check_settings(settings, len(model.layers) + 1)
@@ -730,7 +751,7 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         cfg = resume_config(args) if args.resume else config_from_args(args)
         summary = train_run(cfg, overwrite=args.overwrite, resume=args.resume, progress=args.progress,
                             quiet=args.quiet)
-        print(f"{cfg['task']}/{cfg['neuron']}: best valid acc {summary['best_valid_acc']:.4f} "
+        print(f"{cfg['task']}/{model_label(cfg)}: best valid acc {summary['best_valid_acc']:.4f} "
               f"(epoch {summary['best_epoch']}), test acc {summary['test_acc']:.4f}, "
               f"{summary['train_seconds']:.1f}s; wrote {Path(cfg['out']) / 'ckpt.pt'}")
         return 0
