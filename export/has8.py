@@ -52,6 +52,9 @@ def _scale_rows(w: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 def fold_block(block: Any, in_shape: tuple[int, ...], out_shape: tuple[int, ...], index: int) -> BlockPlan:
     """Fold one :class:`silava.train.has8.FusionBlock` (eval semantics) into a :class:`BlockPlan`."""
+    if block.has_snn and block.rescale == "tensor":
+        raise Has8ExportError(f"block {index}: rescale 'tensor' (min-max over the whole batch) makes a sample's code "
+                              f"depend on its batch and cannot be deployed; retrain with rescale=sample")
     b = BlockPlan(op=block.op, in_shape=tuple(in_shape), out_shape=tuple(out_shape), path=block.path,
                   rescale=block.rescale, decoder=block.decoder, bits=block.bits,
                   kernel=block.kernel if block.op == "conv" else 1,
