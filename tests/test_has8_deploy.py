@@ -205,3 +205,26 @@ def test_fusion_cli_errors(trained, tmp_path, capsys):
     capsys.readouterr()
     (dep / "host.npz").write_bytes(b"broken")
     assert "host.npz: unreadable" in error(["sim", str(dep)])
+
+
+def test_intsim_conv_equals_unrolled_dense():
+    """intsim's conv synapses (torch conv2d) give the spikes and states of its dense synapses on the unrolled
+    kernel (export.has8.unroll_conv): two independent routes to the same integer segment."""
+    from types import SimpleNamespace
+
+    from silava.train import intsim
+
+    rng = np.random.default_rng(0)
+    w = rng.integers(-60, 60, size=(3, 2, 3, 3)) * 2
+    spec = SimpleNamespace(in_shape=(2, 6, 6), stride=(2, 2), padding=(1, 1), dilation=(1, 1), groups=1)
+    neuron = {"iDecay": 4096, "vDecay": 2048, "vThMant": 64, "refDelay": 1, "gradedSpike": False}
+    bias = rng.integers(-50, 50, size=27)
+    common = dict(neuron_type="CUBA", neuron=neuron, bias=bias, weight_exp=0, input_message_bits=0)
+    conv = dict(weight=w, layer_type="conv", conv=spec, **common)
+    dense = dict(weight=unroll_conv(w, (2, 6, 6), (3, 3, 3), 2, 1), **common)
+    x = (rng.random((4, 8, 72)) < 0.4).astype(np.int64)
+    a, b = intsim.simulate([conv], x), intsim.simulate([dense], x)
+    assert torch.equal(a.outputs[0], b.outputs[0]) and int(a.outputs[0].sum()) > 0
+    assert all(torch.equal(a.states[0][k], b.states[0][k]) for k in a.states[0])
+    w[0, 0, 0, 0] += 2                               # a planted difference in one tap is seen
+    assert not torch.equal(intsim.simulate([dict(conv, weight=w)], x).states[0]["V"], b.states[0]["V"])

@@ -27,6 +27,13 @@ Synapses (Lava ``Dense``)::
     graded input: acc = wrap32(acc) first (Lava computes W·s in int32); then a = wrap32(a)
     (Lava's Dense sends a through an int32 port)
 
+Conv synapses (Lava ``Conv``, a layer with ``layer_type == "conv"`` and its geometry ``conv``: ``in_shape``
+(C, H, W), ``stride``, ``padding``, ``dilation``, ``groups``; inputs and outputs flat in C order)::
+
+    acc = cross-correlation of x' with w (zero padding; torch conv2d, float64: exact)
+    a = wrap24(wrap32(acc))       Lava computes in float, casts to int32 and applies signed_clamp(·, 24),
+                                  a 24-bit two's-complement wrap; the weight exponent is not applied
+
 A layer fed by a spiking layer gets the spikes themselves (0/1, so ``x != 0`` is the
 identity); this keeps the gradient path through the spikes for QAT.
 
@@ -95,6 +102,7 @@ class IntLayer:
     weight_exp: int
     input_message_bits: int
     params: dict[str, Any]
+    conv: Any = None              # geometry of a conv layer (weight (out, in/groups, kh, kw)), else None
 
     @property
     def out_features(self) -> int:
@@ -153,6 +161,7 @@ def layer_params(layer: Any) -> IntLayer:
         weight_exp=int(_get(layer, "weight_exp", 0) or 0),
         input_message_bits=int(_get(layer, "input_message_bits", 0) or 0),
         params=params,
+        conv=_get(layer, "conv") if _get(layer, "layer_type", "dense") == "conv" else None,
     )
 
 
@@ -253,6 +262,8 @@ def dense(layer: IntLayer, x: torch.Tensor, count: Optional[Count], *, from_spik
         xin = x
     else:
         xin = (x != 0).to(DTYPE)
+    if layer.conv is not None:
+        return conv(layer, xin, count)
     acc = torch.matmul(xin, layer.weight.T)
     if layer.input_message_bits > 0:
         acc = wrap32(acc, count)          # Lava: int32 weights.dot(int32 payloads)
@@ -262,6 +273,29 @@ def dense(layer: IntLayer, x: torch.Tensor, count: Optional[Count], *, from_spik
     elif e < 0:
         acc = floor_div(acc, -e)
     return wrap32(acc, count)             # Lava's Dense a_out port is int32
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    arr = np.asarray(v).reshape(-1)
+    return (int(arr[0]), int(arr[-1]))
+
+
+def conv(layer: IntLayer, xin: torch.Tensor, count: Optional[Count]) -> torch.Tensor:
+    """Lava Conv over all steps: ``xin [B, T, C·H·W]`` (binary 0/1 or payloads) -> ``a [B, T, C'·H'·W']``."""
+    spec = layer.conv
+    c, h, w = (int(v) for v in np.asarray(spec.in_shape).reshape(-1))
+    batch, steps = xin.shape[:2]
+    out = torch.nn.functional.conv2d(xin.reshape(batch * steps, c, h, w), layer.weight, stride=_pair(spec.stride),
+                                     padding=_pair(spec.padding), dilation=_pair(spec.dilation),
+                                     groups=int(spec.groups))
+    acc = wrap32(out.reshape(batch, steps, -1), count)
+    xd = acc.detach()
+    outside = (xd < -(2**23)) | (xd > 2**23 - 1)
+    if not bool(outside.any()):
+        return acc
+    if count is not None:
+        count.add("conv_wrap", outside.sum())
+    return ste(torch.remainder(xd + 2**23, 2**24) - 2**23, acc)
 
 
 # --------------------------------------------------------------------------- neuron steps
