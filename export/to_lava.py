@@ -282,6 +282,9 @@ def quantize_checkpoint(ckpt_path: str | os.PathLike, config: Optional[QuantConf
     except CheckpointError as exc:
         raise ExportError(str(exc)) from None
     real_ckpt = ckpt_path / "ckpt.pt" if ckpt_path.is_dir() else ckpt_path
+    if str(ckpt["model_config"].get("arch", "")).startswith("has8-"):
+        raise ExportError(f"{real_ckpt} holds a HAS-8 fusion model (ANN paths on the host, SNN paths on the chip): "
+                          f"deploy it with `silava fusion export {ckpt_path} -o DIR` (docs/has8.md)")
     steps, dt, encoding = task_facts(dict(ckpt["data_config"]), (ckpt.get("train_config") or {}).get("task_facts"))
     metrics = ckpt.get("metrics") or {}
     acc = metrics.get("test_acc")

@@ -228,3 +228,12 @@ def test_intsim_conv_equals_unrolled_dense():
     assert all(torch.equal(a.states[0][k], b.states[0][k]) for k in a.states[0])
     w[0, 0, 0, 0] += 2                               # a planted difference in one tap is seen
     assert not torch.equal(intsim.simulate([dict(conv, weight=w)], x).states[0]["V"], b.states[0]["V"])
+
+
+def test_silava_export_points_to_fusion_export(trained, tmp_path, capsys):
+    from silava.app.cli import main
+
+    assert main(["export", str(trained), "-o", str(tmp_path / "model.net")]) == 2
+    err = capsys.readouterr().err
+    assert "silava fusion export" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "model.net").exists()
