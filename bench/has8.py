@@ -14,6 +14,8 @@ checks that it is identical to host + hwsim.
     .venv/bin/python bench/has8.py                     # 6 rows x 3 seeds, 15 epochs (~20-40 min on 2 busy cores)
     .venv/bin/python bench/has8.py --quick             # 1 seed, 2 epochs, 3 rows: a smoke run
     .venv/bin/python bench/has8.py --lava              # + the hwsim == Lava check on the whole test split
+    .venv/bin/python bench/has8.py --arch has8-vgg --depth 1 --out runs/bench_has8_vgg1 \
+        --rows "fusion, FourierSine, rescale" "fusion, FourierSine, no rescale" "pure ANN" "pure SNN, FourierSine, rescale"
 
 A CIFAR-10 run needs a GPU and the CIFAR-10 binary files (not available offline here)::
 
@@ -57,7 +59,8 @@ def train(row: str, seed: int, args: argparse.Namespace) -> Path:
 
         if torch.load(ckpt, weights_only=True)["metrics"].get("finished"):
             return out
-    cfg = merge_configs({"task": "digits-image", "arch": args.arch, "arch_kwargs": {**BASE, **ROWS[row]},
+    base = {"width": args.width, "depth": args.depth}
+    cfg = merge_configs({"task": "digits-image", "arch": args.arch, "arch_kwargs": {**base, **ROWS[row]},
                          "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "seed": seed,
                          "patience": 5, "threads": args.threads, "out": str(out)})
     train_run(cfg, overwrite=True, progress=False, quiet=True)
@@ -169,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--arch", default="has8-resnet", choices=("has8-resnet", "has8-vgg"))
+    p.add_argument("--width", type=int, default=BASE["width"])
+    p.add_argument("--depth", type=int, default=BASE["depth"])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--samples", type=int, default=None, help="test samples for the deployment (default: all)")
     p.add_argument("--lava", action="store_true", help="host + Lava on the whole test split, first row, first seed")
@@ -186,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     path = out / "results.json"
     doc = json.loads(path.read_text()) if path.is_file() else {}
     results = doc.setdefault("rows", {})
-    doc["settings"] = {"task": "digits-image", "arch": args.arch, "base": BASE, "epochs": args.epochs, "lr": args.lr,
+    doc["settings"] = {"task": "digits-image", "arch": args.arch, "base": {"width": args.width, "depth": args.depth},
+                       "epochs": args.epochs, "lr": args.lr,
                        "batch_size": args.batch_size, "seeds": args.seeds}
     for row in args.rows:
         for seed in args.seeds:
