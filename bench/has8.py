@@ -41,6 +41,7 @@ ROWS: dict[str, dict[str, Any]] = {
     "fusion, FourierSine, no rescale": {"path": "fusion", "surrogate": "fourier", "rescale_grad": False},
     "fusion, SigSine, rescale": {"path": "fusion", "surrogate": "sigsine", "rescale_grad": True},
     "fusion, SigSine, no rescale": {"path": "fusion", "surrogate": "sigsine", "rescale_grad": False},
+    "fusion, no encoder gradient": {"path": "fusion", "surrogate": "none"},
     "pure ANN": {"path": "ann"},
     "pure SNN, FourierSine, rescale": {"path": "snn", "surrogate": "fourier", "rescale_grad": True},
 }

@@ -157,6 +157,10 @@ def test_surrogate_options():
     assert resolve_surrogate("FourierSine") == ("fourier", 5)
     assert resolve_surrogate("fourier", 3) == ("fourier", 3)
     assert resolve_surrogate("sigsine") == ("sigsine", -10.0)
+    assert resolve_surrogate("none") == ("none", 0.0)
+    x = torch.rand(2, 3, dtype=torch.float64, requires_grad=True) * 255
+    p = bitplane_encode(x, "none")                  # the same planes, no gradient through the encoder
+    assert torch.equal(p, bitplane_encode(x.detach())) and not p.requires_grad
     for bad in [("fourier", 0), ("fourier", 2.5), ("sigsine", 0.0), ("boxcar", None)]:
         with pytest.raises(ValueError):
             resolve_surrogate(*bad)

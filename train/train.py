@@ -120,7 +120,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                         "model on an image task (digits-image, cifar10, cifar100; docs/has8.md)")
     g.add_argument("--arch-opt", dest="arch_opt", action="append", metavar="KEY=VALUE",
                    help="HAS-8 option, repeatable: width, depth, mult, blocks, hidden, path (fusion|ann|snn), "
-                        "neuron (lif|if), tau, surrogate (fourier|sigsine|tanhsine), surrogate_param, "
+                        "neuron (lif|if), tau, surrogate (fourier|sigsine|tanhsine|none), surrogate_param, "
                         "rescale_grad, rescale, decoder (bitplane|rate), bits")
 
     g = p.add_argument_group("optimisation")

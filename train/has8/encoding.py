@@ -15,7 +15,9 @@ square wave ``bit_k(y) = floor(y / c_k) mod 2`` with ``c_k = 2^k``, evaluated at
     FourierSine(H) bit ≈ ½ − (2/π) Σ_{n odd ≤ 2H−1} sin(nπ y / c_k) / n
                                                              ∂ = −(2 / c_k) Σ_{n odd ≤ 2H−1} cos(nπ y / c_k)
 
-(α < 0: the sigmoid is ≈ 1 where bit k is 1; defaults α = −10, H = 5 as the reference.) The
+(α < 0: the sigmoid is ≈ 1 where bit k is 1; defaults α = −10, H = 5 as the reference.) ``"none"``
+passes no gradient through the encoder (an ablation: the SNN path still learns its own weights,
+but no gradient reaches the layers before it through the spikes). The
 reference code adds a constant ½ to the FourierSine *gradient*; the derivative of the series has
 no constant term, so we leave it out (docs/has8.md).
 
@@ -39,9 +41,9 @@ from torch import Tensor
 
 from silava.core.bitplane import BITS, DECODERS, RESCALES, check_bits
 
-SURROGATES = ("sigsine", "tanhsine", "fourier")
+SURROGATES = ("sigsine", "tanhsine", "fourier", "none")
 #: default parameter per surrogate: α of SigSine/TanhSine, the number of harmonics of FourierSine
-DEFAULT_PARAM: dict[str, float] = {"sigsine": -10.0, "tanhsine": -10.0, "fourier": 5}
+DEFAULT_PARAM: dict[str, float] = {"sigsine": -10.0, "tanhsine": -10.0, "fourier": 5, "none": 0.0}
 _ALIASES = {"fouriersine": "fourier", "sig-sine": "sigsine", "tanh-sine": "tanhsine", "sig_sine": "sigsine",
             "tanh_sine": "tanhsine", "fourier-sine": "fourier", "fourier_sine": "fourier"}
 
@@ -52,6 +54,8 @@ def resolve_surrogate(name: str, param: float | None = None) -> tuple[str, float
     if kind not in SURROGATES:
         raise ValueError(f"unknown encoder surrogate {name!r}; choose one of {', '.join(SURROGATES)}")
     value = DEFAULT_PARAM[kind] if param is None else param
+    if kind == "none":
+        return kind, 0.0
     if kind == "fourier":
         if isinstance(value, bool) or float(value) != int(value) or int(value) < 1:
             raise ValueError(f"FourierSine needs a whole number of harmonics >= 1, got {param!r}")
@@ -118,6 +122,8 @@ def bitplane_encode(x: Tensor, surrogate: str = "fourier", param: float | None =
                     rescale_grad: bool = True, bits: int = BITS) -> Tensor:
     """Planes ``[bits, *x.shape]`` of ``x`` in level units (``[0, 2^bits − 1]``); see the module docstring."""
     kind, value = resolve_surrogate(surrogate, param)
+    if kind == "none":
+        return BitPlaneEncode.apply(x.detach(), "fourier", 1, False, check_bits(bits))
     return BitPlaneEncode.apply(x, kind, value, bool(rescale_grad), check_bits(bits))
 
 
