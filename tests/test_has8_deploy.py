@@ -203,6 +203,8 @@ def test_fusion_cli_errors(trained, tmp_path, capsys):
     dep = tmp_path / "dep"
     assert main(["fusion", "export", str(trained), "-o", str(dep)]) == 0
     capsys.readouterr()
+    assert "would destroy the input" in error(["sim", str(dep), "--json", str(dep / "fusion.json")])
+    assert "would destroy the input" in error(["sim", str(dep), "--json", str(dep / "block0.net")])
     (dep / "host.npz").write_bytes(b"broken")
     assert "host.npz: unreadable" in error(["sim", str(dep)])
 

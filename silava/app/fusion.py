@@ -163,8 +163,10 @@ def run_lava_fusion(folder: str | Path, x: np.ndarray, *, timeout_s: float = 600
     """Host + Lava (fixed_pt) on ``x``: returns ``(plan, FusionResult, LavaChip)``."""
     from silava.core import netfile
     from silava.core.fusion import read_plan, run
+    from silava.lava_models import require_lava
     from silava.lava_models.fusion import LavaChip
 
+    require_lava()
     plan = read_plan(folder)
     segments = {i: netfile.read(Path(folder) / str(plan.blocks[i].segment)) for i in plan.chip_blocks}
     chip = LavaChip(plan, segments, timeout_s=timeout_s, progress=progress)
@@ -235,11 +237,25 @@ def _export(args) -> int:
     return 0
 
 
+def _check_outputs(args, plan) -> None:
+    """Refuse an output path that is one of the inputs (the plan, its arrays, a segment, --inputs)."""
+    from silava.core.fileio import check_outputs
+
+    folder = Path(args.folder)
+    inputs = {"plan": folder / "fusion.json", "host arrays": folder / "host.npz", "--inputs": args.inputs}
+    inputs.update({f"segment {b.segment}": folder / b.segment for b in plan.blocks if b.segment})
+    report = getattr(args, "report", None)
+    outputs = {"--json": args.json, "--report": Path(report) / "fusion_report.json" if report else None,
+               "--report ": Path(report) / "fusion_report.md" if report else None}
+    check_outputs(outputs, inputs, FusionCliError)
+
+
 def _sim(args) -> int:
     from silava.core.fileio import write_json_atomic, write_text_atomic
     from silava.core.fusion import read_plan
 
     plan = read_plan(args.folder)
+    _check_outputs(args, plan)
     x, y = load_inputs(plan, task=args.task, split=args.split, samples=args.samples, inputs=args.inputs)
     plan, res, chip = simulate_fusion(args.folder, x, batch_size=args.batch_size)
     rep = split_report(plan, res, chip.reports(args.constants), y, args.constants)
@@ -259,6 +275,7 @@ def _run(args) -> int:
     from silava.core.fusion import read_plan
 
     plan = read_plan(args.folder)
+    _check_outputs(args, plan)
     x, y = load_inputs(plan, task=args.task, split=args.split, samples=args.samples, inputs=args.inputs)
     plan, res, chip = run_lava_fusion(args.folder, x, timeout_s=args.timeout, progress=sys.stderr.isatty(),
                                       batch_size=args.batch_size)
@@ -282,6 +299,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from silava.core.fusion import FusionError
     from silava.core.netfile import NetFileError
     from silava.core.tasks import TaskError
+    from silava.train.checkpoint import CheckpointError
 
     parser = build_parser()
     try:
@@ -295,7 +313,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return {"export": _export, "sim": _sim, "run": _run}[args.command](args)
     except SystemExit as exc:
         return int(exc.code or 0)
-    except (FusionCliError, FusionError, NetFileError, TaskError, FileNotFoundError, ValueError) as exc:
+    except (FusionCliError, FusionError, NetFileError, TaskError, CheckpointError, FileNotFoundError, ValueError,
+            ImportError) as exc:
         print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
