@@ -21,6 +21,13 @@ Other counts (per layer l, sample, step):
 
 * output events: spikes (spiking types) or non-zero graded outputs (LI readout, sent every step);
 * activation sparsity = zeros / total neuron outputs (NeuroBench ``ActivationSparsity``);
+* membrane updates (NeuroBench 2.3.0 ``MembraneUpdates``): per neuron and step, 1 if the
+  membrane state (the kind's ``membrane``: CUBA V, SILIF U, CSILIF X, LI V) after the step differs
+  from the one before it; every neuron counts at the first step (NeuroBench counts the whole
+  first call). From the recorded states, or a second, recording run (:func:`membrane_updates`);
+* effective ops on the float model's weights ("NeuroBench on the float model"): the same
+  count with ``nnz`` of the file's ``float`` weights (before quantization) on the same input
+  rasters; quantization rounds some small weights to zero, so the deployed count is lower;
 * neuron updates: every neuron every step (Loihi services all compartments); an update is
   *active* when the neuron received at least one synaptic event (an input j with x_j ≠ 0 and
   W_ij ≠ 0) or has a non-zero bias — SANA-FE's rule (sim.c: ``spike_count || bias || force``);
@@ -185,6 +192,11 @@ class LayerCounts:
     core_active: np.ndarray
     core_output_events: np.ndarray
     core_messages: np.ndarray         # [B, T, k] messages sent by each core
+    #: [B, T] effective ACs / MACs with the float model's weights (None without a float group)
+    float_effective_acs: Optional[np.ndarray] = None
+    float_effective_macs: Optional[np.ndarray] = None
+    #: [B, T] neurons whose membrane changed at each step (None unless counted, :func:`membrane_updates`)
+    membrane_updates: Optional[np.ndarray] = None
 
     @property
     def effective_ops(self) -> np.ndarray:
@@ -231,13 +243,15 @@ def _chunk_samples(steps: int, width: int, rows: int = 1 << 15) -> int:
 
 
 def count_activity(net: "Network", x: np.ndarray, outputs: Sequence[np.ndarray],
-                   mapping: "Optional[Mapping]" = None) -> Counts:
+                   mapping: "Optional[Mapping]" = None,
+                   membranes: Optional[Sequence[np.ndarray]] = None) -> Counts:
     """Count the activity of a run from its per-step arrays.
 
     ``x``: int ``[B, T, F]`` network input (raw: binary layers take ``x ≠ 0``, graded layers the
     payload clipped to ``[0, 2^bits − 1]``); ``outputs[l]``: layer l's output ``[B, T, n_l]``
     (spikes 0/1, or V for an LI readout) on the same T steps. ``mapping`` defaults to
-    :func:`hwsim.mapper.map_network` with default limits.
+    :func:`hwsim.mapper.map_network` with default limits. ``membranes[l]`` (optional): layer l's
+    membrane state after each of the T steps, for the membrane-update count.
     """
     from silava.hwsim.mapper import map_network
 
@@ -273,6 +287,8 @@ def count_activity(net: "Network", x: np.ndarray, outputs: Sequence[np.ndarray],
         lc = layers[i]
         src = x if i == 0 else outputs[i - 1]
         _count_layer(net, i, mapping, src, outputs[i], lc, layers[i - 1] if i > 0 else None, host)
+        if membranes is not None:
+            lc.membrane_updates = count_membrane_updates(membranes[i])
     last = layers[-1]
     _count_host_output(mapping, outputs[-1], last)
     return Counts(layers=layers, samples=batch, steps=steps, host_messages=host["messages"],
@@ -302,6 +318,12 @@ def _count_layer(net: "Network", i: int, mapping: "Mapping", src: np.ndarray, ou
     # nnz of each column per core slice: [n_in, k]
     nnz_slices = np.stack([nz[a:b].sum(axis=0) for a, b in zip(bounds[:-1], bounds[1:])], axis=1).astype(ftype)
     nnz_col = nnz_slices.sum(axis=1)
+    float_w = (layer.float_params or {}).get("weight")
+    nnz_col_float = None
+    if float_w is not None and np.shape(float_w) == w.shape:
+        nnz_col_float = (np.asarray(float_w) != 0).sum(axis=0).astype(ftype)
+        lc.float_effective_acs = np.zeros_like(lc.effective_acs)
+        lc.float_effective_macs = np.zeros_like(lc.effective_macs)
     bias = np.zeros(n_out, dtype=bool) if layer.bias is None else np.asarray(layer.bias) != 0
     biased_per_core = np.add.reduceat(bias.astype(np.int64), bounds[:-1]) if n_out else np.zeros(k, np.int64)
     quiet = np.flatnonzero(~bias)                     # neurons whose activity depends on input
@@ -335,6 +357,10 @@ def _count_layer(net: "Network", i: int, mapping: "Mapping", src: np.ndarray, ou
         is_ac2 = is_ac.reshape(shape)
         lc.effective_acs[s0:s1] = np.where(is_ac2, eff, 0)
         lc.effective_macs[s0:s1] = np.where(is_ac2, 0, eff)
+        if nnz_col_float is not None:
+            eff_f = (xb @ nnz_col_float).reshape(shape)
+            lc.float_effective_acs[s0:s1] = np.where(is_ac2, eff_f, 0)
+            lc.float_effective_macs[s0:s1] = np.where(is_ac2, 0, eff_f)
         lc.core_synops[s0:s1] = core_syn.reshape(shape + (k,))
         lc.core_macs[s0:s1] = np.where(is_ac[:, None], 0, core_syn).reshape(shape + (k,))
         # active neurons: biased ones always, the others when they received a synaptic event
@@ -380,11 +406,55 @@ def _count_host_output(mapping: "Mapping", out: np.ndarray, last: LayerCounts) -
     last.hops_y[...] = (last.core_output_events * hy[:, 0]).sum(axis=-1)
 
 
-def counts_from_sim(net: "Network", x: np.ndarray, sim: Any, mapping: "Optional[Mapping]" = None) -> Counts:
+def count_membrane_updates(membrane: np.ndarray) -> np.ndarray:
+    """NeuroBench 2.3.0 ``MembraneUpdates`` per sample and step (int64 ``[B, T]``).
+
+    ``membrane``: ``[B, T, n]`` the membrane state after each step. Step 0 counts every neuron
+    (NeuroBench adds the size of the first call's membrane); step t > 0 counts the neurons
+    whose membrane differs from step t − 1 (``count_nonzero(pre_fire_mem − post_fire_mem)``).
+    """
+    m = np.asarray(membrane)
+    out = np.empty(m.shape[:2], dtype=np.int64)
+    if m.shape[1]:
+        out[:, 0] = m.shape[2]
+        out[:, 1:] = np.count_nonzero(m[:, 1:] != m[:, :-1], axis=-1)
+    return out
+
+
+def _in_window_membranes(net: "Network", sim: Any, steps: int) -> list[np.ndarray]:
+    offsets = list(getattr(sim, "offsets", []) or [0] * len(net.layers))
+    return [sim.states[i][KINDS[layer.neuron_type].membrane][:, offsets[i]:offsets[i] + steps]
+            for i, layer in enumerate(net.layers)]
+
+
+def membrane_updates(net: "Network", x: np.ndarray, sim: Any = None, *, batch_size: int = 32) -> list[np.ndarray]:
+    """Per layer ``[B, T]`` membrane updates (:func:`count_membrane_updates`) of ``net`` on ``x``.
+
+    Uses ``sim.states`` when the run recorded them; otherwise runs the bit-exact simulation
+    again with ``record=True`` in batches of ``batch_size`` samples (logical timeline: its
+    in-window states are those of either timeline), keeping only the counts.
+    """
+    steps = int(getattr(sim, "steps", 0) or net.meta.steps)
+    if sim is not None and getattr(sim, "states", None) is not None:
+        return [count_membrane_updates(m) for m in _in_window_membranes(net, sim, steps)]
+    from silava.hwsim.simulate import simulate
+
+    x = np.asarray(x)
+    parts: list[list[np.ndarray]] = [[] for _ in net.layers]
+    for start in range(0, x.shape[0], batch_size):
+        run = simulate(net, x[start:start + batch_size], record=True, threads=1)
+        for i, m in enumerate(_in_window_membranes(net, run, steps)):
+            parts[i].append(count_membrane_updates(m))
+    return [np.concatenate(p, axis=0) if p else np.zeros((0, steps), np.int64) for p in parts]
+
+
+def counts_from_sim(net: "Network", x: np.ndarray, sim: Any, mapping: "Optional[Mapping]" = None, *,
+                    membrane: bool = False) -> Counts:
     """Counts of a :class:`hwsim.simulate.SimResult` on input ``x`` (the same ``x`` given to ``simulate``).
 
     Works for both timelines: each layer's in-window steps (``sim.offsets``) are used, so the
-    counts are those of the T logical steps per sample.
+    counts are those of the T logical steps per sample. Membrane updates are counted when the
+    run recorded its states, or with ``membrane=True`` (which re-runs the simulation if needed).
     """
     steps = int(getattr(sim, "steps", 0) or net.meta.steps)
     x = np.asarray(x)
@@ -405,7 +475,11 @@ def counts_from_sim(net: "Network", x: np.ndarray, sim: Any, mapping: "Optional[
                 raise ValueError(f"counts_from_sim: {layer_name(net, i)} is non-spiking but not the last layer")
             arr = sim.readout
         outputs.append(arr[:, offsets[i]:offsets[i] + steps])
-    return count_activity(net, x, outputs, mapping)
+    counts = count_activity(net, x, outputs, mapping)
+    if membrane or getattr(sim, "states", None) is not None:
+        for lc, updates in zip(counts.layers, membrane_updates(net, x, sim)):
+            lc.membrane_updates = updates
+    return counts
 
 
 # --------------------------------------------------------------------------- summaries
@@ -422,6 +496,12 @@ def layer_summary(lc: LayerCounts) -> dict[str, Any]:
     def per_sample(a: np.ndarray) -> float:
         return float(a.sum()) / b
 
+    def maybe(a: Optional[np.ndarray]) -> Optional[float]:
+        return None if a is None else per_sample(a)
+
+    float_ops = (None if lc.float_effective_acs is None or lc.float_effective_macs is None
+                 else lc.float_effective_acs + lc.float_effective_macs)
+
     return {
         "name": lc.name, "neuron_type": lc.neuron_type, "graded_input": lc.graded_input,
         "per_sample": {
@@ -433,6 +513,10 @@ def layer_summary(lc: LayerCounts) -> dict[str, Any]:
             "hops": per_sample(lc.hops_x + lc.hops_y),
             "neuron_updates": float(updates), "active_neuron_updates": per_sample(lc.active_neurons),
             "neuron_ops": float(updates * cost.ops_per_update),
+            "membrane_updates": maybe(lc.membrane_updates),
+            "float_effective_acs": maybe(lc.float_effective_acs),
+            "float_effective_macs": maybe(lc.float_effective_macs),
+            "float_effective_sops": maybe(float_ops),
         },
         "activation_sparsity": zeros / total_outputs if total_outputs else 0.0,
         "zeros": zeros, "outputs": int(total_outputs),
@@ -449,11 +533,16 @@ def layer_summary(lc: LayerCounts) -> dict[str, Any]:
     }
 
 
+def _total(values: list[Optional[float]]) -> Optional[float]:
+    """Sum over layers; None if any layer lacks the figure (no float group, membranes not counted)."""
+    return None if any(v is None for v in values) else float(sum(values))
+
+
 def summarize(counts: Counts) -> dict[str, Any]:
     """Per-layer summaries and network totals (per sample), NeuroBench-style names."""
     layers = [layer_summary(lc) for lc in counts.layers]
     keys = layers[0]["per_sample"].keys() if layers else []
-    total = {k: float(sum(s["per_sample"][k] for s in layers)) for k in keys}
+    total = {k: _total([s["per_sample"][k] for s in layers]) for k in keys}
     zeros = sum(s["zeros"] for s in layers)
     outputs = sum(s["outputs"] for s in layers)
     hidden = [s for s, lc in zip(layers, counts.layers) if lc.spiking]
@@ -481,6 +570,12 @@ def summarize(counts: Counts) -> dict[str, Any]:
             "active_neuron_updates": "neuron updates with >= 1 synaptic event or a non-zero bias (SANA-FE rule)",
             "messages": "one per (output event, destination core); host input and readout output included",
             "neuron_ops": "neuron updates x integer ops per update of docs/fixed_point.md §3",
+            "membrane_updates": "NeuroBench 2.3.0 MembraneUpdates: neurons whose membrane state changed in a step "
+                                "(every neuron at the first step), per sample",
+            "float_effective_sops": "NeuroBench on the float model: the same count with the non-zero weights of the "
+                                    "float model (model.net float group, before quantization) on this run's input "
+                                    "rasters; 'effective_sops' is the deployed count (quantized weights, some of "
+                                    "which round to zero)",
         },
     }
 

@@ -120,7 +120,7 @@ def build_report(net: "Network", sim_result_or_counts: Any, constants: "Constant
             raise ReportError("build_report: pass x= (the input given to simulate) with a simulation result")
         if not isinstance(mapping, Mapping):
             mapping = map_network(net, mapping)
-        counts = counts_from_sim(net, x, sim, mapping)
+        counts = counts_from_sim(net, x, sim, mapping, membrane=True)
     static = static_counts(net)
     cost = estimate_cost(counts, const)
     meta = net.meta
@@ -137,6 +137,7 @@ def build_report(net: "Network", sim_result_or_counts: Any, constants: "Constant
         run["timeline"] = getattr(sim, "timeline", "logical")
         counters = getattr(sim, "counters", {}) or {}
         run["counters"] = {k: dict(v) for k, v in counters.items()}
+    summary = summarize(counts)
     report = {
         "format": REPORT_FORMAT, "format_version": REPORT_VERSION,
         "silava_version": version,
@@ -154,12 +155,43 @@ def build_report(net: "Network", sim_result_or_counts: Any, constants: "Constant
         "buffers": _buffers(static, net),
         "memory": _memory(static),
         "mapping": mapping.to_dict(),
-        "counts": summarize(counts),
+        "counts": summary,
+        "neurobench": neurobench_figures(summary),
         "cost": summarize_cost(cost, counts, meta.dt),
         "constants": const.to_dict(),
         "raster": _raster(net, sim, raster_sample),
     }
     return json_safe(report)
+
+
+FLOAT_LABEL = "NeuroBench on the float model"
+DEPLOYED_LABEL = "deployed (quantized weights)"
+
+
+def neurobench_figures(summary: dict[str, Any]) -> dict[str, Any]:
+    """The NeuroBench 2.3.0 figures per sample, labelled: on the float model's weights and as deployed.
+
+    NeuroBench counts effective synaptic operations with the weights of the model it is given;
+    run on the trained float model, those are the float weights. The deployed network's
+    quantized weights have more zeros (small weights round to 0), so its count is lower.
+    Both are counted here on the same input rasters (this run's), so their difference is the
+    weights alone; the float figure is None for a model.net without a ``float`` group.
+    """
+    tot = summary["total_per_sample"]
+    float_ops = tot.get("float_effective_sops")
+    deployed = tot["effective_sops"]
+    return {
+        FLOAT_LABEL: {"effective_acs": tot.get("float_effective_acs"), "effective_macs": tot.get("float_effective_macs"),
+                      "effective_sops": float_ops},
+        DEPLOYED_LABEL: {"effective_acs": tot["effective_acs"], "effective_macs": tot["effective_macs"],
+                         "effective_sops": deployed},
+        "deployed_vs_float": (deployed / float_ops - 1.0) if float_ops else None,
+        "membrane_updates": tot.get("membrane_updates"),
+        "activation_sparsity": summary["activation_sparsity"],
+        "note": "both counts on this run's input rasters (NeuroBench SynapticOperations, per sample, bias not "
+                "counted); the float model's weights come from model.net's float group. Per-layer figures: "
+                "counts.layers[i].per_sample (float_effective_*, effective_*, membrane_updates)",
+    }
 
 
 # --------------------------------------------------------------------------- markdown
@@ -202,6 +234,9 @@ def render_markdown(report: dict[str, Any], plots: tuple[str, ...] = ()) -> str:
         ["effective synaptic ops (ACs)", tot["effective_acs"]],
         ["effective synaptic ops (MACs)", tot["effective_macs"]],
         ["dense synaptic ops", tot["dense_sops"]],
+        [f"effective synaptic ops, {FLOAT_LABEL}", report["neurobench"][FLOAT_LABEL]["effective_sops"]],
+        [f"effective synaptic ops, {DEPLOYED_LABEL}", report["neurobench"][DEPLOYED_LABEL]["effective_sops"]],
+        ["membrane updates (NeuroBench)", tot.get("membrane_updates")],
         ["spikes", tot["spikes"]],
         ["messages (incl. host I/O)", tot["messages"]],
         ["activation sparsity (all layers)", counts["activation_sparsity"]],
@@ -223,11 +258,12 @@ def render_markdown(report: dict[str, Any], plots: tuple[str, ...] = ()) -> str:
     rows = []
     for s, st in zip(counts["layers"], net["layers"]):
         p = s["per_sample"]
-        rows.append([s["name"], p["effective_acs"], p["effective_macs"], p["dense_sops"], p["spikes"],
-                     s["activation_sparsity"], p["active_neuron_updates"], p["messages"], st["buffers"],
-                     st["connection_sparsity"]])
-    lines += _table(["layer", "eff. ACs", "eff. MACs", "dense ops", "spikes", "act. sparsity", "active updates",
-                     "messages", "buffers", "conn. sparsity"], rows)
+        rows.append([s["name"], p["effective_acs"], p["effective_macs"], p.get("float_effective_sops"),
+                     p["dense_sops"], p["spikes"], s["activation_sparsity"], p.get("membrane_updates"),
+                     p["active_neuron_updates"], p["messages"], st["buffers"], st["connection_sparsity"]])
+    lines += _table(["layer", "eff. ACs", "eff. MACs", "eff. ops (float model)", "dense ops", "spikes",
+                     "act. sparsity", "membrane updates", "active updates", "messages", "buffers",
+                     "conn. sparsity"], rows)
     lines += ["## Mapping", ""]
     rows = []
     for c in mapping["cores"]:
@@ -356,5 +392,5 @@ def run_report(args: argparse.Namespace, net: "Network", x: np.ndarray, sim_resu
     return 0
 
 
-__all__ = ["REPORT_FORMAT", "ReportError", "add_report_arguments", "build_report", "check_report_arguments",
+__all__ = ["DEPLOYED_LABEL", "FLOAT_LABEL", "REPORT_FORMAT", "ReportError", "neurobench_figures", "add_report_arguments", "build_report", "check_report_arguments",
            "render_markdown", "run_report", "write_report"]
