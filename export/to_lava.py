@@ -67,6 +67,12 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--layer-state-frac-bits", nargs="+", action="extend", default=[], metavar="I=S",
                    help="per-layer state fraction bits, e.g. 0=10")
     p.add_argument("--report-dir", help="folder for model.quant.json / model.quant.txt (default: next to model.net)")
+    p.add_argument("--to", choices=("net", "nir", "onnx", "onnx-int"), default="net",
+                   help="output format: net (model.net + quantization report, default), nir (the float network as a "
+                        "NIR graph), onnx (the float network), onnx-int (the integer network, bit-exact with hwsim); "
+                        "the source may also be a model.net for nir/onnx/onnx-int (docs/interop.md)")
+    p.add_argument("--onnx-dtype", choices=("float32", "float64"), default="float32",
+                   help="float type of --to onnx (default float32)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the output paths")
     return p
 
@@ -332,6 +338,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         config = quant_settings(args.weight_bits, args.decay_bits, args.state_frac_bits,
                                 parse_layer_bits(args.layer_decay_bits, "--layer-decay-bits", ExportError),
                                 parse_layer_bits(args.layer_state_frac_bits, "--layer-state-frac-bits", ExportError))
+        if args.to != "net":      # another format (silava.export.interop)
+            from silava.export.interop import InteropError, export_to
+
+            try:
+                path = export_to(args.to, args.checkpoint, args.output, config=config, onnx_dtype=args.onnx_dtype)
+            except InteropError as exc:
+                raise ExportError(str(exc)) from None
+            print(f"wrote {path}")
+            return 0
         result = export_checkpoint(args.checkpoint, output=args.output, config=config, report_dir=args.report_dir)
     except (ExportError, QuantError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
