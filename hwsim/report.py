@@ -293,6 +293,8 @@ def render_markdown(report: dict[str, Any], plots: tuple[str, ...] = ()) -> str:
     lines += _table(["constant", "value", "unit", "source", "assumption"],
                     [[k, e["value"], e["unit"], e["source"], "yes" if e["assumption"] else ""]
                      for k, e in const["constants"].items()])
+    if "sanafe" in report:
+        lines += ["## SANA-FE", "", sanafe_summary(report["sanafe"]) + ".", ""]
     notes = cost.get("notes", []) + [report["run"]["note"]] + mapping.get("notes", [])
     lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     defs = counts.get("definitions", {})
@@ -345,6 +347,9 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--report", metavar="DIR", default=None,
                        help="write report.json, report.md and PNG plots of SOPs, sparsity, cores, latency and "
                             "energy (estimates) into DIR")
+    group.add_argument("--no-sanafe", action="store_true",
+                       help="with --report: skip SANA-FE's figures (printed next to ours when the sanafe package is "
+                            "installed and the network is all CUBA/LI; hwsim/sanafe.py)")
     group.add_argument("--constants", metavar="FILE|" + "|".join(BUILTIN), default=DEFAULT,
                        help=f"per-event energy/time constants: a built-in set ({', '.join(BUILTIN)}; default "
                             f"{DEFAULT}) or a JSON file with the schema of hwsim/constants/README.md")
@@ -381,6 +386,10 @@ def run_report(args: argparse.Namespace, net: "Network", x: np.ndarray, sim_resu
         return 2
     try:
         report = build_report(net, sim_result, getattr(args, "constants", None), x=x)
+        if not getattr(args, "no_sanafe", False):
+            sanafe = sanafe_figures(net, x)
+            if sanafe is not None:
+                report["sanafe"] = sanafe
         paths = write_report(report, args.report)
     except (ConstantsError, MappingError, ReportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -389,7 +398,46 @@ def run_report(args: argparse.Namespace, net: "Network", x: np.ndarray, sim_resu
     print(f"hardware report: {paths[0].parent}/report.md ({report['mapping']['cores_used']} cores, "
           f"{cost['energy_pj'] / 1e6:.3g} µJ and {cost['time_ns'] / 1e3:.3g} µs per sample, "
           f"{report['estimate_label']})")
+    if "sanafe" in report:
+        print(sanafe_summary(report["sanafe"]))
     return 0
+
+
+#: samples SANA-FE runs for the report (about a second each for small networks)
+SANAFE_SAMPLES = 2
+#: networks with more synapses are not exported to SANA-FE by the report (building them takes minutes)
+SANAFE_MAX_SYNAPSES = 2_000_000
+
+
+def sanafe_figures(net: "Network", x: np.ndarray) -> Optional[dict[str, Any]]:
+    """SANA-FE's figures next to ours (:func:`silava.hwsim.sanafe.compare` on the first samples), a
+    ``{"skipped": reason}`` when SANA-FE cannot run this network, or None without the sanafe package."""
+    from silava.hwsim import sanafe as sf
+
+    if not sf.available():
+        return None
+    reason = sf.expressible(net)
+    synapses = sum(int(np.count_nonzero(layer.weight)) for layer in net.layers)
+    if reason is None and synapses > SANAFE_MAX_SYNAPSES:
+        reason = f"{synapses} synapses: more than the report exports to SANA-FE ({SANAFE_MAX_SYNAPSES}); run bench/sanafe.py"
+    if reason is not None:
+        return {"skipped": reason, "sanafe_version": sf.version()}
+    try:
+        return json_safe(sf.compare(net, np.asarray(x)[:SANAFE_SAMPLES]))
+    except (sf.SanafeError, MappingError) as exc:
+        return {"skipped": str(exc), "sanafe_version": sf.version()}
+
+
+def sanafe_summary(fig: dict[str, Any]) -> str:
+    """One line: SANA-FE's energy and time per step and hwsim's on the same spikes."""
+    if "skipped" in fig:
+        return f"SANA-FE {fig.get('sanafe_version', '')}: not run ({fig['skipped']})"
+    s, h, d = fig["sanafe"], fig["hwsim"], fig["hwsim_minus_sanafe"]
+    return (f"SANA-FE {fig['sanafe_version']} (its Loihi architecture, {fig['timing_model']} timing, {fig['samples']} "
+            f"sample(s), dynamic energy): {s['energy_pj_per_step'] / 1e3:.4g} nJ and {s['time_ns_per_step'] / 1e3:.4g} µs "
+            f"per step; hwsim ({fig['constants']} constants) on the same spikes: {h['energy_pj_per_step'] / 1e3:.4g} nJ "
+            f"({100 * d['energy_pj_per_step']:+.1f} %) and {h['time_ns_per_step'] / 1e3:.4g} µs "
+            f"({100 * d['time_ns_per_step']:+.1f} %); see bench/README.md for why they differ")
 
 
 __all__ = ["DEPLOYED_LABEL", "FLOAT_LABEL", "REPORT_FORMAT", "ReportError", "neurobench_figures", "add_report_arguments", "build_report", "check_report_arguments",
