@@ -404,9 +404,9 @@ def from_nir(graph: Any, *, dt: Optional[float] = None, reset: "str | dict[str, 
     """A :class:`FoldedNetwork` from a NIR graph (module docstring rules); ``dt`` defaults to silava's metadata.
 
     ``reset`` (``zero`` | ``subtract`` | ``subtract-immediate``, or ``{node name: rule, "*": default}``)
-    is the reset rule of the file's spiking nodes, which NIR does not record. ``use_metadata``: restore silava's own neuron nodes exactly from their
-    metadata (else they are mapped by their NIR fields, like any foreign file; the graph's
-    metadata, dt and settings, is used either way).
+    is the reset rule of the file's spiking nodes, which NIR does not record. ``use_metadata``:
+    restore silava's own neuron nodes exactly from their metadata (else they are mapped by their
+    NIR fields, like any foreign file; the graph's metadata, dt and settings, is used either way).
     """
     nir = _nir()
     resets = parse_reset(reset)
@@ -476,14 +476,16 @@ def from_nir(graph: Any, *, dt: Optional[float] = None, reset: "str | dict[str, 
 # --------------------------------------------------------------------------- import to model.net
 
 def import_nir(path: "str | Path", *, dt: Optional[float] = None, steps: Optional[int] = None,
-               reset: "str | dict[str, str] | Sequence[str] | None" = None, input_encoding: Optional[str] = None, config: Any = None,
-               use_metadata: bool = True) -> tuple[Any, ImportInfo, list]:
+               reset: "str | dict[str, str] | Sequence[str] | None" = None, input_encoding: Optional[str] = None,
+               config: Any = None, use_metadata: bool = True,
+               overrides: Optional[dict[str, int]] = None) -> tuple[Any, ImportInfo, list]:
     """Read a NIR file and quantize it into a :class:`silava.core.netfile.Network` (nothing written).
 
     Defaults come from silava's graph metadata when the file has it (dt, steps, input encoding,
     quantization settings), else ``reset="zero"``, ``input_encoding="binary"``, our default
     :class:`QuantConfig`; ``dt`` and ``steps`` are required for files without it.
-    Returns ``(network, info, per-layer quantization stats)``.
+    ``overrides`` (``weight_bits``, ``decay_bits``, ``state_frac_bits``; None = keep) change single
+    settings of that config. Returns ``(network, info, per-layer quantization stats)``.
     """
     from silava.core import netfile
     from silava.export.quantize import QuantConfig, QuantError, quantize_network
@@ -502,6 +504,13 @@ def import_nir(path: "str | Path", *, dt: Optional[float] = None, steps: Optiona
     if config is None:
         stored = json.loads(_str(gm.get("quantization", "{}")) or "{}")
         config = QuantConfig.from_dict(stored) if stored else QuantConfig()
+    if overrides:
+        from dataclasses import replace
+
+        from silava.export.to_lava import quant_settings
+
+        config = replace(config, **{k: int(v) for k, v in overrides.items() if v is not None})
+        quant_settings(config.weight_bits, config.decay_bits, config.state_frac_bits)   # range checks
     meta = netfile.Meta(steps=int(steps), n_inputs=folded.n_inputs, n_classes=folded.n_classes, dt=float(info.dt),
                         input_encoding=encoding, source_neuron=folded.source_neuron,
                         task={"name": "nir", "file": Path(path).name},
@@ -532,14 +541,14 @@ def export_nir(folded: FoldedNetwork, path: "str | Path", *, dt: float, steps: i
 
 # --------------------------------------------------------------------------- CLI: silava import
 
-class ImportError_(Exception):
+class ImportCliError(Exception):
     """Bad input for ``silava import`` (one line; exit 2)."""
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
     from silava.core.cliutil import one_line_parser
 
-    p = one_line_parser(ImportError_, prog=prog,
+    p = one_line_parser(ImportCliError, prog=prog,
                         description="Import a NIR graph (written by silava, snnTorch, Norse, Rockpool, ...) into a "
                                     "model.net: mapped onto our neuron kinds, quantized with silava's quantizer, then "
                                     "`silava sim` and `silava run` run it.")
@@ -575,20 +584,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         out = Path(args.output) if args.output else src.with_suffix(".net")
         if out.is_dir():
             out = out / (src.stem + ".net")
-        check_outputs({"-o": out}, {"NIR file": src}, ImportError_)
-        config = None
-        if any(v is not None for v in (args.weight_bits, args.decay_bits, args.state_frac_bits)):
-            from silava.export.to_lava import quant_settings
-
-            config = quant_settings(args.weight_bits or 8, args.decay_bits or 12, args.state_frac_bits or 12)
+        check_outputs({"-o": out}, {"NIR file": src}, ImportCliError)
+        overrides = {"weight_bits": args.weight_bits, "decay_bits": args.decay_bits,
+                     "state_frac_bits": args.state_frac_bits}
         net, info, _ = import_nir(src, dt=args.dt, steps=args.steps, reset=args.reset,
-                                  input_encoding=args.input_encoding, config=config,
-                                  use_metadata=not args.ignore_metadata)
+                                  input_encoding=args.input_encoding, use_metadata=not args.ignore_metadata,
+                                  overrides=overrides)
         try:
             netfile.write(out, net)
         except OSError as exc:
-            raise ImportError_(f"cannot write {out}: {exc.strerror or exc}; choose a writable path (-o)") from None
-    except (ImportError_, NirError, ValueError) as exc:
+            raise ImportCliError(f"cannot write {out}: {exc.strerror or exc}; choose a writable path (-o)") from None
+    except (ImportCliError, NirError, ValueError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     if not args.quiet:

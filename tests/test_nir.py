@@ -332,3 +332,17 @@ def test_cli_errors_are_one_line_and_write_nothing(tmp_path, capsys):
     assert main(["import", str(tmp_path / "t.nir"), "--reset", "sideways"]) == 2
     assert "choose one of" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.nir", "t.nir"]
+
+
+def test_cli_settings_override_the_stored_ones(tmp_path, capsys):
+    from silava.app.cli import main
+
+    net = _quantized("silif", 0, QuantConfig(decay_bits=14, state_frac_bits=11))
+    nir_io.export_nir(folded_from_network(net), tmp_path / "m.nir", dt=1e-3, steps=40,
+                      quantization=net.meta.quantization)
+    assert main(["import", str(tmp_path / "m.nir"), "--weight-bits", "6", "-q"]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'm.net'}"
+    q = netfile.read(tmp_path / "m.net").meta.quantization
+    assert (q["weight_bits"], q["decay_bits"], q["state_frac_bits"]) == (6, 14, 11)
+    assert main(["import", str(tmp_path / "m.nir"), "--weight-bits", "12", "-o", str(tmp_path / "x.net")]) == 2
+    assert "weight bits 12" in capsys.readouterr().err and not (tmp_path / "x.net").exists()
