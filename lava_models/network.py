@@ -56,8 +56,9 @@ def run_samples(net, x: np.ndarray, tag: str = "fixed_pt", chunk: Optional[int] 
         x: integer inputs (spikes or counts), ``T ≤ meta.steps`` (zero padded).
         tag: ``"fixed_pt"`` or ``"floating_pt"``.
         chunk: samples per Lava run (default :func:`default_chunk`).
-        timeout_s: wall-clock budget for the whole run (compile included); on expiry the
-            network is stopped and :class:`lava_models.runner.LavaTimeoutError` raised.
+        timeout_s: wall-clock budget for the whole run (compile included; ``inf``: none); on expiry
+            the network is stopped and :class:`lava_models.runner.LavaTimeoutError` raised (checked
+            before every chunk and while a chunk runs, so ``0.001`` stops right after compiling).
         progress: show a tqdm progress bar (samples).
         record: also return every spiking layer's aligned spikes.
         run_cfg: a Lava RunConfig to use instead of ``Loihi2SimCfg(select_tag=tag)``
@@ -70,6 +71,10 @@ def run_samples(net, x: np.ndarray, tag: str = "fixed_pt", chunk: Optional[int] 
     """
     from tqdm import tqdm
 
+    from .runner import LavaTimeoutError
+
+    if not (isinstance(timeout_s, (int, float)) and float(timeout_s) > 0):   # nan, 0, negative
+        raise ValueError(f"timeout_s must be a positive number of seconds (inf: no limit), got {timeout_s!r}")
     x = np.asarray(x)
     n = int(x.shape[0]) if x.ndim == 3 else 0
     P = period(net)
@@ -89,7 +94,10 @@ def run_samples(net, x: np.ndarray, tag: str = "fixed_pt", chunk: Optional[int] 
             tqdm(total=n, unit="sample", desc=f"lava {tag}", disable=not progress, leave=False) as bar:
         for first in range(0, n, k):
             count = min(k, n - first)
-            remaining = max(1.0, deadline - time.monotonic())
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LavaTimeoutError(f"Lava run did not finish within {float(timeout_s):g} s ({first} of {n} "
+                                       f"samples done; network stopped)")
             session.run(count * P, timeout_s=remaining)
             last, taps = lnet.read(count * P)
             readout[first:first + count] = last.reshape(count, P, -1)[:, window(L - 1, T)]

@@ -27,11 +27,11 @@ def compare_with_hwsim(net, x: np.ndarray, y: np.ndarray, tag: str, res: dict) -
     return out
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> int:
     """``silava run``; returns the exit code."""
     from silava.lava_models.run import run_cli
 
-    return run_cli(argv, check=compare_with_hwsim)
+    return run_cli(argv, check=compare_with_hwsim, prog=prog)
 
 
 if __name__ == "__main__":

@@ -77,12 +77,20 @@ def atomic_path(path: str | os.PathLike, *, make_parents: bool = True) -> Iterat
         yield tmp
         os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        name_output(exc, path)
         raise
+
+
+def name_output(exc: BaseException, path: str | os.PathLike) -> None:
+    """Give an ``OSError`` without a file name (a ``write`` that hit a full disk) the output's ``path``,
+    so that its one-line message says which file could not be written."""
+    if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None and exc.strerror:
+        exc.filename = os.fspath(path)
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], *, binary: bool = True) -> Path:
@@ -90,8 +98,12 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], *, binar
     path = Path(path)
     text_args = {} if binary else {"encoding": "utf-8", "newline": ""}
     if _special(path):   # /dev/null, a pipe, a terminal: write through, never replace it
-        with open(path, "wb" if binary else "w", **text_args) as fh:
-            write(fh)
+        try:
+            with open(path, "wb" if binary else "w", **text_args) as fh:
+                write(fh)
+        except OSError as exc:
+            name_output(exc, path)
+            raise
         return path
     with atomic_path(path) as tmp:
         with open(tmp, "wb" if binary else "w", **text_args) as fh:
