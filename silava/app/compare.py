@@ -57,8 +57,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from silava.core.cliutil import json_safe, one_line_parser, parse_layer_bits
-from silava.core.fileio import check_writable_file, sha256_file, write_bytes_atomic
+from silava.core.cliutil import command_name, json_safe, one_line_parser, parse_layer_bits, run_command
+from silava.core.fileio import check_outputs, check_writable_file, sha256_file
 
 PROG = "silava compare"
 FORMAT = "silava-compare"
@@ -453,33 +453,17 @@ def quant_config(args: argparse.Namespace, ckpt: dict[str, Any]):
 def quant_config_for(ckpt: dict[str, Any], *, weight_bits: Optional[int] = None, decay_bits: Optional[int] = None,
                      state_frac_bits: Optional[int] = None, layer_decay_bits: Optional[dict[int, int]] = None,
                      layer_state_frac_bits: Optional[dict[int, int]] = None):
-    """The :class:`export.quantize.QuantConfig` to use: given values > the checkpoint's QAT settings > defaults."""
-    from silava.export.quantize import QuantConfig, QuantError, check_decay_bits, check_state_frac_bits, check_weight_bits
+    """The :class:`export.quantize.QuantConfig` to use: given values > the checkpoint's QAT settings > defaults
+    (:func:`silava.export.to_lava.quant_config_for`, the same rule as ``silava export``)."""
+    from silava.export.quantize import QuantError
+    from silava.export.to_lava import ExportError
+    from silava.export.to_lava import quant_config_for as export_config
 
-    qat = (ckpt.get("train_config") or {}).get("qat")
-    base: dict[str, Any] = {}
-    if isinstance(qat, dict):
-        for key in ("weight_bits", "decay_bits", "state_frac_bits"):
-            if isinstance(qat.get(key), int):
-                base[key] = int(qat[key])
-        for key in ("layer_decay_bits", "layer_state_frac_bits"):
-            if isinstance(qat.get(key), dict):
-                base[key] = {int(k): int(v) for k, v in qat[key].items()}
-    for key, value in (("weight_bits", weight_bits), ("decay_bits", decay_bits), ("state_frac_bits", state_frac_bits)):
-        if value is not None:
-            base[key] = int(value)
-    if layer_decay_bits is not None:
-        base["layer_decay_bits"] = {int(k): int(v) for k, v in layer_decay_bits.items()}
-    if layer_state_frac_bits is not None:
-        base["layer_state_frac_bits"] = {int(k): int(v) for k, v in layer_state_frac_bits.items()}
-    config = QuantConfig(**base)
     try:
-        check_weight_bits(config.weight_bits)
-        check_decay_bits("--decay-bits", config.decay_bits)
-        check_state_frac_bits("--state-frac-bits", config.state_frac_bits)
-    except QuantError as exc:
+        return export_config(ckpt, weight_bits=weight_bits, decay_bits=decay_bits, state_frac_bits=state_frac_bits,
+                             layer_decay_bits=layer_decay_bits, layer_state_frac_bits=layer_state_frac_bits)
+    except (QuantError, ExportError) as exc:
         raise CompareError(str(exc)) from None
-    return config
 
 
 def quantize_in_memory(ckpt_path: Path, config) -> tuple[Any, dict[str, Any]]:
@@ -505,20 +489,33 @@ def check_net_matches(net, model, net_path: str) -> None:
 
 
 def write_outputs(result: dict[str, Any], json_path: Path, png_path: Optional[Path]) -> list[Path]:
-    """Render everything in memory, then write compare.json (+ compare.png), each atomically."""
+    """Render everything in memory, then write compare.json (+ compare.png) as one
+    :class:`silava.core.fileio.atomic_group`: both are replaced or neither is (a full disk, Ctrl-C).
+
+    A ``--json`` that is a device or FIFO (``/dev/stdout``) is written through, after the group.
+    Raises ``OSError`` (named after the file) if a write fails.
+    """
+    from silava.core.fileio import atomic_group, atomic_write, is_special, name_output
+
     files = {json_path: (json.dumps(json_safe(result), indent=1, allow_nan=False) + "\n").encode("utf-8")}
     if png_path is not None:
         files[png_path] = plot_comparison(result)
-    written = []
+    regular = {p: d for p, d in files.items() if not is_special(p)}
+    path = None
     try:
-        for path, data in files.items():
-            write_bytes_atomic(path, data)
-            written.append(path)
+        with atomic_group() as group:
+            for path, data in regular.items():
+                with open(group.path(path), "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
     except OSError as exc:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise CompareError(f"cannot write {path}: {exc.strerror or exc}; choose a writable --out/--json") from None
-    return written
+        name_output(exc, path)
+        raise
+    for path, data in files.items():
+        if path not in regular:
+            atomic_write(path, lambda fh, data=data: fh.write(data))
+    return list(files)
 
 
 # --------------------------------------------------------------------------- the command
@@ -750,57 +747,62 @@ def compare(ckpt_path: str | os.PathLike, *, task: Optional[str] = None, split: 
     return Comparison(data=data, network=net)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> int:
     """Command-line entry (``silava compare``, ``python -m silava compare``); returns the exit status."""
-    prog = PROG
+    prog = command_name("compare", prog)
+    return run_command(prog, lambda: _main(argv, prog), (CompareError,),
+                       interrupted="no output written; compare.json and compare.png are as they were")
+
+
+def _main(argv: Optional[Sequence[str]], prog: str) -> int:
+    args = build_parser(prog).parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.net and any(getattr(args, k) is not None for k in
+                        ("weight_bits", "decay_bits", "state_frac_bits", "layer_decay_bits",
+                         "layer_state_frac_bits")):
+        raise CompareError("quantization flags apply when compare quantizes the checkpoint itself; drop them or "
+                           "drop --net")
+    if args.batch_size < 1:
+        raise CompareError(f"--batch-size {args.batch_size}: must be at least 1")
+    if args.threads is not None and args.threads < 1:
+        raise CompareError(f"--threads {args.threads}: must be at least 1")
+    if math.isnan(args.lava_timeout) or not args.lava_timeout > 0:
+        raise CompareError(f"--lava-timeout {args.lava_timeout:g}: must be a positive number of seconds "
+                           f"(inf: no limit)")
+    ckpt_path = Path(args.checkpoint)
+    base = ckpt_path if ckpt_path.is_dir() else ckpt_path.parent
+    out = Path(args.out) if args.out else base
+    if out.exists() and not out.is_dir():
+        raise CompareError(f"--out {out}: exists and is not a directory; choose another folder")
+    json_path = check_writable_file(Path(args.json) if args.json else out / "compare.json", "--json", CompareError,
+                                    create_parents=True)
+    png_path = None if args.no_plot else check_writable_file(out / "compare.png", "--out", CompareError,
+                                                              create_parents=True, seekable=True)
+    real_ckpt = ckpt_path / "ckpt.pt" if ckpt_path.is_dir() else ckpt_path
+    check_outputs({"--json": json_path, "--out compare.png": png_path},
+                  {"checkpoint": real_ckpt, "--net network": args.net}, CompareError)
+    from silava.train.checkpoint import CheckpointError, read_checkpoint
+
     try:
-        try:
-            args = build_parser(prog).parse_args(list(sys.argv[1:] if argv is None else argv))
-        except SystemExit as exc:  # --help
-            return int(exc.code or 0)
-        if args.net and any(getattr(args, k) is not None for k in
-                            ("weight_bits", "decay_bits", "state_frac_bits", "layer_decay_bits",
-                             "layer_state_frac_bits")):
-            raise CompareError("quantization flags apply when compare quantizes the checkpoint itself; drop them or "
-                               "drop --net")
-        if args.batch_size < 1:
-            raise CompareError(f"--batch-size {args.batch_size}: must be at least 1")
-        if args.threads is not None and args.threads < 1:
-            raise CompareError(f"--threads {args.threads}: must be at least 1")
-        ckpt_path = Path(args.checkpoint)
-        base = ckpt_path if ckpt_path.is_dir() else ckpt_path.parent
-        out = Path(args.out) if args.out else base
-        if out.exists() and not out.is_dir():
-            raise CompareError(f"--out {out}: exists and is not a directory; choose another folder")
-        json_path = check_writable_file(Path(args.json) if args.json else out / "compare.json", "--json", CompareError,
-                                        create_parents=True)
-        png_path = None if args.no_plot else check_writable_file(out / "compare.png", "--out", CompareError,
-                                                                  create_parents=True)
-        from silava.train.checkpoint import CheckpointError, read_checkpoint
+        ckpt = read_checkpoint(ckpt_path)
+    except CheckpointError as exc:
+        raise CompareError(str(exc)) from None
+    config = None if args.net else quant_config(args, ckpt)
+    import torch
 
-        try:
-            ckpt = read_checkpoint(ckpt_path)
-        except CheckpointError as exc:
-            raise CompareError(str(exc)) from None
-        config = None if args.net else quant_config(args, ckpt)
-        import torch
+    from silava.core.cliutil import progress_enabled
+    from silava.train.train import default_threads
 
-        from silava.train.train import default_threads
-
-        torch.set_num_threads(args.threads or default_threads())
-        progress = (not args.no_progress) and sys.stderr.isatty()
-        lava_samples = DEFAULT_LAVA_SAMPLES if args.lava_samples is None else args.lava_samples
-        result = compare(ckpt_path, task=args.task, split=args.split, samples=args.samples,
-                         lava_samples=lava_samples, lava_required=args.lava_samples is not None,
-                         lava_timeout=args.lava_timeout, net_path=args.net, config=config,
-                         batch_size=args.batch_size, progress=progress,
-                         log=(lambda m: print(f"  {m}", file=sys.stderr)) if progress else None)
-        sys.stdout.write(result.table)
-        for path in write_outputs(result.data, json_path, png_path):
-            print(f"wrote {path}")
-    except CompareError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
+    torch.set_num_threads(args.threads or default_threads())
+    progress = progress_enabled(False if args.no_progress else None)
+    lava_samples = DEFAULT_LAVA_SAMPLES if args.lava_samples is None else args.lava_samples
+    result = compare(ckpt_path, task=args.task, split=args.split, samples=args.samples,
+                     lava_samples=lava_samples, lava_required=args.lava_samples is not None,
+                     lava_timeout=args.lava_timeout, net_path=args.net, config=config,
+                     batch_size=args.batch_size, progress=progress,
+                     log=(lambda m: print(f"  {m}", file=sys.stderr)) if progress else None)
+    sys.stdout.write(result.table)
+    for path in write_outputs(result.data, json_path, png_path):
+        print(f"wrote {path}")
     lava = result.data["comparison"]["lava"]
     if lava["status"] == "failed":
         print(f"{prog}: {lava['note']}", file=sys.stderr)

@@ -42,6 +42,11 @@ def _special(path: Path) -> bool:
     return not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode))
 
 
+def is_special(path: str | os.PathLike) -> bool:
+    """True if ``path`` exists and is a device, FIFO or socket (after following symlinks): written through."""
+    return _special(Path(path))
+
+
 def resolve_output(path: str | os.PathLike) -> Path:
     """The file an output path really names: a symlink's final target (the link itself is kept)."""
     path = Path(path)
