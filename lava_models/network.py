@@ -67,7 +67,10 @@ def run_samples(net, x: np.ndarray, tag: str = "fixed_pt", chunk: Optional[int] 
     Returns a dict: ``readout`` ``[N, T, C]`` (int64 V under fixed_pt, float64 under
     floating_pt; spikes if the last layer spikes), ``spikes`` (list of uint8 ``[N, T, H]`` per
     layer but the last, if ``record``), ``predictions``, ``predictions_sum_v`` (int64 ``[N]``),
-    ``decision``, ``wall_s``, ``sample_steps_per_s`` (``N · T / wall_s``), ``global_steps``.
+    ``decision``, ``wall_s``, ``sample_steps_per_s`` (``N · T / wall_s``), ``global_steps``, ``counters``
+    (the Lava models' overflow counters, :meth:`lava_models.builder.LavaNetwork.read_counters`, plus the
+    source's ``input_clip``; the names and in-window steps of hwsim's logical-timeline counters; empty
+    under ``floating_pt``).
     """
     from tqdm import tqdm
 
@@ -105,10 +108,17 @@ def run_samples(net, x: np.ndarray, tag: str = "fixed_pt", chunk: Optional[int] 
                 for i, tap in enumerate(taps):
                     spikes[i][first:first + count] = tap.reshape(count, P, -1)[:, window(i, T)]
             bar.update(count)
+        counters = lnet.read_counters()
+    if counters and int(net.layers[0].input_message_bits) > 0:      # the source clips graded payloads
+        top = (1 << int(net.layers[0].input_message_bits)) - 1
+        clipped = int(np.count_nonzero(x > top) + np.count_nonzero(x < 0))
+        if clipped:
+            for key in ("layer/0", "total"):
+                counters[key]["input_clip"] = counters[key].get("input_clip", 0) + clipped
     wall = time.monotonic() - start_time
     pred, pred_sum_v, rule = decisions(net, readout, tag)
     return {
         "readout": readout, "spikes": spikes, "predictions": pred, "predictions_sum_v": pred_sum_v,
-        "decision": rule, "wall_s": wall, "global_steps": n * P,
+        "decision": rule, "wall_s": wall, "global_steps": n * P, "counters": counters,
         "sample_steps_per_s": (n * T / wall) if wall > 0 else math.inf,
     }

@@ -77,6 +77,12 @@ def _parser(with_check: bool, prog: str = PROG):
     return p
 
 
+def format_counters(counters: dict) -> str:
+    """``saturate=3, wrap=1`` (non-zero counters, sorted), or ``none``."""
+    items = [f"{k}={v}" for k, v in sorted(counters.items()) if v]
+    return ", ".join(items) if items else "none"
+
+
 def _loihi2_run_cfg(tag: str):
     """``Loihi2HwCfg`` if lava-loihi is importable, else :class:`CliError` (no CPU fallback)."""
     from lava.utils import loihi
@@ -166,11 +172,14 @@ def _run(args, net, x: np.ndarray, y: np.ndarray, source: str, run_cfg, json_pat
     acc = float(np.mean(res["predictions"] == y))
     acc_sum_v = float(np.mean(res["predictions_sum_v"] == y))
     print(f"accuracy: {acc:.4f} ({res['decision']})   sum_v: {acc_sum_v:.4f}")
+    counters = res.get("counters") or {}
+    if args.tag == "fixed_pt":
+        print(f"Lava counters: {format_counters(counters.get('total', {}))}")
     if np.isfinite(net.meta.float_accuracy):
         print(f"float model accuracy at export: {net.meta.float_accuracy:.4f}")
     payload = {"model": str(args.model), "inputs": source, "backend": args.backend, "tag": args.tag,
                "samples": int(len(y)), "steps": int(net.meta.steps), "decision": res["decision"],
-               "accuracy": acc, "accuracy_sum_v": acc_sum_v}
+               "accuracy": acc, "accuracy_sum_v": acc_sum_v, "counters": counters}
     if check is not None:
         payload.update(check(net, x, y, args.tag, res))
     print(f"time: {res['wall_s']:.2f} s ({res['sample_steps_per_s']:,.0f} sample-steps/s, "

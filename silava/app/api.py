@@ -358,7 +358,9 @@ def compare(checkpoint: Any, *, task: Optional[str] = None, inputs: Optional[Seq
     if lava is not None:
         lava_run = LavaRun(status="ok", samples=len(lava.predictions), predictions=lava.predictions,
                            predictions_sum_v=lava.predictions_sum_v, readout=lava.readout, wall_s=lava.wall_s,
-                           extra={"sample_steps_per_s": lava.sample_steps_per_s, "global_steps": lava.global_steps})
+                           extra={"sample_steps_per_s": lava.sample_steps_per_s, "global_steps": lava.global_steps,
+                                  **({"counters": dict(lava.counters.get("total", {}))} if lava.tag == "fixed_pt" and
+                                     lava.counters else {})})
     result = run_compare(path, task=task, split=split, samples=samples,
                          lava_samples=DEFAULT_LAVA_SAMPLES if lava_samples is None else lava_samples,
                          lava_required=lava_samples is not None, lava_timeout=lava_timeout, net=net,

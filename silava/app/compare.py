@@ -211,7 +211,8 @@ def run_lava(net, x: np.ndarray, *, timeout_s: float = 600.0, progress: bool = F
     return LavaRun(status="ok", samples=int(len(x)), predictions=res["predictions"],
                    predictions_sum_v=res["predictions_sum_v"], readout=res["readout"], wall_s=float(res["wall_s"]),
                    extra={"sample_steps_per_s": float(res["sample_steps_per_s"]),
-                          "global_steps": int(res["global_steps"])})
+                          "global_steps": int(res["global_steps"]),
+                          "counters": dict((res.get("counters") or {}).get("total", {}))})
 
 
 # --------------------------------------------------------------------------- statistics
@@ -261,12 +262,22 @@ def spike_agreement(float_counts: np.ndarray, fixed_counts: np.ndarray, steps: i
     }
 
 
-def build_comparison(net, y: np.ndarray, flt: FloatRun, sim, lava: LavaRun) -> dict[str, Any]:
+def _simulate_subset(net, x: np.ndarray, k: int):
+    from silava.hwsim.simulate import simulate
+
+    return simulate(net, np.asarray(x)[:k], timeline="logical").counters
+
+
+def build_comparison(net, y: np.ndarray, flt: FloatRun, sim, lava: LavaRun,
+                     x_lava: Optional[np.ndarray] = None) -> dict[str, Any]:
     """All numbers of the comparison (JSON-able) from the three runs on the same inputs.
 
     ``sim`` is a logical-timeline :class:`hwsim.simulate.SimResult`; Lava's samples are the first
-    ``lava.samples`` of ``y``.
+    ``lava.samples`` of ``y`` (``x_lava``: their inputs, to count hwsim's overflows on the same samples as
+    Lava's counters).
     """
+    from silava.app.run import LAVA_COUNTERS, hwsim_counters
+
     y = np.asarray(y, dtype=np.int64)
     n = int(len(y))
     scale = float(net.state_scale(len(net.layers) - 1))
@@ -290,6 +301,8 @@ def build_comparison(net, y: np.ndarray, flt: FloatRun, sim, lava: LavaRun) -> d
                                  "tag": "fixed_pt", "backend": "Lava CPU simulator (Loihi2SimCfg)"}
     if lava.status == "ok":
         k = lava.samples
+        subset_counters = (hwsim_counters(sim.counters)["total"] if k == n else
+                           hwsim_counters(_simulate_subset(net, x_lava, k))["total"] if x_lava is not None else {})
         lp, lv = lava.predictions, lava.predictions_sum_v
         acc["lava"] = float(np.mean(lp == y[:k]))
         acc["lava_sum_v"] = float(np.mean(lv == y[:k]))
@@ -300,6 +313,10 @@ def build_comparison(net, y: np.ndarray, flt: FloatRun, sim, lava: LavaRun) -> d
         lava_info.update(
             wall_s=lava.wall_s, **lava.extra,
             readout_identical=bool(np.array_equal(np.asarray(lava.readout, dtype=np.int64), sim.readout[:k])),
+            hwsim_counters=subset_counters,
+            counters_identical=(None if "counters" not in lava.extra else
+                                {k2: v for k2, v in subset_counters.items() if k2 in LAVA_COUNTERS}
+                                == lava.extra["counters"]),
             subset_accuracy={"float": float(np.mean(flt.predictions[:k] == y[:k])),
                              "hwsim": float(np.mean(sim.predictions[:k] == y[:k])), "lava": acc["lava"]})
     layers = []
@@ -387,7 +404,13 @@ def format_table(result: dict[str, Any]) -> str:
                  f"correlation {_f(r['correlation'])})")
     total = c["counters"].get("total", {})
     nonzero = {k2: v for k2, v in sorted(total.items()) if v}
-    lines.append("hwsim counters: " + (", ".join(f"{k2}={v}" for k2, v in nonzero.items()) if nonzero else "none"))
+    lines.append(f"hwsim counters ({n} samples): "
+                 + (", ".join(f"{k2}={v}" for k2, v in nonzero.items()) if nonzero else "none"))
+    if lava["status"] == "ok" and lava.get("counters") is not None:
+        lc = {k2: v for k2, v in sorted(lava["counters"].items()) if v}
+        same = "yes" if lava.get("counters_identical") else "NO"
+        lines.append(f"Lava counters ({k} samples): " + (", ".join(f"{k2}={v}" for k2, v in lc.items()) if lc else "none")
+                     + f"   same as hwsim's on those samples: {same}")
     return "\n".join(lines) + "\n"
 
 
@@ -715,7 +738,7 @@ def compare(ckpt_path: str | os.PathLike, *, task: Optional[str] = None, split: 
         say(f"Lava fixed_pt: {k} samples, {lava.status}" + (f" in {lava.wall_s:.1f} s" if lava.status == "ok" else ""))
     else:
         lava = LavaRun(status="skipped", note="--lava-samples 0")
-    comparison = build_comparison(net, y, flt, sim, lava)
+    comparison = build_comparison(net, y, flt, sim, lava, x_lava=x[:lava.samples] if lava.status == "ok" else None)
     metrics = ckpt.get("metrics") or {}
     stored_acc = {"test": metrics.get("test_acc"), "valid": metrics.get("best_valid_acc")}.get(split)
     mc = ckpt["model_config"]
