@@ -320,7 +320,9 @@ def run_cli(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) ->
     from silava.core.cliutil import command_name, run_command
 
     prog = command_name("sim", prog)
-    return run_command(prog, lambda: _run_cli(argv, prog), (CliError,),
+    from silava.hwsim.report import ReportError
+
+    return run_command(prog, lambda: _run_cli(argv, prog), (CliError, ReportError),
                        interrupted="no output written; the outputs are as they were")
 
 
@@ -403,7 +405,16 @@ def _run_cli(argv: Optional[Sequence[str]], prog: str) -> int:
             report = build_report(net, result, getattr(args, "constants", None), x=xs)
         except (ConstantsError, MappingError, ReportError) as exc:
             raise CliError(f"--report: {exc}") from None
-        paths = write_report(report, args.report)
+        created = not Path(args.report).exists()
+        try:
+            paths = write_report(report, args.report)
+        except (ReportError, OSError):
+            if created:                     # the folder this run made for the report: leave nothing behind
+                try:
+                    Path(args.report).rmdir()
+                except OSError:
+                    pass
+            raise
         cost = report["cost"]["per_sample"]
         print(f"hardware report: {paths[0].parent}/report.md ({report['mapping']['cores_used']} cores, "
               f"{cost['energy_pj'] / 1e6:.3g} µJ and {cost['time_ns'] / 1e3:.3g} µs per sample, "

@@ -166,6 +166,8 @@ def safe_yaml(text: str, where: str) -> Any:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"cannot parse YAML {where}: {' '.join(str(exc).split())}") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: YAML nested too deeply; a config is a flat mapping of keys to values") from None
     if node is None:
         return None
     try:

@@ -226,9 +226,10 @@ def load_npz_inputs(path: str | os.PathLike, samples: Optional[int],
     if not path.is_file():
         raise error(f"--inputs {path}: no such file; pass an .npz with arrays x and y")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if not hasattr(data, "files"):
-                raise error(f"--inputs {path}: a single .npy array, not an .npz archive; {fix}")
+        data = np.load(path, allow_pickle=False)
+        if not hasattr(data, "files"):
+            raise error(f"--inputs {path}: a single .npy array, not an .npz archive; {fix}")
+        with data:
             if "x" not in data or "y" not in data:
                 raise error(f"--inputs {path}: needs arrays 'x' [N, T, F] and 'y' [N], found "
                             f"{sorted(data.files) or 'none'}; {fix}")
@@ -275,8 +276,10 @@ def check_model_file(path: str | os.PathLike, error: type[Exception] = ValueErro
     import zipfile
 
     path = Path(path)
-    if path.is_dir() and (path / "model.net").is_file():
-        return path / "model.net"
+    if path.is_dir():
+        if (path / "model.net").is_file():
+            return path / "model.net"
+        raise error(f"{path} is a folder without a model.net; pass the model.net written by silava export")
     if not path.is_file():
         raise error(f"{path}: no such file; pass a model.net written by silava export")
     if zipfile.is_zipfile(path):

@@ -53,6 +53,25 @@ def resolve_output(path: str | os.PathLike) -> Path:
     return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
+def _make_parents(parent: Path) -> list[Path]:
+    """``parent.mkdir(parents=True)``; returns the folders it created, deepest first (to remove on failure)."""
+    created = []
+    probe = parent
+    while not probe.exists() and probe != probe.parent:
+        created.append(probe)
+        probe = probe.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+
+
 def _file_mode() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -73,9 +92,13 @@ def atomic_path(path: str | os.PathLike, *, make_parents: bool = True) -> Iterat
         raise OutputPathError(f"{path}: not a regular file (a device, FIFO or socket); this output needs a "
                               f"seekable file: choose a file path")
     parent = path.parent if str(path.parent) else Path(".")
-    if make_parents:
-        parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    created = _make_parents(parent) if make_parents else []
+    try:
+        fd, name = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    except BaseException as exc:
+        _remove_empty(created)
+        name_output(exc, path)
+        raise
     os.close(fd)
     tmp = Path(name)
     try:
@@ -87,6 +110,7 @@ def atomic_path(path: str | os.PathLike, *, make_parents: bool = True) -> Iterat
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        _remove_empty(created)      # folders made for this output only
         name_output(exc, path)
         raise
 
@@ -206,6 +230,7 @@ class atomic_group:
 
     def __init__(self) -> None:
         self._items: list[tuple[Path, Path]] = []   # (temp, destination)
+        self._created: list[Path] = []              # folders made for the outputs (removed on failure)
 
     def __enter__(self) -> "atomic_group":
         return self
@@ -216,7 +241,7 @@ class atomic_group:
             raise OutputPathError(f"{dest}: not a regular file (a device, FIFO or socket); choose a file path")
         parent = dest.parent if str(dest.parent) else Path(".")
         if make_parents:
-            parent.mkdir(parents=True, exist_ok=True)
+            self._created += _make_parents(parent)
         fd, name = tempfile.mkstemp(dir=parent, prefix=f".{dest.name}.", suffix=".tmp")
         os.close(fd)
         self._items.append((Path(name), dest))
@@ -233,6 +258,7 @@ class atomic_group:
         temps = [t for t, _ in self._items]
         if exc_type is not None:
             self._cleanup(temps)
+            _remove_empty(self._created)
             return False
         backups: list[tuple[Path, Path]] = []    # (backup, destination)
         done: list[Path] = []
@@ -263,6 +289,7 @@ class atomic_group:
                     self._cleanup([dest])
             self._cleanup(temps)
             self._cleanup([b for b, _ in backups])
+            _remove_empty(self._created)
             raise
         self._cleanup([b for b, _ in backups])
         return False
