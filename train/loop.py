@@ -90,10 +90,7 @@ def run_epoch(model: nn.Module, loader: Iterable, *, device: torch.device | str 
             out = model(x)
             loss_sum = loss_fn(out, y)
             if training:
-                if not bool(torch.isfinite(loss_sum.detach())):
-                    lr = optimizer.param_groups[0]["lr"]
-                    raise NonFiniteLoss(f"the training loss became {float(loss_sum.detach())} (learning rate {lr:g}): "
-                                        f"training diverged; lower --lr")
+                check_loss(loss_sum, optimizer.param_groups[0]["lr"])
                 optimizer.zero_grad(set_to_none=True)
                 (loss_sum / y.shape[0]).backward()  # = nn.CrossEntropyLoss()(out, y), mean over batch
                 optimizer.step()
@@ -106,6 +103,13 @@ def run_epoch(model: nn.Module, loader: Iterable, *, device: torch.device | str 
         raise ValueError(f"no samples in the {desc or 'data'} split")
     return EpochStats(loss=total_loss / count, acc=correct / count, n=count,
                       seconds=time.perf_counter() - start)
+
+
+def check_loss(loss: torch.Tensor, lr: float) -> None:
+    """Raise :class:`NonFiniteLoss` if a training batch's ``loss`` is NaN or inf (before its optimizer step)."""
+    if not bool(torch.isfinite(loss.detach())):
+        raise NonFiniteLoss(f"the training loss became {float(loss.detach())} (learning rate {lr:g}): training "
+                            f"diverged; lower --lr")
 
 
 def check_finite(model: nn.Module, lr: float) -> None:
