@@ -402,12 +402,12 @@ def _run_cli(argv: Optional[Sequence[str]], prog: str) -> int:
         from silava.hwsim.report import ReportError, build_report, write_report
 
         try:
-            report = build_report(net, result, getattr(args, "constants", None), x=xs)
+            report = build_report(net, result, getattr(args, "constants", None), x=xs, labels=y)
         except (ConstantsError, MappingError, ReportError) as exc:
             raise CliError(f"--report: {exc}") from None
         created = not Path(args.report).exists()
         try:
-            paths = write_report(report, args.report)
+            paths = write_report(report, args.report, plot_format=getattr(args, "plot_format", "png"))
         except (ReportError, OSError):
             if created:                     # the folder this run made for the report: leave nothing behind
                 try:

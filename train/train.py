@@ -57,8 +57,13 @@ from silava.train.config import (DEFAULTS, ConfigError, find_config, load_yaml, 
                                  model_config, parse_key_values, shipped_configs)
 
 PROG = "silava train"
-#: the files a training run writes into --out
+#: the files a training run writes into --out (the curve also as training_curve.svg / .pdf: --plot-format)
 RUN_FILES = ("ckpt.pt", "last.pt", "metrics.json", "metrics.csv", "training_curve.png")
+
+
+def curve_name(fmt: str = "png") -> str:
+    """The training curve's file name in ``--out`` for ``--plot-format fmt``."""
+    return f"training_curve.{fmt}"
 
 
 class UsageError(Exception):
@@ -153,6 +158,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars over batches (default: only when stderr is a terminal)")
     g.add_argument("--quiet", action="store_true", default=False, help="no per-epoch summary lines")
+    g.add_argument("--plot-format", dest="plot_format", choices=("png", "svg", "pdf"), default="png",
+                   help="format of the training curve: png (200 dpi, default), svg or pdf (vector)")
 
     g = p.add_argument_group(
         "quantization-aware fine-tuning (QAT)",
@@ -317,23 +324,24 @@ class RunFolder:
     ``created``: the folder did not exist and was made by this run (then it goes too, if empty).
     """
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, plot_format: str = "png") -> None:
         self.out = out
+        self.names = RUN_FILES[:-1] + (curve_name(plot_format),)
         self.created = not out.exists()
-        self.before = {name for name in RUN_FILES if (out / name).exists()}
+        self.before = {name for name in self.names if (out / name).exists()}
         self.checkpoint_written = False
 
     def check_writable(self, inputs: dict[str, Any]) -> None:
         """Before any work: every file of the run can be written and none of them is an input."""
-        for name in RUN_FILES:
+        for name in self.names:
             check_writable_file(self.out / name, "--out", ConfigError, create_parents=True, seekable=True)
-        check_outputs({f"--out {self.out}/{name}": self.out / name for name in RUN_FILES}, inputs, ConfigError)
+        check_outputs({f"--out {self.out}/{name}": self.out / name for name in self.names}, inputs, ConfigError)
 
     def discard(self) -> None:
         """Remove what this run wrote, when it never wrote a checkpoint (nothing usable to keep)."""
         if self.checkpoint_written:
             return
-        for name in RUN_FILES:
+        for name in self.names:
             if name not in self.before:
                 try:
                     (self.out / name).unlink()
@@ -442,7 +450,7 @@ def _check_out(cfg: dict[str, Any], *, overwrite: bool, resume: bool):
 
 def train_run(cfg: dict[str, Any], *, task: Any = None, overwrite: bool = False, resume: bool = False,
               progress: bool | None = None, quiet: bool = False,
-              inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+              inputs: dict[str, Any] | None = None, plot_format: str = "png") -> dict[str, Any]:
     """Train with config ``cfg`` and write the run directory; returns the final metrics dict.
 
     ``task``: an already built task with torch splits (e.g. :func:`silava.train.data.dataset_task` of a
@@ -460,7 +468,7 @@ def train_run(cfg: dict[str, Any], *, task: Any = None, overwrite: bool = False,
         raise ConfigError("no output directory given: pass --out DIR")
     state = _check_out(cfg, overwrite=overwrite, resume=resume)
     out = Path(cfg["out"])
-    folder = RunFolder(out)
+    folder = RunFolder(out, plot_format)
     folder.check_writable(dict(inputs or {}))
 
     import torch
@@ -533,6 +541,7 @@ def _train_loop(cfg, folder, state, model, task, name, data_config, train_config
     from silava.train.resume import STATE_NAME, capture_rng, restore_rng, save_state
 
     out, seed = folder.out, cfg["seed"]
+    curve = out / folder.names[-1]
     collate = getattr(task, "collate", None)
     train_loader = make_loader(train_set, cfg["batch_size"], collate, shuffle=True, seed=seed)
     valid_loader = make_loader(valid_set, cfg["batch_size"], collate, shuffle=False)
@@ -557,7 +566,7 @@ def _train_loop(cfg, folder, state, model, task, name, data_config, train_config
         if improved:
             save(best_state)          # the checkpoint first: metrics never describe a run without one
         write_metrics(out, summary)
-        plot_training_curve(history, out / "training_curve.png", title=title)
+        plot_training_curve(history, curve, title=title)
 
     last = {"loop": None, "rng": None}
 
@@ -591,7 +600,7 @@ def _train_loop(cfg, folder, state, model, task, name, data_config, train_config
                    train_seconds=result.seconds, stopped_early=result.stopped_early)
     save(result.best_state)
     write_metrics(out, summary)
-    plot_training_curve(result.history, out / "training_curve.png", title=title, test_acc=test.acc)
+    plot_training_curve(result.history, curve, title=title, test_acc=test.acc)
     if last["loop"] is not None:
         on_state(last["loop"], finished=True)
     return summary
@@ -886,7 +895,7 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
     cfg = resume_config(args) if args.resume else config_from_args(args)
     config_file = find_config(args.config) if getattr(args, "config", None) else None
     summary = train_run(cfg, overwrite=args.overwrite, resume=args.resume, progress=args.progress,
-                        quiet=args.quiet, inputs={"--config": config_file})
+                        quiet=args.quiet, inputs={"--config": config_file}, plot_format=args.plot_format)
     print(f"{cfg['task']}/{cfg['neuron']}: best valid acc {summary['best_valid_acc']:.4f} "
           f"(epoch {summary['best_epoch']}), test acc {summary['test_acc']:.4f}, "
           f"{summary['train_seconds']:.1f}s; wrote {Path(cfg['out']) / 'ckpt.pt'}")

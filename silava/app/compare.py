@@ -45,7 +45,6 @@ stderr naming the problem and the fix, exit code 2, no output file.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import os
@@ -96,6 +95,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                                                 "checkpoint's folder)")
     p.add_argument("--json", metavar="FILE", help="JSON output (default <out>/compare.json)")
     p.add_argument("--no-plot", action="store_true", help="do not write compare.png")
+    p.add_argument("--plot-format", choices=("png", "svg", "pdf"), default="png",
+                   help="format of the plot: compare.png (200 dpi, default), compare.svg or compare.pdf")
     p.add_argument("--batch-size", type=int, default=256, help="samples per float forward pass (default 256)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: up to 4)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -414,8 +415,9 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_comparison(result: dict[str, Any]) -> bytes:
-    """PNG bytes: accuracy bars (float, hwsim, Lava; both rules) + per-layer scatter of spikes per sample."""
+def plot_comparison(result: dict[str, Any], fmt: str = "png") -> bytes:
+    """The figure's bytes (``fmt``: png at 200 dpi, svg, pdf): accuracy bars (float, hwsim, Lava; both rules;
+    the bar value inside the axes) + per-layer scatter of spikes per sample."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -434,7 +436,8 @@ def plot_comparison(result: dict[str, Any]) -> bytes:
     ax.bar(pos - 0.2, [v if v is not None else 0 for v in soft], 0.4, label="softmax_sum", color="#4C72B0")
     ax.bar(pos + 0.2, [v if v is not None else 0 for v in sumv], 0.4, label="sum_v", color="#DD8452")
     for p, v in zip(pos, soft):
-        ax.text(p - 0.2, (v or 0) + 0.01, "n/a" if v is None else f"{100 * v:.1f}", ha="center", fontsize=7)
+        ax.text(p - 0.2, min((v or 0) + 0.01, 1.15), "n/a" if v is None else f"{100 * v:.1f}", ha="center",
+                fontsize=7, clip_on=True)
     lava_n = c["lava"]["samples"] if c["lava"]["status"] == "ok" else 0
     ax.set_xticks(pos, [f"float\n(n={c['samples']})", f"hwsim\n(n={c['samples']})", f"Lava\n(n={lava_n})"])
     ax.set_ylim(0, 1.25)
@@ -456,9 +459,9 @@ def plot_comparison(result: dict[str, Any]) -> bytes:
     fig.suptitle(f"{result['source']['model']} on {result['source']['task']}: float vs fixed point vs Lava",
                  fontsize=10)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    return buf.getvalue()
+    from silava.hwsim.plots import figure_bytes
+
+    return figure_bytes(fig, fmt)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -511,7 +514,7 @@ def check_net_matches(net, model, net_path: str) -> None:
                            f"checkpoint with `silava export` or drop --net")
 
 
-def write_outputs(result: dict[str, Any], json_path: Path, png_path: Optional[Path]) -> list[Path]:
+def write_outputs(result: dict[str, Any], json_path: Path, png_path: Optional[Path], fmt: str = "png") -> list[Path]:
     """Render everything in memory, then write compare.json (+ compare.png) as one
     :class:`silava.core.fileio.atomic_group`: both are replaced or neither is (a full disk, Ctrl-C).
 
@@ -522,7 +525,7 @@ def write_outputs(result: dict[str, Any], json_path: Path, png_path: Optional[Pa
 
     files = {json_path: (json.dumps(json_safe(result), indent=1, allow_nan=False) + "\n").encode("utf-8")}
     if png_path is not None:
-        files[png_path] = plot_comparison(result)
+        files[png_path] = plot_comparison(result, fmt)
     regular = {p: d for p, d in files.items() if not is_special(p)}
     path = None
     try:
@@ -798,8 +801,8 @@ def _main(argv: Optional[Sequence[str]], prog: str) -> int:
         raise CompareError(f"--out {out}: exists and is not a directory; choose another folder")
     json_path = check_writable_file(Path(args.json) if args.json else out / "compare.json", "--json", CompareError,
                                     create_parents=True)
-    png_path = None if args.no_plot else check_writable_file(out / "compare.png", "--out", CompareError,
-                                                              create_parents=True, seekable=True)
+    png_path = None if args.no_plot else check_writable_file(out / f"compare.{args.plot_format}", "--out",
+                                                              CompareError, create_parents=True, seekable=True)
     real_ckpt = ckpt_path / "ckpt.pt" if ckpt_path.is_dir() else ckpt_path
     check_outputs({"--json": json_path, "--out compare.png": png_path},
                   {"checkpoint": real_ckpt, "--net network": args.net}, CompareError)
@@ -824,7 +827,7 @@ def _main(argv: Optional[Sequence[str]], prog: str) -> int:
                      batch_size=args.batch_size, progress=progress,
                      log=(lambda m: print(f"  {m}", file=sys.stderr)) if progress else None)
     sys.stdout.write(result.table)
-    for path in write_outputs(result.data, json_path, png_path):
+    for path in write_outputs(result.data, json_path, png_path, args.plot_format):
         print(f"wrote {path}")
     lava = result.data["comparison"]["lava"]
     if lava["status"] == "failed":
