@@ -701,7 +701,7 @@ def compare(ckpt_path: str | os.PathLike, *, task: Optional[str] = None, split: 
         t0 = time.perf_counter()
         net, quant_report = quantize_in_memory(ckpt_path, config)
         c = config
-        fixed_src = (f"quantized in memory as export/to_lava.py would (weight bits {c.weight_bits}, decay bits "
+        fixed_src = (f"quantized in memory as silava export would (weight bits {c.weight_bits}, decay bits "
                      f"{c.decay_bits}, state fraction bits {c.state_frac_bits})")
         say(f"quantized the checkpoint in {time.perf_counter() - t0:.1f} s")
 
