@@ -264,12 +264,15 @@ def qat_mismatch(ckpt: dict[str, Any], config: QuantConfig) -> Optional[str]:
     if not isinstance(qat, dict):
         return None
     wanted = config.to_dict()
-    trained = {k: qat.get(k) for k in wanted}
+    try:
+        trained = quant_config_for(ckpt).to_dict()      # the QAT settings, missing ones at their defaults
+    except (ExportError, QuantError):
+        trained = {k: qat.get(k) for k in wanted}
     if trained == wanted:
         return None
     diff = ", ".join(f"{k} {trained[k]!r} (QAT) vs {wanted[k]!r}" for k in wanted if trained[k] != wanted[k])
     return (f"the checkpoint was fine-tuned with quantization-aware training under other settings ({diff}); "
-            f"export with the QAT settings for the accuracy QAT measured")
+            f"drop the quantization flags to export with the QAT settings, for the accuracy QAT measured")
 
 
 @dataclass
