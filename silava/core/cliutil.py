@@ -101,6 +101,7 @@ _OS_ERRORS = {
     errno.EIO: "input/output error (a failing disk or network file system); try again or choose another path",
     errno.ENAMETOOLONG: "file name too long; choose a shorter path",
     errno.EMFILE: "too many open files; close other programs or raise the limit (ulimit -n)",
+    errno.EPIPE: "the reader of this output (a pipe or FIFO) went away; keep it open until the command ends",
 }
 
 
@@ -133,6 +134,16 @@ def run_command(prog: str, body: Callable[[], Optional[int]], errors: tuple[type
     except errors as exc:  # type: ignore[misc]
         print(f"{prog}: error: {one_line(exc)}", file=err)
         return 2
+    except BrokenPipeError as exc:   # `silava ... | head`: the reader left; stop quietly, like other tools
+        if exc.filename is not None:                  # an output file (a FIFO) whose reader left: say so
+            print(f"{prog}: error: {describe_os_error(exc)}", file=err)
+            return 2
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 128 + 13
     except OSError as exc:
         print(f"{prog}: error: {describe_os_error(exc)}", file=err)
         return 2
