@@ -49,14 +49,22 @@ class ReportError(ValueError):
 
 # --------------------------------------------------------------------------- build
 
-def _raster(net: "Network", sim: Any, sample: int) -> Optional[dict]:
-    """Spike times of one sample per spiking layer (in-window), and the readout V."""
+def _raster(net: "Network", sim: Any, sample: int, x: Optional[np.ndarray] = None,
+            labels: Optional[np.ndarray] = None) -> Optional[dict]:
+    """Spike times of one sample per spiking layer (in-window) and the readout V; with ``x`` its input events,
+    with ``labels`` its true class (the predicted class comes from the simulation)."""
     if sim is None or sample >= sim.readout.shape[0]:
         return None
     steps = int(getattr(sim, "steps", 0) or net.meta.steps)
     offsets = list(getattr(sim, "offsets", []) or [0] * len(net.layers))
     spikes = iter(sim.spikes)
     panels = []
+    inputs = None
+    if x is not None and sample < len(x):
+        t, n = np.nonzero(np.asarray(x[sample])[:steps])
+        inputs = {"name": f"input ({net.meta.input_encoding})", "kind": "spikes", "size": int(net.meta.n_inputs),
+                  "events": int(t.size), "truncated": bool(t.size > MAX_RASTER_EVENTS), "input": True,
+                  "t": t[:MAX_RASTER_EVENTS].tolist(), "n": n[:MAX_RASTER_EVENTS].tolist()}
     for i, layer in enumerate(net.layers):
         name = f"layer/{i} ({layer.neuron_type})"
         if NEURON_COSTS[layer.neuron_type].spiking:
@@ -70,7 +78,10 @@ def _raster(net: "Network", sim: Any, sample: int) -> Optional[dict]:
             v = sim.readout[sample, offsets[i]:offsets[i] + steps]
             panels.append({"name": name, "kind": "values", "size": layer.out_features,
                            "values": np.asarray(v).tolist()})
-    return {"sample": int(sample), "steps": steps, "layers": panels}
+    predicted = getattr(sim, "predictions", None)
+    return {"sample": int(sample), "steps": steps, "layers": panels, "input": inputs,
+            "predicted": None if predicted is None else int(np.asarray(predicted)[sample]),
+            "label": None if labels is None or sample >= len(labels) else int(np.asarray(labels)[sample])}
 
 
 def _buffers(static: list[dict], net: "Network") -> dict:
@@ -100,14 +111,14 @@ def _memory(static: list[dict]) -> dict:
 
 def build_report(net: "Network", sim_result_or_counts: Any, constants: "Constants | str | None" = None,
                  mapping: "Mapping | CoreLimits | None" = None, *, x: Optional[np.ndarray] = None,
-                 raster_sample: int = 0) -> dict[str, Any]:
+                 raster_sample: int = 0, labels: Optional[np.ndarray] = None) -> dict[str, Any]:
     """The full hardware report as a JSON-able dict.
 
     ``sim_result_or_counts``: a :class:`hwsim.simulate.SimResult` (then ``x``, the input given to
     ``simulate``, is required: the first layer's SOPs depend on which inputs were active) or a
     :class:`hwsim.counts.Counts`. ``constants``: a :class:`Constants`, a built-in name or a JSON
     path (default ``davies2018``). ``mapping``: a :class:`Mapping`, :class:`CoreLimits` or None
-    (default limits).
+    (default limits). ``labels``: the true classes of ``x`` (the raster plot names its sample's class).
     """
     const = load_constants(constants)
     sim = None
@@ -159,7 +170,7 @@ def build_report(net: "Network", sim_result_or_counts: Any, constants: "Constant
         "neurobench": neurobench_figures(summary),
         "cost": summarize_cost(cost, counts, meta.dt),
         "constants": const.to_dict(),
-        "raster": _raster(net, sim, raster_sample),
+        "raster": _raster(net, sim, raster_sample, x, labels),
     }
     return json_safe(report)
 
@@ -324,15 +335,17 @@ def _write_files(files: dict[str, bytes], out_dir: Path) -> list[Path]:
     return [out_dir / name for name in files]
 
 
-def write_report(report: dict[str, Any], out_dir: "str | os.PathLike", *, plots: bool = True) -> list[Path]:
-    """Write ``report.json``, ``report.md`` and the PNG plots into ``out_dir`` (created if needed).
+def write_report(report: dict[str, Any], out_dir: "str | os.PathLike", *, plots: bool = True,
+                 plot_format: str = "png") -> list[Path]:
+    """Write ``report.json``, ``report.md`` and the plots (``plot_format``: png at 200 dpi, svg or pdf) into
+    ``out_dir`` (created if needed).
 
     All files are rendered in memory first and then moved into place, so a failure leaves no
     partial report behind. Returns the written paths.
     """
     from silava.hwsim.plots import render_all
 
-    pngs = render_all(report) if plots else {}
+    pngs = render_all(report, plot_format) if plots else {}
     files = {"report.json": (json.dumps(report, indent=1, allow_nan=False) + "\n").encode("utf-8"),
              "report.md": render_markdown(report, tuple(pngs)).encode("utf-8")}
     files.update(pngs)
@@ -350,6 +363,8 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-sanafe", action="store_true",
                        help="with --report: skip SANA-FE's figures (printed next to ours when the sanafe package is "
                             "installed and the network is all CUBA/LI; hwsim/sanafe.py)")
+    group.add_argument("--plot-format", choices=("png", "svg", "pdf"), default="png",
+                       help="format of the report's plots: png (200 dpi, default), svg or pdf (vector)")
     group.add_argument("--constants", metavar="FILE|" + "|".join(BUILTIN), default=DEFAULT,
                        help=f"per-event energy/time constants: a built-in set ({', '.join(BUILTIN)}; default "
                             f"{DEFAULT}) or a JSON file with the schema of hwsim/constants/README.md")

@@ -262,13 +262,13 @@ class CliError(Exception):
     """Bad command-line input: printed as one line on stderr, exit code 2."""
 
 
-def _parser():
+def _parser(prog: str = "silava sim"):
     from silava.core.cliutil import add_input_arguments, one_line_parser
 
-    p = one_line_parser(CliError, prog="simulate.py",
+    p = one_line_parser(CliError, prog=prog,
                         description="Bit-exact integer simulation of a model.net network (hwsim, numpy only): "
                                     "accuracy, decision agreement, spikes, overflow counters.")
-    p.add_argument("model", help="model.net written by export/to_lava.py")
+    p.add_argument("model", help="model.net written by silava export")
     add_input_arguments(p)
     p.add_argument("--json", metavar="FILE", help="write predictions, labels, accuracy, spike counts, counters")
     p.add_argument("--timeline", default="logical", choices=TIMELINES,
@@ -315,95 +315,116 @@ def summarize(net: Network, result: SimResult, labels: np.ndarray) -> dict:
     }
 
 
-def run_cli(argv: Optional[Sequence[str]] = None) -> int:
+def run_cli(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> int:
+    """``silava sim``: returns the exit status (:func:`silava.core.cliutil.run_command`)."""
+    from silava.core.cliutil import command_name, run_command
+
+    prog = command_name("sim", prog)
+    from silava.hwsim.report import ReportError
+
+    return run_command(prog, lambda: _run_cli(argv, prog), (CliError, ReportError),
+                       interrupted="no output written; the outputs are as they were")
+
+
+def _run_cli(argv: Optional[Sequence[str]], prog: str) -> int:
     import time
 
     from silava.core.netfile import NetFileError, read
-    from silava.core.cliutil import check_input_arguments, load_inputs
+    from silava.core.cliutil import check_input_arguments, check_model_file, load_inputs, progress_enabled
     from silava.core.fileio import check_outputs, check_writable_file, write_json_atomic
 
-    launcher = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path("")
-    prog = "silava sim" if "silava" in launcher.parts[-2:] or launcher.name == "silava" else "simulate.py"
+    args = _parser(prog).parse_args(argv)
+    check_input_arguments(args, CliError)
+    if args.batch_size < 1:
+        raise CliError(f"--batch-size {args.batch_size}: must be at least 1")
+    json_path = check_writable_file(args.json, "--json", CliError) if args.json else None
+    report_files = ({f"--report {args.report}/{name}": Path(args.report) / name
+                     for name in ("report.json", "report.md")} if getattr(args, "report", None) else {})
+    check_outputs({"--json": json_path, **report_files},
+                  {"network": args.model, "inputs": getattr(args, "inputs", None),
+                   "constants file": getattr(args, "constants", None)}, CliError)
+    model = check_model_file(args.model, CliError)
     try:
-        try:
-            args = _parser().parse_args(argv)
-        except SystemExit as exc:  # --help
-            return int(exc.code or 0)
-        check_input_arguments(args, CliError)
-        if args.batch_size < 1:
-            raise CliError(f"--batch-size {args.batch_size}: must be at least 1")
-        json_path = check_writable_file(args.json, "--json", CliError) if args.json else None
-        report_files = ({f"--report {args.report}/{name}": Path(args.report) / name
-                         for name in ("report.json", "report.md")} if getattr(args, "report", None) else {})
-        check_outputs({"--json": json_path, **report_files},
-                      {"network": args.model, "inputs": getattr(args, "inputs", None),
-                       "constants file": getattr(args, "constants", None)}, CliError)
-        if not Path(args.model).is_file():
-            raise CliError(f"{args.model}: no such file; pass a model.net written by export/to_lava.py")
-        try:
-            net = read(args.model)
-        except NetFileError as exc:
-            raise CliError(f"{exc}") from None
-        from silava.hwsim.report import check_report_arguments, run_report
+        net = read(model)
+    except NetFileError as exc:
+        raise CliError(f"{exc}") from None
+    from silava.hwsim.report import check_report_arguments
 
-        problem = check_report_arguments(args, net)
-        if problem:
-            raise CliError(problem)
-        x, y, source = load_inputs(args, net.meta, CliError)
-        try:
-            xs = check_inputs(net, x)
-        except SimInputError as exc:
-            raise CliError(f"{source}: {exc}") from None
-        from tqdm import tqdm
+    problem = check_report_arguments(args, net)
+    if problem:
+        raise CliError(problem)
+    x, y, source = load_inputs(args, net.meta, CliError)
+    try:
+        xs = check_inputs(net, x)
+    except SimInputError as exc:
+        raise CliError(f"{source}: {exc}") from None
+    if len(y) and int(y.max()) >= net.meta.n_classes:
+        raise CliError(f"{source}: labels go up to {int(y.max())} but the network has {net.meta.n_classes} classes; "
+                       f"pass the data the network was trained on")
+    from tqdm import tqdm
 
-        start = time.perf_counter()
-        with tqdm(total=len(xs), unit="sample", desc="hwsim", disable=None, leave=False) as bar:
-            result = simulate(net, xs, timeline=args.timeline, batch_size=args.batch_size, progress=bar.update)
-        elapsed = time.perf_counter() - start
-        summary = summarize(net, result, y)
-        sample_steps = len(y) * (result.readout.shape[1])
-        print(f"{Path(args.model).name}: {len(net.layers)} layers ({', '.join(_layer_name(l) for l in net.layers)}), "
-              f"T={net.meta.steps}, timeline {args.timeline}")
-        print(f"inputs: {source}, {len(y)} samples")
-        print(f"accuracy: {summary['accuracy']:.4f} ({summary['decision']})   "
-              f"sum_v: {summary['accuracy_sum_v']:.4f}   "
-              f"decision agreement: {summary['decision_agreement']:.4f}")
-        if np.isfinite(net.meta.float_accuracy):
-            print(f"float model accuracy at export: {net.meta.float_accuracy:.4f}")
-        print("layer  type    neurons  events/sample  rate      in-events/sample  counters")
-        for info in summary["layers"]:
-            total = info.get("spikes_total", info.get("nonzero_outputs_total"))
-            print(f"{info['layer']:<6} {info['type']:<7} {info['neurons']:<8} {info['per_sample']:<14.1f} "
-                  f"{info['rate']:<9.4f} {info['input_events_per_sample']:<17.1f} "
-                  f"{_format_counters(info['counters'])}  (total {total})")
-        print(f"counters: {_format_counters(summary['counters'])}")
-        print(f"time: {elapsed:.2f} s ({sample_steps / max(elapsed, 1e-9):,.0f} sample-steps/s)")
-        if json_path is not None:
-            payload = {
-                "model": str(args.model), "inputs": source, "timeline": args.timeline, "steps": net.meta.steps,
-                **summary,
-                "predictions": result.predictions.tolist(),
-                "predictions_sum_v": result.predictions_sum_v.tolist(),
-                "labels": y.tolist(),
-                "elapsed_s": elapsed,
-            }
-            try:
-                write_json_atomic(json_path, payload)
-            except OSError as exc:
-                raise CliError(f"--json {json_path}: cannot write ({exc.strerror or exc}); choose another path") from None
-            print(f"wrote {json_path}")
-        report_rc = run_report(args, net, xs, result)
-        if report_rc:
-            return report_rc
-    except CliError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
+    start = time.perf_counter()
+    with tqdm(total=len(xs), unit="sample", desc="hwsim", disable=not progress_enabled(), leave=False) as bar:
+        result = simulate(net, xs, timeline=args.timeline, batch_size=args.batch_size, progress=bar.update)
+    elapsed = time.perf_counter() - start
+    summary = summarize(net, result, y)
+    sample_steps = len(y) * (result.readout.shape[1])
+    print(f"{Path(args.model).name}: {len(net.layers)} layers ({', '.join(_layer_name(l) for l in net.layers)}), "
+          f"T={net.meta.steps}, timeline {args.timeline}")
+    print(f"inputs: {source}, {len(y)} samples")
+    print(f"accuracy: {summary['accuracy']:.4f} ({summary['decision']})   "
+          f"sum_v: {summary['accuracy_sum_v']:.4f}   "
+          f"decision agreement: {summary['decision_agreement']:.4f}")
+    if np.isfinite(net.meta.float_accuracy):
+        print(f"float model accuracy at export: {net.meta.float_accuracy:.4f}")
+    print("layer  type    neurons  events/sample  rate      in-events/sample  counters")
+    for info in summary["layers"]:
+        total = info.get("spikes_total", info.get("nonzero_outputs_total"))
+        print(f"{info['layer']:<6} {info['type']:<7} {info['neurons']:<8} {info['per_sample']:<14.1f} "
+              f"{info['rate']:<9.4f} {info['input_events_per_sample']:<17.1f} "
+              f"{_format_counters(info['counters'])}  (total {total})")
+    print(f"counters: {_format_counters(summary['counters'])}")
+    print(f"time: {elapsed:.2f} s ({sample_steps / max(elapsed, 1e-9):,.0f} sample-steps/s)")
+    if json_path is not None:
+        payload = {
+            "model": str(args.model), "inputs": source, "timeline": args.timeline, "steps": net.meta.steps,
+            **summary,
+            "predictions": result.predictions.tolist(),
+            "predictions_sum_v": result.predictions_sum_v.tolist(),
+            "labels": y.tolist(),
+            "elapsed_s": elapsed,
+        }
+        write_json_atomic(json_path, payload)
+        print(f"wrote {json_path}")
+    if getattr(args, "report", None) is not None:
+        from silava.hwsim.constants import ConstantsError
+        from silava.hwsim.mapper import MappingError
+        from silava.hwsim.report import ReportError, build_report, write_report
+
+        try:
+            report = build_report(net, result, getattr(args, "constants", None), x=xs, labels=y)
+        except (ConstantsError, MappingError, ReportError) as exc:
+            raise CliError(f"--report: {exc}") from None
+        created = not Path(args.report).exists()
+        try:
+            paths = write_report(report, args.report, plot_format=getattr(args, "plot_format", "png"))
+        except (ReportError, OSError):
+            if created:                     # the folder this run made for the report: leave nothing behind
+                try:
+                    Path(args.report).rmdir()
+                except OSError:
+                    pass
+            raise
+        cost = report["cost"]["per_sample"]
+        print(f"hardware report: {paths[0].parent}/report.md ({report['mapping']['cores_used']} cores, "
+              f"{cost['energy_pj'] / 1e6:.3g} µJ and {cost['time_ns'] / 1e3:.3g} µs per sample, "
+              f"{report['estimate_label']})")
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """CLI entry point (``python hwsim/simulate.py`` and ``silava sim``); returns the exit code."""
-    return run_cli(argv)
+def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> int:
+    """CLI entry point (``silava sim``, also ``python hwsim/simulate.py``); returns the exit code."""
+    return run_cli(argv, prog)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,12 @@ period ``n`` (offset ``P − 1``), so sample ``n`` is sent at global steps ``nP 
 zeros for the ``L`` remaining steps. The samples live in the (forked) loader process: nothing
 is copied through Lava's element-by-element Var channel (``Var.set`` of a 140 × 2540 source
 buffer takes ~11 s on the 2-core CI machine, more than running it).
+Overflow counters (``fixed_pt``): every neuron Process counts its saturations (Var ``saturate``),
+the synapses are :class:`lava_models.procs.counting.CountingDense` (Var ``int32_overflow``) and a CUBA
+layer is a :class:`lava_models.procs.counting.CountingLIFReset` (``int32_overflow``, ``wrap``,
+``saturate``): Lava's own models, counting beside their arithmetic. Each counts only the ``T``
+in-window steps of every period (synapse ``i`` from in-period step ``i + 1``, neuron ``i`` from its
+reset step ``i + 2``), so :meth:`LavaNetwork.read_counters` equals hwsim's logical-timeline counters.
 Outputs: Lava ``Extractor`` s (one array message per step, drained by :meth:`LavaNetwork.read`):
 the last layer's ``s_out`` (the LI readout state V, or spikes when the last layer spikes) and,
 with ``record_spikes``, every other layer's spikes. ``record_states`` adds one Lava ``Monitor``
@@ -156,6 +162,26 @@ class LavaNetwork:
             spikes = [_drain(tap, steps, np.float64).astype(np.uint8) for tap in self.spike_taps]
         return last, spikes
 
+    def read_counters(self) -> dict[str, dict[str, int]]:
+        """The overflow counters of the Lava models so far (call before stop): ``{"layer/i": {name: n}, "total": ...}``
+        with the names of hwsim's counters (``saturate``, ``wrap``, ``int32_overflow``); empty under ``floating_pt``."""
+        out: dict[str, dict[str, int]] = {}
+        if self.tag != "fixed_pt":
+            return out
+        total: dict[str, int] = {}
+        for i, (dense, neuron) in enumerate(zip(self.synapses, self.neurons)):
+            layer: dict[str, int] = {}
+            for proc in (dense, neuron):
+                for name in _counter_names(proc):
+                    n = int(np.asarray(getattr(proc, name).get()).reshape(-1)[0])
+                    if n:
+                        layer[name] = layer.get(name, 0) + n
+            out[f"layer/{i}"] = layer
+            for name, n in layer.items():
+                total[name] = total.get(name, 0) + n
+        out["total"] = total
+        return out
+
     def read_states(self) -> list[dict[str, np.ndarray]]:
         """With ``record_states``: per layer ``{state name (State.name, e.g. "U"): [total_steps, n]}`` (call before stop)."""
         if self.monitors is None:
@@ -169,6 +195,16 @@ class LavaNetwork:
                 layer[name] = np.rint(data).astype(dtype) if dtype is np.int64 else np.asarray(data, dtype)
             out.append(layer)
         return out
+
+
+def _counter_names(proc) -> tuple[str, ...]:
+    """The overflow counter Vars of a Process built here (none on a plain Lava Process)."""
+    from .procs.base import COUNTER_VARS, NeuronProcess
+    from .procs.counting import COUNTERS
+
+    if isinstance(proc, NeuronProcess):
+        return COUNTER_VARS
+    return COUNTERS.get(type(proc).__name__, ())
 
 
 def _drain(tap, steps: int, dtype) -> np.ndarray:
@@ -196,28 +232,33 @@ def _kind(layer, i: int):
                          f"(kinds: {', '.join(KINDS)})") from None
 
 
-def _lava_lif(layer, i: int, tag: str, kw: dict):
-    """A netx-native kind (CUBA) as Lava's own ``LIFReset``; parameters as netx sets them."""
+def _lava_lif(layer, i: int, tag: str, kw: dict, steps: int = 0):
+    """A netx-native kind (CUBA) as Lava's own ``LIFReset`` (``fixed_pt``: counting its overflows in the
+    ``steps`` in-window steps); parameters as netx sets them."""
     from lava.proc.lif.process import LIFReset
 
     n = layer.out_features
     nd = layer.neuron
     if tag == "fixed_pt":
+        from .procs.counting import CountingLIFReset
+
         bias = np.zeros(n, np.int64) if layer.bias is None else np.asarray(layer.bias, np.int64)
         # Lava adds ds_offset = 1 to du: du = iDecay − 1 gives the effective current decay iDecay
-        return LIFReset(du=np.asarray(nd["iDecay"]) - 1, dv=np.asarray(nd["vDecay"]), vth=nd["vThMant"],
-                        bias_mant=bias, bias_exp=6, **kw)
+        return CountingLIFReset(du=np.asarray(nd["iDecay"]) - 1, dv=np.asarray(nd["vDecay"]), vth=nd["vThMant"],
+                                bias_mant=bias, bias_exp=6, count_first=kw["reset_offset"],
+                                count_interval=kw["reset_interval"], count_steps=steps, **kw)
     return LIFReset(du=_float_param(layer, i, "cur_decay"), dv=_float_param(layer, i, "vol_decay"),
                     vth=_float_param(layer, i, "threshold"), bias_mant=_float_bias(layer, i, n),
                     bias_exp=0, **kw)
 
 
-def _neuron(layer, i: int, tag: str, reset_interval: int):
-    """The neuron Process of layer ``i``: Lava's ``LIFReset`` for a netx-native kind, else ours."""
+def _neuron(layer, i: int, tag: str, reset_interval: int, steps: int = 0):
+    """The neuron Process of layer ``i``: Lava's ``LIFReset`` for a netx-native kind, else ours; ``steps``:
+    the in-window steps per period its overflow counters count (0: every step)."""
     kw = dict(shape=(layer.out_features,), reset_interval=reset_interval, reset_offset=reset_offset(i))
     kind = _kind(layer, i)
     if kind.netx_native:
-        return _lava_lif(layer, i, tag, kw)
+        return _lava_lif(layer, i, tag, kw, steps)
     from .procs import PROCESSES
 
     proc = PROCESSES.get(kind.name)
@@ -236,7 +277,7 @@ def _neuron(layer, i: int, tag: str, reset_interval: int):
         n = layer.out_features
         values = {var: (_float_bias(layer, i, n) if key == "bias" else _float_param(layer, i, key))
                   for var, key in proc.FLOAT_KEYS.items()}
-    return proc(**values, **kw)
+    return proc(**values, count_steps=steps, **kw)
 
 
 def _float_bias(layer, i: int, n: int) -> np.ndarray:
@@ -247,14 +288,19 @@ def _float_bias(layer, i: int, n: int) -> np.ndarray:
     return np.zeros(n)
 
 
-def _synapse(layer, i: int, tag: str):
+def _synapse(layer, i: int, tag: str, interval: int = 0, steps: int = 0):
+    """Dense of layer ``i``; ``fixed_pt``: a :class:`CountingDense` counting int32 overflows in the ``steps``
+    in-window steps of each ``interval`` (from in-period step ``i + 1``)."""
     from lava.proc.dense.process import Dense
     from lava.utils.weightutils import SignMode
 
     bits = int(layer.input_message_bits)
     if tag == "fixed_pt":
-        return Dense(weights=np.asarray(layer.weight, dtype=np.int32), weight_exp=int(layer.weight_exp),
-                     num_weight_bits=8, sign_mode=SignMode.MIXED, num_message_bits=bits)
+        from .procs.counting import CountingDense
+
+        return CountingDense(weights=np.asarray(layer.weight, dtype=np.int32), weight_exp=int(layer.weight_exp),
+                             num_weight_bits=8, sign_mode=SignMode.MIXED, num_message_bits=bits,
+                             count_first=i + 1, count_interval=interval, count_steps=steps)
     return Dense(weights=_float_param(layer, i, "weight"), num_message_bits=bits)
 
 
@@ -310,9 +356,10 @@ def build_network(net, tag: str = "fixed_pt", *, inputs: Optional[np.ndarray] = 
 
     synapses, neurons = [], []
     prev = source.s_out
+    T = int(net.meta.steps)
     for i, layer in enumerate(net.layers):
-        dense = _synapse(layer, i, tag)
-        neuron = _neuron(layer, i, tag, P)
+        dense = _synapse(layer, i, tag, P, T)
+        neuron = _neuron(layer, i, tag, P, T)
         prev.connect(dense.s_in)
         dense.a_out.connect(neuron.a_in)
         synapses.append(dense)

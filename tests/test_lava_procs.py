@@ -301,10 +301,13 @@ def test_vars_and_lava_types_follow_the_kind_declaration(kind):
     assert proc.FLOAT_KEYS == {**{p.var: (p.source or "threshold") for p in decl.params
                                   if p.role in ("constant", "threshold")}, "bias": "bias"}
 
+    from silava.lava_models.procs.base import COUNTER_VARS
+
     required = {v: 1 for v in want["PARAMS"] if v != "bias"}
     instance = proc(shape=(3,), **required)
     all_vars = want["STATES"] + want["PARAMS"] + want["SCALARS"]
-    assert sorted(v.name for v in instance.vars) == sorted(all_vars)
+    assert sorted(v.name for v in instance.vars) == sorted(all_vars + COUNTER_VARS)   # + the overflow counter
+    assert all(getattr(instance, v).shape == (1,) for v in COUNTER_VARS)
     assert all(getattr(instance, v).shape == (3,) for v in want["STATES"] + want["PARAMS"])
     assert all(getattr(instance, v).shape == (1,) for v in want["SCALARS"])
 
@@ -324,7 +327,9 @@ def test_vars_and_lava_types_follow_the_kind_declaration(kind):
         assert getattr(flt, var) == LavaPyType(np.ndarray, float), var
     for model in (fixed, flt):   # every LavaPyType of the model names a port or Var of the Process
         typed = {n for n in dir(model) if isinstance(getattr(model, n), LavaPyType)}
-        assert typed == set(all_vars) | {"a_in", "s_out"}
+        assert typed == set(all_vars) | set(COUNTER_VARS) | {"a_in", "s_out"}
+        for var in COUNTER_VARS:
+            assert getattr(model, var) == LavaPyType(np.ndarray, np.int64, precision=64), var
 
 
 def test_every_kind_has_a_lava_process():

@@ -36,6 +36,11 @@ class StopTraining(Exception):
     unrepresentable on the chip); ``fit`` keeps the best weights so far and reports the message."""
 
 
+class NonFiniteLoss(StopTraining):
+    """A training batch's loss is NaN or infinite: training diverged (raised before the optimizer step,
+    so the weights of the last finite step are what remains)."""
+
+
 @dataclass
 class EpochStats:
     """Sample-weighted mean loss and accuracy over one pass of a data split."""
@@ -85,6 +90,7 @@ def run_epoch(model: nn.Module, loader: Iterable, *, device: torch.device | str 
             out = model(x)
             loss_sum = loss_fn(out, y)
             if training:
+                check_loss(loss_sum, optimizer.param_groups[0]["lr"])
                 optimizer.zero_grad(set_to_none=True)
                 (loss_sum / y.shape[0]).backward()  # = nn.CrossEntropyLoss()(out, y), mean over batch
                 optimizer.step()
@@ -97,6 +103,21 @@ def run_epoch(model: nn.Module, loader: Iterable, *, device: torch.device | str 
         raise ValueError(f"no samples in the {desc or 'data'} split")
     return EpochStats(loss=total_loss / count, acc=correct / count, n=count,
                       seconds=time.perf_counter() - start)
+
+
+def check_loss(loss: torch.Tensor, lr: float) -> None:
+    """Raise :class:`NonFiniteLoss` if a training batch's ``loss`` is NaN or inf (before its optimizer step)."""
+    if not bool(torch.isfinite(loss.detach())):
+        raise NonFiniteLoss(f"the training loss became {float(loss.detach())} (learning rate {lr:g}): training "
+                            f"diverged; lower --lr")
+
+
+def check_finite(model: nn.Module, lr: float) -> None:
+    """Raise :class:`NonFiniteLoss` if a parameter of ``model`` holds NaN or inf (a diverged last step)."""
+    for name, param in model.named_parameters():
+        if not bool(torch.isfinite(param.detach()).all()):
+            raise NonFiniteLoss(f"parameter {name} became NaN/inf (learning rate {lr:g}): training diverged; "
+                                f"lower --lr")
 
 
 def evaluate(model: nn.Module, loader: Iterable, *, device: torch.device | str = "cpu",
@@ -126,8 +147,10 @@ def fit(model: nn.Module, train_loader: Iterable, valid_loader: Iterable, *, epo
     state; training continues at epoch ``state["epoch"] + 1`` with the model weights, optimizer,
     scheduler, history and best weights restored (the caller restores the RNGs), so the result
     equals an uninterrupted run. ``log`` receives one summary line per epoch. Training stops
-    early (``FitResult.stopped_early`` says why) if the training loss becomes NaN/Inf, or when
-    the model raises :class:`StopTraining` (the unfinished epoch is dropped).
+    early (``FitResult.stopped_early`` says why) when a training batch's loss is NaN/Inf
+    (:class:`NonFiniteLoss`, before that batch's step) or the model raises :class:`StopTraining`:
+    the unfinished epoch is dropped and ``best_state`` holds the best finite epoch (the initial
+    weights if none finished).
     ``baseline_valid_acc``: the validation accuracy of the weights as given (fine-tuning): they
     are "epoch 0" and are kept unless an epoch beats them (``FitResult.best_epoch`` 0).
     """
@@ -153,6 +176,7 @@ def fit(model: nn.Module, train_loader: Iterable, valid_loader: Iterable, *, epo
         try:
             tr = run_epoch(model, train_loader, device=device, optimizer=optimizer,
                            desc=f"epoch {epoch}/{epochs} train", progress=progress)
+            check_finite(model, optimizer.param_groups[0]["lr"])
             va = evaluate(model, valid_loader, device=device, eval_seed=eval_seed,
                           desc=f"epoch {epoch}/{epochs} valid", progress=progress)
         except StopTraining as exc:

@@ -48,8 +48,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if importlib.util.find_spec(module_name) is None:
         print(f"silava {name}: not implemented in this version ({module_name} is missing)", file=sys.stderr)
         return 2
-    module = importlib.import_module(module_name)
-    return int(module.main(rest) or 0)
+    from silava.core.cliutil import run_command
+
+    # the command's own main() reports its errors; this frame covers Ctrl-C / SIGTERM while importing it
+    return run_command(f"silava {name}", lambda: int(importlib.import_module(module_name).main(rest) or 0))
 
 
 if __name__ == "__main__":

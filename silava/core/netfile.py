@@ -398,23 +398,39 @@ def _write_layer(group: h5py.Group, layer: Layer) -> None:
             fl.create_dataset(key, data=np.asarray(value, dtype=np.float64))
 
 
+def to_bytes(net: Network) -> bytes:
+    """Validate ``net`` and return the bytes of its model.net file (the HDF5 image, built in memory).
+
+    HDF5 never touches the disk: a full disk or a failing write then surfaces as a plain ``OSError``
+    of the byte writer (HDF5 crashed, rc −11, when it ran out of space mid-file).
+    """
+    import io
+
+    validate(net)
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        f.attrs["format"] = FORMAT
+        f.attrs["format_version"] = np.int64(FORMAT_VERSION)
+        meta = f.create_group("meta")
+        for key, value in _meta_attrs(net.meta).items():
+            meta.attrs[key] = value
+        layers = f.create_group("layer")
+        for i, layer in enumerate(net.layers):
+            _write_layer(layers.create_group(str(i)), layer)
+    return buf.getvalue()
+
+
 def write(path: str | os.PathLike, net: Network) -> None:
-    """Validate ``net`` and write it to ``path`` atomically (temp file + ``os.replace``).
+    """Validate ``net`` and write it to ``path`` atomically (:func:`to_bytes`, temp file + ``os.replace``).
 
     On any error the destination is untouched and no temp file is left behind.
     """
-    validate(net)
-    path = Path(path)
-    with atomic_path(path, make_parents=False) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = FORMAT
-            f.attrs["format_version"] = np.int64(FORMAT_VERSION)
-            meta = f.create_group("meta")
-            for key, value in _meta_attrs(net.meta).items():
-                meta.attrs[key] = value
-            layers = f.create_group("layer")
-            for i, layer in enumerate(net.layers):
-                _write_layer(layers.create_group(str(i)), layer)
+    data = to_bytes(net)
+    with atomic_path(Path(path), make_parents=False) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 # --------------------------------------------------------------------------- read
