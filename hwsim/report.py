@@ -390,9 +390,39 @@ def check_report_arguments(args: argparse.Namespace, net: "Network | None" = Non
     return None
 
 
+def report_from_args(args: argparse.Namespace, net: "Network", x: np.ndarray, sim_result: Any,
+                     labels: Optional[np.ndarray] = None) -> tuple[dict[str, Any], list[Path]]:
+    """Build the ``--report`` report (with SANA-FE's figures unless ``--no-sanafe``), write it and print
+    its summary lines; returns the report and the written paths. Raises ``ConstantsError``,
+    ``MappingError`` or :class:`ReportError` (one line) on bad input; a folder this call created is
+    removed again if writing fails."""
+    report = build_report(net, sim_result, getattr(args, "constants", None), x=x, labels=labels)
+    if not getattr(args, "no_sanafe", False):
+        sanafe = sanafe_figures(net, x)
+        if sanafe is not None:
+            report["sanafe"] = sanafe
+    created = not Path(args.report).exists()
+    try:
+        paths = write_report(report, args.report, plot_format=getattr(args, "plot_format", "png"))
+    except (ReportError, OSError):
+        if created:                     # the folder this run made for the report: leave nothing behind
+            try:
+                Path(args.report).rmdir()
+            except OSError:
+                pass
+        raise
+    cost = report["cost"]["per_sample"]
+    print(f"hardware report: {paths[0].parent}/report.md ({report['mapping']['cores_used']} cores, "
+          f"{cost['energy_pj'] / 1e6:.3g} µJ and {cost['time_ns'] / 1e3:.3g} µs per sample, "
+          f"{report['estimate_label']})")
+    if "sanafe" in report:
+        print(sanafe_summary(report["sanafe"]))
+    return report, paths
+
+
 def run_report(args: argparse.Namespace, net: "Network", x: np.ndarray, sim_result: Any) -> int:
-    """Build and write the report if ``--report`` was given; 0 on success (or nothing to do), 2 on
-    bad input (one line on stderr, no report files written)."""
+    """:func:`report_from_args` if ``--report`` was given; 0 on success (or nothing to do), 2 on bad input
+    (one line on stderr, no report files written)."""
     if getattr(args, "report", None) is None:
         return 0
     problem = check_report_arguments(args, net)
@@ -400,21 +430,10 @@ def run_report(args: argparse.Namespace, net: "Network", x: np.ndarray, sim_resu
         print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
-        report = build_report(net, sim_result, getattr(args, "constants", None), x=x)
-        if not getattr(args, "no_sanafe", False):
-            sanafe = sanafe_figures(net, x)
-            if sanafe is not None:
-                report["sanafe"] = sanafe
-        paths = write_report(report, args.report)
-    except (ConstantsError, MappingError, ReportError) as exc:
+        report_from_args(args, net, x, sim_result)
+    except (ConstantsError, MappingError, ReportError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    cost = report["cost"]["per_sample"]
-    print(f"hardware report: {paths[0].parent}/report.md ({report['mapping']['cores_used']} cores, "
-          f"{cost['energy_pj'] / 1e6:.3g} µJ and {cost['time_ns'] / 1e3:.3g} µs per sample, "
-          f"{report['estimate_label']})")
-    if "sanafe" in report:
-        print(sanafe_summary(report["sanafe"]))
     return 0
 
 
@@ -456,4 +475,4 @@ def sanafe_summary(fig: dict[str, Any]) -> str:
 
 
 __all__ = ["DEPLOYED_LABEL", "FLOAT_LABEL", "REPORT_FORMAT", "ReportError", "neurobench_figures", "add_report_arguments", "build_report", "check_report_arguments",
-           "render_markdown", "run_report", "write_report"]
+           "render_markdown", "report_from_args", "run_report", "write_report"]

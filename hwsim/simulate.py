@@ -399,26 +399,13 @@ def _run_cli(argv: Optional[Sequence[str]], prog: str) -> int:
     if getattr(args, "report", None) is not None:
         from silava.hwsim.constants import ConstantsError
         from silava.hwsim.mapper import MappingError
-        from silava.hwsim.report import ReportError, build_report, write_report
+        from silava.hwsim.report import ReportError, report_from_args
 
         try:
-            report = build_report(net, result, getattr(args, "constants", None), x=xs, labels=y)
+            report_from_args(args, net, xs, result, labels=y)
         except (ConstantsError, MappingError, ReportError) as exc:
-            raise CliError(f"--report: {exc}") from None
-        created = not Path(args.report).exists()
-        try:
-            paths = write_report(report, args.report, plot_format=getattr(args, "plot_format", "png"))
-        except (ReportError, OSError):
-            if created:                     # the folder this run made for the report: leave nothing behind
-                try:
-                    Path(args.report).rmdir()
-                except OSError:
-                    pass
-            raise
-        cost = report["cost"]["per_sample"]
-        print(f"hardware report: {paths[0].parent}/report.md ({report['mapping']['cores_used']} cores, "
-              f"{cost['energy_pj'] / 1e6:.3g} µJ and {cost['time_ns'] / 1e3:.3g} µs per sample, "
-              f"{report['estimate_label']})")
+            text = str(exc)
+            raise CliError(text if text.startswith("--report") else f"--report: {text}") from None
     return 0
 
 
