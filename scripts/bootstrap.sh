@@ -50,5 +50,8 @@ echo "bootstrap: installing pinned dependencies into $VENV (first run takes abou
 "${PIP[@]}" install --no-deps --no-build-isolation -e . \
   || "${PIP[@]}" install --no-deps -e .
 ensure_espeak
+# The fused neuron kernels in C (train/neurons/fused.c): build them now rather than on first use;
+# without a C compiler the Python kernels run (it says so, and is not an error).
+"$VENV/bin/python" -m silava.train.neurons.native || true
 echo "$want" > "$STAMP"
 echo "bootstrap: environment ready in $(( $(date +%s) - start )) s" >&2
