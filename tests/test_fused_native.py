@@ -11,6 +11,7 @@ import re
 import pytest
 import torch
 
+from silava.core import cbuild
 from silava.train.neurons import make_neuron, native
 
 KINDS = ["silif", "csilif", "lif", "adlif", "cadlif", "li"]
@@ -109,12 +110,12 @@ def test_signatures_match_the_c_declarations():
         decl = re.search(r"VEC void " + name + r"\((.*?)\)", text, re.S).group(1)
         assert len(types) == decl.count(",") + 1
         assert types[:2] == [ctypes.c_int64, ctypes.c_int64]          # the batch block [b0, b1)
-    with pytest.raises(RuntimeError, match="unknown argument type"):
+    with pytest.raises(cbuild.BuildError, match="unknown argument type"):
         native.signatures(text.replace("i64 b0, i64 b1, i64 T, i64 H, const f32 *I, const f32 *alpha",
-                                       "i64 b0, i64 b1, i64 T, i64 H, double I, const f32 *alpha", 1))
+                                       "i64 b0, i64 b1, i64 T, i64 H, long double I, const f32 *alpha", 1))
 
 
 def test_build_without_a_compiler_falls_back(monkeypatch):
-    monkeypatch.setattr(native, "_compiler", lambda: None)
-    with pytest.raises(RuntimeError, match="no C compiler"):
+    monkeypatch.setattr(cbuild, "compiler", lambda: None)
+    with pytest.raises(cbuild.BuildError, match="no C compiler"):
         native.build()

@@ -8,28 +8,20 @@ gradients, no per-step dispatch. Same float operations in the same order as the 
 (compiled without contraction), so the spikes and states are bit-identical; the backward is the same
 BPTT as the Python kernels (gradients equal to float rounding).
 
-Build: the first use compiles ``fused.c`` with the system C compiler (``$CC``, else ``cc``/``gcc``;
-under a second) into ``$SILAVA_CACHE/native/`` (default ``~/.cache/silava/native``), named by a hash of
-the source, the compiler and the flags, so an edited source or another compiler builds anew; several
-processes may build at once (each writes its own temporary file, the rename is atomic).
-``scripts/bootstrap.sh`` builds it at install time (``python -m silava.train.neurons.native``).
-Without a compiler, or with ``SILAVA_NATIVE=0``, everything runs the Python kernels (:func:`status`
-says which and why). Only float32 CPU tensors take the C path; float64, CUDA and the rest use the
-Python kernels.
+Build: the first use compiles ``fused.c`` with the system C compiler into the cache
+(:mod:`silava.core.cbuild`: ``$SILAVA_CACHE/native/``, keyed by a hash of the source, compiler and
+flags; under a second). ``scripts/bootstrap.sh`` builds it at install time
+(``python -m silava.train.neurons.native``). Without a compiler, or with ``SILAVA_NATIVE=0``,
+everything runs the Python kernels (:func:`status` says which and why). Only float32 CPU tensors
+take the C path; float64, CUDA and the rest use the Python kernels.
 
 Threads: a call splits the batch into blocks run on up to ``torch.get_num_threads()`` Python
 threads (ctypes releases the GIL), when the work is large enough to pay for it.
 """
 from __future__ import annotations
 
-import ctypes
-import hashlib
 import os
-import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,8 +29,9 @@ from typing import Any, Optional
 
 import torch
 
+from silava.core import cbuild
+
 SOURCE = Path(__file__).with_name("fused.c")
-FLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared", "-std=c99"]
 #: the exported functions (``VEC void name(...)`` in fused.c); their ctypes argument types are read
 #: from the declarations (:func:`signatures`)
 FUNCTIONS = ("adlif_forward", "adlif_backward", "csilif_forward", "csilif_backward", "lif_forward",
@@ -52,96 +45,26 @@ _state: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet
                           "enabled": os.environ.get("SILAVA_NATIVE", "1") != "0", "pool": None}
 
 
-def cache_dir() -> Path:
-    """``$SILAVA_CACHE/native`` (default ``~/.cache/silava/native``)."""
-    root = os.environ.get("SILAVA_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "silava")
-    return Path(os.path.expanduser(root)) / "native"
-
-
-def _compiler() -> Optional[str]:
-    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
-        if name and shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
-def _version(cc: str) -> str:
-    try:
-        return subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
 def build(force: bool = False) -> Path:
-    """Compile ``fused.c`` into the cache (if not there yet) and return the library's path.
-
-    Raises ``RuntimeError`` (one line) when there is no compiler or the compilation fails."""
-    cc = _compiler()
-    if cc is None:
-        raise RuntimeError("no C compiler found (set $CC or install gcc); the Python kernels are used")
-    key = hashlib.sha256(SOURCE.read_bytes() + _version(cc).encode() + " ".join(FLAGS).encode()
-                         + sys.platform.encode()).hexdigest()[:16]
-    path = cache_dir() / f"silava_fused_{key}.so"
-    if path.is_file() and not force:
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".tmp.so", dir=path.parent)
-    os.close(fd)
-    try:
-        proc = subprocess.run([cc, *FLAGS, "-o", tmp, str(SOURCE), "-lm"], capture_output=True, text=True,
-                              timeout=300)
-        if proc.returncode != 0:
-            first = (proc.stderr.strip().splitlines() or ["unknown error"])[0]
-            raise RuntimeError(f"compiling {SOURCE.name} failed ({first}); the Python kernels are used")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    """Compile ``fused.c`` into the cache (if not there yet); returns the library's path
+    (:class:`silava.core.cbuild.BuildError` without a compiler)."""
+    return cbuild.build(SOURCE, force=force)
 
 
 def signatures(source: Optional[str] = None) -> dict[str, list[Any]]:
-    """ctypes argument types of the exported functions, from their C declarations: a pointer is
-    ``c_void_p``, ``i64`` is ``c_int64``, ``int`` is ``c_int``, ``f32`` is ``c_float``."""
-    text = SOURCE.read_text() if source is None else source
-    out: dict[str, list[Any]] = {}
-    for name in FUNCTIONS:
-        m = re.search(r"VEC void " + name + r"\((.*?)\)\s*\{", text, re.S)
-        if m is None:
-            raise RuntimeError(f"{SOURCE.name} does not define {name}")
-        types = []
-        for arg in m.group(1).split(","):
-            arg = " ".join(arg.split())
-            if "*" in arg:
-                types.append(ctypes.c_void_p)
-            elif arg.startswith("i64 "):
-                types.append(ctypes.c_int64)
-            elif arg.startswith("int "):
-                types.append(ctypes.c_int)
-            elif arg.startswith("f32 "):
-                types.append(ctypes.c_float)
-            else:
-                raise RuntimeError(f"{SOURCE.name}: {name}: unknown argument type in {arg!r}")
-        out[name] = types
-    return out
+    """ctypes argument types of the exported functions, from their C declarations."""
+    return cbuild.signatures(SOURCE.read_text() if source is None else source, FUNCTIONS)
 
 
-def _load() -> Optional[ctypes.CDLL]:
+def _load():
     with _lock:
         if _state["tried"]:
             return _state["lib"]
         _state["tried"] = True
         try:
-            path = build()
-            lib = ctypes.CDLL(str(path))
-            for name, types in signatures().items():
-                fn = getattr(lib, name)
-                fn.argtypes = types
-                fn.restype = None
-            _state.update(lib=lib, path=path, reason="")
-        except (RuntimeError, OSError, subprocess.SubprocessError, AttributeError) as exc:
-            _state.update(lib=None, reason=" ".join(str(exc).split()))
+            _state.update(lib=cbuild.load(SOURCE, FUNCTIONS), path=build(), reason="")
+        except cbuild.BuildError as exc:
+            _state.update(lib=None, reason=f"{' '.join(str(exc).split())}; the Python kernels are used")
         return _state["lib"]
 
 
@@ -211,7 +134,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
         path = build(force="--force" in args)
-    except RuntimeError as exc:
+    except cbuild.BuildError as exc:
         print(f"silava native kernels: {exc}", file=sys.stderr)
         return 0   # not an error: the Python kernels are used
     print(f"silava native kernels: {path}")
