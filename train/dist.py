@@ -20,8 +20,8 @@ parallelism:
   (no padding) and the losses, correct counts and sample counts are summed over the ranks, so
   the reported accuracies are those of the whole split;
 * BatchNorm statistics are synchronised (:class:`SyncStats`: the mean and the variance over the
-  global batch, with gradients through the all-reduce), so the forward pass equals one process
-  on the global batch; torch's ``SyncBatchNorm`` is not used because it runs on GPUs only;
+  global batch from one all-reduce per layer, with gradients through it), so the forward pass equals
+  one process on the global batch; torch's ``SyncBatchNorm`` is not used because it runs on GPUs only;
 * only rank 0 writes (checkpoints, metrics, ``last.pt``, plots) and logs; ``train_config`` records
   ``world_size``; ``last.pt`` holds every rank's random streams;
 * dropout masks differ between ranks (rank ``r`` reseeds its training stream with ``seed + r``).
@@ -227,21 +227,24 @@ def all_reduce_sum(x: Tensor) -> Tensor:
 class SyncStats:
     """BatchNorm statistics over the global batch (``SpArchLayer.stats``).
 
-    ``moments(z2[N, H]) -> (mean, var)`` with ``mean = Σ z / N_g`` and ``var = Σ (z − mean)² / N_g``
-    summed over every rank's rows (``N_g`` rows in all), the two-pass form a single BatchNorm uses;
-    ``count`` is ``N_g`` (for the unbiased running variance).
+    ``moments(z2[N, H]) -> (mean, var, count)``: ``mean = Σ z / N_g``, ``var = Σ z² / N_g − mean²`` over
+    every rank's rows (``N_g`` rows in all), from one all-reduce of the float64 sums ``(Σ z, Σ z², N)``
+    (float64, so the one-pass variance keeps float32 accuracy); the gradients flow back through a
+    second all-reduce. ``count`` is ``N_g`` (for the unbiased running variance).
     """
 
     def __init__(self, dist: Dist) -> None:
         self.dist = dist
 
     def moments(self, z2: Tensor) -> tuple[Tensor, Tensor, int]:
-        n = torch.tensor([float(z2.shape[0])], dtype=torch.float64, device=z2.device)
-        torch.distributed.all_reduce(n)
-        count = int(n.item())
-        mean = all_reduce_sum(z2.sum(0)) / count
-        var = all_reduce_sum((z2 - mean).pow(2).sum(0)) / count
-        return mean, var, count
+        h = z2.shape[1]
+        z64 = z2.double()
+        local = torch.cat([z64.sum(0), (z64 * z64).sum(0), z64.new_full((1,), float(z2.shape[0]))])
+        total = all_reduce_sum(local)
+        count = total[2 * h].detach()
+        mean = total[:h] / count
+        var = (total[h:2 * h] / count - mean * mean).clamp_min(0.0)
+        return mean.to(z2.dtype), var.to(z2.dtype), int(count.item())
 
 
 def wrap_model(model: torch.nn.Module, dist: Dist) -> torch.nn.Module:
