@@ -68,6 +68,7 @@ def test_a_rerun_skips_the_finished_runs(first, capsys):
     assert len(rows(out)) == 4
 
 
+@pytest.mark.slow
 def test_failed_and_abandoned_runs_run_again(first, monkeypatch, capsys):
     root, out, _ = first
     args = [str(root / "base.yaml"), *GRID, "--seeds", "0,1,2", "--out", str(out)]
