@@ -132,7 +132,6 @@ def setup(device: str) -> Dist:
         return Dist()
     import torch.distributed as td
 
-    rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
     backend = "nccl" if device == "cuda" else "gloo"
