@@ -37,7 +37,8 @@ from silava.core.netfile import Network
 from silava.core.decision import decide
 from silava.core.inputs import InputError as SimInputError  # noqa: F401  (re-exported)
 from silava.core.inputs import check_inputs
-from silava.hwsim.kernels import F32_EXACT, KERNELS, Counters, clip_graded, dense_float
+from silava.hwsim.kernels import F32_EXACT, I32_MAX, KERNELS, Counters, clip_graded, dense_bound, dense_float
+from silava.hwsim import native
 
 TIMELINES = ("logical", "lava")
 
@@ -101,16 +102,32 @@ def lava_weight_clips(weight: np.ndarray) -> int:
 
 
 def _run_neurons(kernel, prep: dict, acc: np.ndarray, delay: int, reset_at: Optional[int], record: bool,
-                 feed_next: bool, counters: Counters) -> tuple[Optional[np.ndarray], np.ndarray, Optional[dict]]:
-    """Neuron loop over time. The Dense output ``acc [T', B, n]`` (time-major, exact integers in
-    a float array) reaches the neurons ``delay`` steps later (zeros before); the state is zeroed
-    before step ``reset_at``.
+                 feed_next: bool, counters: Counters, steps: Optional[int] = None, batch_major: bool = False,
+                 weight_exp: int = 0) -> tuple[Optional[np.ndarray], np.ndarray, Optional[dict], np.ndarray]:
+    """Neuron loop over ``steps`` steps (default: the rows of ``acc``). The Dense output ``acc [Tin, B, n]``
+    (time-major; ``[B, Tin, n]`` with ``batch_major``; exact integers in a float array) reaches the neurons
+    ``delay`` steps later (zeros before, and after its ``Tin`` steps); the state is zeroed before step
+    ``reset_at``. ``weight_exp``: the Dense exponent still to apply to ``acc`` (see :func:`_dense`).
 
-    Returns ``(feed, out, rec)``: ``feed`` float32 ``[T', B, n]`` spikes 0/1 for the next Dense
-    (if ``feed_next``), ``out`` batch-major ``[B, T', n]`` (uint8 spikes, LI: int64 V) and, if
-    ``record``, the states ``{name: int64 [B, T', n]}``.
+    Returns ``(feed, out, rec, events)``: ``feed`` float32 ``[T', B, n]`` spikes 0/1 for the next Dense
+    (if ``feed_next``), ``out`` batch-major ``[B, T', n]`` (uint8 spikes, LI: int64 V), if
+    ``record`` the states ``{name: int64 [B, T', n]}``, and ``events`` int64 ``[B, T']``, the
+    non-zero outputs per sample and step.
+
+    Kinds with a C loop (:mod:`silava.hwsim.native`, ``hwsim/loops.c``: the same integer step on
+    the same float64 carrier, bit-identical) run it unless ``record`` is set.
     """
-    steps, batch, n = acc.shape
+    acc_tm = acc.transpose(1, 0, 2) if batch_major else acc      # time-major view
+    t_in, batch, n = acc_tm.shape
+    steps = t_in if steps is None else int(steps)
+    if not record and native.supports(kernel.type_name):   # the same loop in C (hwsim/loops.c)
+        feed, out, events, saturated = native.run_layer(kernel.type_name, prep, acc, delay, reset_at, feed_next,
+                                                        kernel.spiking, steps, batch_major, weight_exp)
+        counters.add("saturate", saturated)
+        return feed, out, None, events
+    if weight_exp:
+        acc = _apply_exponent(acc, weight_exp)
+        acc_tm = acc.transpose(1, 0, 2) if batch_major else acc
     carrier = prep["dtype"]
     state = kernel.init_state((batch, n), carrier)
     feed = np.empty((steps, batch, n), dtype=np.float32) if feed_next else None
@@ -121,60 +138,115 @@ def _run_neurons(kernel, prep: dict, acc: np.ndarray, delay: int, reset_at: Opti
     for j in range(steps):
         if j == reset_at:
             state = kernel.init_state((batch, n), carrier)
-        o, state = step(acc[j - delay] if j >= delay else zeros, state, prep, counters)
+        o, state = step(acc_tm[j - delay] if 0 <= j - delay < t_in else zeros, state, prep, counters)
         if feed is not None:
             feed[j] = o
         out[:, j] = o
         if rec is not None:
             for name, arr in rec.items():
                 arr[:, j] = state[name]
-    return feed, out, rec
+    return feed, out, rec, np.count_nonzero(out, axis=-1).astype(np.int64)
 
 
-def _source(x: np.ndarray, bits: int, total: int, counters: Counters) -> np.ndarray:
-    """Time-major source payloads ``[total, B, F]`` as exact floats (binary 0/1, graded clipped;
-    zeros after the T data steps)."""
-    batch, steps, f = x.shape
-    dtype = np.float32 if bits <= 0 or (1 << bits) <= F32_EXACT else np.float64
-    src = np.zeros((total, batch, f), dtype=dtype)
-    payload = (x != 0) if bits <= 0 else clip_graded(x, bits, counters)
-    src[:steps] = payload.transpose(1, 0, 2)
-    return src
+def _dense(layer, prev: np.ndarray, graded: bool, counters: Counters, defer: bool) -> tuple[np.ndarray, int]:
+    """The layer's Dense output for all steps: ``(acc, e)`` where ``e`` is the weight exponent still to
+    apply (``defer``: the C loop applies it while it reads ``acc``, saving two passes; only where
+    :func:`hwsim.kernels.dense_float` would take its exact float path), else 0."""
+    e = int(layer.weight_exp)
+    if defer and e:
+        x_max = int(np.abs(prev).max()) if graded and prev.size else 1
+        if dense_bound(layer.weight, x_max) * 2 ** max(e, 0) <= I32_MAX:
+            return dense_float(layer.weight, prev, 0, graded, counters, spikes01=not graded), e
+    return dense_float(layer.weight, prev, e, graded, counters, spikes01=not graded), 0
+
+
+def _apply_exponent(acc: np.ndarray, e: int) -> np.ndarray:
+    """``acc · 2^e``, floored for ``e < 0`` (exact), as :func:`hwsim.kernels.dense_float` does."""
+    acc = acc * acc.dtype.type(2.0 ** e)
+    return np.floor(acc, out=acc) if e < 0 else acc
+
+
+def _event_driven(layer, kernel, record: bool, payload: Optional[np.ndarray]) -> bool:
+    """True when layer's Dense and neurons run as one C loop (:func:`hwsim.native.run_layer` with
+    ``inputs``): a kind with a C loop, no state recording, its input given batch-major as spikes or
+    integer payloads, and every partial Dense sum below 2^24 (exact in the loop's float32 sums; it
+    also rules out the int32 wraps, which need the exact int64 route)."""
+    if record or payload is None or not native.supports(kernel.type_name):
+        return False
+    x_max = 1 if payload.dtype == np.uint8 else (int(np.abs(payload).max()) if payload.size else 0)
+    bound = dense_bound(layer.weight, x_max)
+    return bound < F32_EXACT and bound * 2 ** max(int(layer.weight_exp), 0) <= I32_MAX
 
 
 def _simulate_chunk(net: Network, x: np.ndarray, timeline: str, record: bool,
                     counters: list[Counters]) -> dict:
     """Simulate ``x [B, T, F]`` (checked); returns per-layer outputs ``[B, T', n]`` and event counts.
 
-    Internally time-major (``[T', B, n]``): the Dense products of a layer for all steps are one
-    matrix product and every per-step slice is contiguous.
+    Each layer runs as one C loop where it can (:func:`_event_driven`: the Dense summed from the
+    input events inside the neuron loop, every array batch-major, no product array); otherwise the
+    Dense products of a layer for all steps are one matrix product — layer 0's on the batch-major
+    source, the others' on the time-major ``[T', B, n]`` spikes the previous layer's loop writes
+    (``feed``) — followed by the neuron loop (in C or numpy, :func:`_run_neurons`).
     """
     n_layers = len(net.layers)
     lava = timeline == "lava"
     steps = net.meta.steps
     total = steps + n_layers if lava else steps
     batch = x.shape[0]
-    prev = _source(x, int(net.layers[0].input_message_bits), total, counters[0])
+    bits = int(net.layers[0].input_message_bits)
+    # the source payloads, batch-major [B, T, F]: 0/1 as uint8, or graded integers (clipped)
+    payload = np.not_equal(x, 0).view(np.uint8) if bits <= 0 else clip_graded(x, bits, counters[0])
+    kernels = [KERNELS[layer.neuron_type] for layer in net.layers]
+    prev = None           # time-major float32 [T', B, n] input of the next matrix product, when one is needed
     outs, states, in_events, out_events = [], [], [], []
     for i, layer in enumerate(net.layers):
-        kernel = KERNELS[layer.neuron_type]
+        kernel = kernels[i]
         params = dict(layer.neuron)
         params["bias"] = layer.bias if layer.bias is not None else 0
         prep = kernel.prepare(params, np.float64, shape=(batch, layer.out_features))
-        graded = i == 0 and int(layer.input_message_bits) > 0
-        events = np.count_nonzero(prev, axis=-1).T.astype(np.int64)        # [B, T']
+        graded = i == 0 and bits > 0
+        # [B, T'] non-zero inputs: the source's (none after its T steps), then the previous layer's outputs
+        if i == 0:
+            events = np.zeros((batch, total), dtype=np.int64)
+            events[:, :payload.shape[1]] = np.count_nonzero(payload, axis=-1)
+        else:
+            events = out_events[-1]
         if lava:  # events reach the neurons one step after the Dense processed them
             events = np.concatenate([np.zeros_like(events[:, :1]), events[:, :-1]], axis=1)
         in_events.append(events)
-        acc = dense_float(layer.weight, prev, layer.weight_exp, graded, counters[i], spikes01=not graded)
         # lava: one step of delay per Dense (zero buffer at k = 1); layer i resets at k = i + 2
-        prev, out, rec = _run_neurons(kernel, prep, acc, 1 if lava else 0, i + 1 if lava else None, record,
-                                      i + 1 < n_layers, counters[i])
-        del acc
+        delay, reset_at = (1, i + 1) if lava else (0, None)
+        nxt = i + 1 < n_layers
+        # does the next layer need a float product input (not event-driven)?
+        feed_next = nxt and not (kernel.spiking and not record and native.supports(kernels[i + 1].type_name))
+        if _event_driven(layer, kernel, record, payload):
+            feed, out, events, saturated = native.run_layer(
+                kernel.type_name, prep, None, delay, reset_at, feed_next, kernel.spiking, total,
+                weight_exp=int(layer.weight_exp), inputs=payload, weight=layer.weight)
+            counters[i].add("saturate", saturated)
+            prev, rec = feed, None
+        else:
+            if i == 0:
+                src = payload.astype(np.float32 if bits <= 0 or (1 << bits) <= F32_EXACT else np.float64)
+            else:
+                src = prev if prev is not None else _feed_of(outs[-1])
+            acc, exp_left = _dense(layer, src, graded, counters[i],
+                                   defer=not record and native.supports(kernel.type_name))
+            del src
+            prev, out, rec, events = _run_neurons(kernel, prep, acc, delay, reset_at, record, nxt, counters[i],
+                                                  steps=total, batch_major=i == 0, weight_exp=exp_left)
+            del acc
         outs.append(out)
         states.append(rec)
-        out_events.append(np.count_nonzero(out, axis=-1).astype(np.int64))
+        out_events.append(events)
+        # the next layer's batch-major input for an event-driven Dense: this layer's spikes
+        payload = out if kernel.spiking else None
     return {"outs": outs, "states": states, "in_events": in_events, "out_events": out_events}
+
+
+def _feed_of(out: np.ndarray) -> np.ndarray:
+    """Time-major float32 ``[T', B, n]`` input of a matrix product from a layer's batch-major output."""
+    return np.ascontiguousarray(out.transpose(1, 0, 2), dtype=np.float32)
 
 
 def simulate(net: Network, x: np.ndarray, *, timeline: str = "logical", record: bool = False,

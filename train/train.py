@@ -461,15 +461,34 @@ def train_run(cfg: dict[str, Any], *, task: Any = None, overwrite: bool = False,
     which its outputs must not replace. A run that fails before its first checkpoint removes what it wrote
     (:class:`RunFolder`); one that diverges (NaN/inf loss, :class:`silava.train.loop.NonFiniteLoss`) in its
     first epoch raises :class:`TrainingError`.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) every process calls this: data-parallel training with
+    DistributedDataParallel, ``cfg["batch_size"]`` the global batch, rank 0 the only writer
+    (:mod:`silava.train.dist`); ``train_config["world_size"]`` records the number of processes.
     """
+    from silava.train import dist as distributed
+
+    dist = distributed.setup(cfg.get("device") or "cpu")
+    try:
+        return _train_run(cfg, dist, task=task, overwrite=overwrite, resume=resume, progress=progress, quiet=quiet,
+                          inputs=inputs, plot_format=plot_format)
+    finally:
+        distributed.teardown(dist)
+
+
+def _train_run(cfg: dict[str, Any], dist, *, task: Any, overwrite: bool, resume: bool, progress: bool | None,
+               quiet: bool, inputs: dict[str, Any] | None, plot_format: str) -> dict[str, Any]:
     if task is None and not cfg["task"]:
         raise ConfigError("no task given: pass --task NAME or a --config file with 'task:'")
     if not cfg["out"]:
         raise ConfigError("no output directory given: pass --out DIR")
-    state = _check_out(cfg, overwrite=overwrite, resume=resume)
+    state = dist.from_main(lambda: _check_out(cfg, overwrite=overwrite, resume=resume))
     out = Path(cfg["out"])
+    main = dist.is_main
+    quiet = quiet or not main
     folder = RunFolder(out, plot_format)
-    folder.check_writable(dict(inputs or {}))
+    if main:
+        folder.check_writable(dict(inputs or {}))
 
     import torch
 
@@ -481,8 +500,18 @@ def train_run(cfg: dict[str, Any], *, task: Any = None, overwrite: bool = False,
     if cfg["neuron"] not in hidden_types:
         raise ConfigError(f"unknown neuron {cfg['neuron']!r}: use one of {', '.join(hidden_types)}")
     check_neuron_options(cfg)
-    device = setup_torch(cfg["threads"], cfg["device"])
-    progress = sys.stderr.isatty() if progress is None else progress
+    if dist.active:
+        from silava.train.dist import default_threads as dist_threads, local_batch
+
+        try:
+            local_batch(cfg["batch_size"], dist)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        setup_torch(cfg["threads"] or dist_threads(dist, _usable_cpus()), "cpu")
+        device = dist.device
+    else:
+        device = setup_torch(cfg["threads"], cfg["device"])
+    progress = (sys.stderr.isatty() if progress is None else progress) and main
     seed = cfg["seed"]
     seed_everything(seed)
 
@@ -495,13 +524,13 @@ def train_run(cfg: dict[str, Any], *, task: Any = None, overwrite: bool = False,
     test_set = limit(task.test, cfg["max_samples"])
     if valid_set is None or len(valid_set) == 0 or task.valid is task.test:
         _log(f"note: task {name!r} has no separate validation split; model selection and the "
-             f"LR schedule use the TEST split (as the reference does on SHD)")
+             f"LR schedule use the TEST split (as the reference does on SHD)", not main)
         valid_set = test_set
     facts = task_facts(task)
     splits = {"train": len(train_set), "valid": len(valid_set), "test": len(test_set)}
     if state is not None:
         check_data(state, facts, splits, out)
-    train_config = {**cfg, "task": name, "task_facts": facts}
+    train_config = {**cfg, "task": name, "task_facts": facts, "world_size": dist.world_size}
     mcfg = model_config(cfg, task.n_inputs, task.n_classes)
     check_memory(cfg, task.n_inputs, task.n_classes, task.n_steps)
     seed_everything(seed)  # model init does not depend on how much RNG the data builder used
@@ -520,17 +549,19 @@ def train_run(cfg: dict[str, Any], *, task: Any = None, overwrite: bool = False,
          f"train/valid/test {len(train_set)}/{len(valid_set)}/{len(test_set)}", quiet)
     _log(f"model: {cfg['layers']}x{cfg['hidden']} {cfg['neuron']} (+ LI readout), {n_params:,} trainable parameters "
          f"(BatchNorm included; the exported model.net folds it into the weights and biases, so its report counts "
-         f"fewer); {torch.get_num_threads()} threads, device {device}", quiet)
+         f"fewer); {torch.get_num_threads()} threads, device {device}"
+         + (f"; {dist.world_size} processes ({dist.backend}), global batch {cfg['batch_size']}" if dist.active
+            else ""), quiet)
     try:
-        return _train_loop(cfg, folder, state, model, task, name, data_config, train_config, facts, splits,
+        return _train_loop(cfg, dist, folder, state, model, task, name, data_config, train_config, facts, splits,
                            train_set, valid_set, test_set, device, progress, quiet, overwrite, n_params)
     except BaseException:
-        if state is None:
+        if state is None and main:
             folder.discard()
         raise
 
 
-def _train_loop(cfg, folder, state, model, task, name, data_config, train_config, facts, splits, train_set,
+def _train_loop(cfg, dist, folder, state, model, task, name, data_config, train_config, facts, splits, train_set,
                 valid_set, test_set, device, progress, quiet, overwrite, n_params) -> dict[str, Any]:
     """The training part of :func:`train_run` (its files are removed by the caller if no checkpoint was written)."""
     import torch
@@ -541,12 +572,24 @@ def _train_loop(cfg, folder, state, model, task, name, data_config, train_config
     from silava.train.resume import STATE_NAME, capture_rng, restore_rng, save_state
 
     out, seed = folder.out, cfg["seed"]
+    main = dist.is_main
     curve = out / folder.names[-1]
     collate = getattr(task, "collate", None)
-    train_loader = make_loader(train_set, cfg["batch_size"], collate, shuffle=True, seed=seed)
-    valid_loader = make_loader(valid_set, cfg["batch_size"], collate, shuffle=False)
-    test_loader = make_loader(test_set, cfg["batch_size"], collate, shuffle=False)
-    out.mkdir(parents=True, exist_ok=True)
+    if dist.active:
+        from silava.train import dist as distributed
+
+        train_loader = distributed.train_loader(train_set, cfg["batch_size"], collate, dist, seed)
+        valid_loader = distributed.eval_loader(valid_set, cfg["batch_size"], collate, dist)
+        test_loader = distributed.eval_loader(test_set, cfg["batch_size"], collate, dist)
+        trained = distributed.wrap_model(model, dist)
+        torch.manual_seed(distributed.rank_seed(seed, dist))   # own dropout masks per rank
+    else:
+        train_loader = make_loader(train_set, cfg["batch_size"], collate, shuffle=True, seed=seed)
+        valid_loader = make_loader(valid_set, cfg["batch_size"], collate, shuffle=False)
+        test_loader = make_loader(test_set, cfg["batch_size"], collate, shuffle=False)
+        trained = model
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
     title = f"{name} / {cfg['neuron']} {cfg['layers']}x{cfg['hidden']} (seed {seed})"
     summary: dict[str, Any] = {"task": name, "neuron": cfg["neuron"], "finished": False,
                                "best_valid_acc": None, "best_epoch": None, "test_acc": None,
@@ -561,6 +604,8 @@ def _train_loop(cfg, folder, state, model, task, name, data_config, train_config
         folder.checkpoint_written = True
 
     def on_epoch(history: list[dict[str, Any]], improved: bool, best_state: dict[str, torch.Tensor]) -> None:
+        if not main:
+            return
         best = max(history, key=lambda h: h["valid_acc"])
         summary.update(history=history, best_valid_acc=best["valid_acc"], best_epoch=best["epoch"])
         if improved:
@@ -572,38 +617,68 @@ def _train_loop(cfg, folder, state, model, task, name, data_config, train_config
 
     def on_state(loop: dict[str, Any], finished: bool = False) -> None:
         last["loop"] = loop
-        last["rng"] = last["rng"] if finished else capture_rng(train_loader.generator)
-        save_state(out, loop, last["rng"], train_config=train_config, data_config=data_config,
-                   task_facts=facts, splits=splits, finished=finished)
+        if not finished:
+            last["rng"] = capture_rng(train_loader.generator)
+            if dist.active:   # every rank's streams (rank 0's at the top level, as in one process)
+                last["rng"] = {**last["rng"], "ranks": dist.gather(last["rng"])}
+        if main:
+            save_state(out, loop, last["rng"], train_config=train_config, data_config=data_config,
+                       task_facts=facts, splits=splits, finished=finished)
 
     if state is not None:
         loop = state["loop"]
         last.update(loop=loop, rng=state["rng"])
-        restore_rng(state["rng"], train_loader.generator)
+        restore_rng(_rank_rng(state, dist, seed), train_loader.generator)
         _log(f"resuming {out} after epoch {loop['epoch']} (best valid acc {loop['best_acc']:.4f} at epoch "
              f"{loop['best_epoch']}); training to epoch {cfg['epochs']}", quiet)
-    elif overwrite:
+    elif overwrite and main:
         (out / STATE_NAME).unlink(missing_ok=True)   # the state of the run being replaced
-    result = fit(model, train_loader, valid_loader, epochs=cfg["epochs"], lr=cfg["lr"],
+    result = fit(trained, train_loader, valid_loader, epochs=cfg["epochs"], lr=cfg["lr"],
                  patience=cfg["patience"], factor=cfg["factor"], min_lr=cfg["min_lr"], device=device,
                  eval_seed=seed, progress=progress, log=lambda m: _log(m, quiet), on_epoch=on_epoch,
-                 on_state=on_state, resume=None if state is None else state["loop"])
+                 on_state=on_state, resume=None if state is None else state["loop"], dist=dist)
     if result.stopped_early and not result.history and state is None:
         raise TrainingError(f"training stopped {result.stopped_early}; no epoch finished, so nothing was written "
                             f"to {out}")
     if result.stopped_early:
-        _log(f"warning: stopped early {result.stopped_early}; keeping the best epoch ({result.best_epoch})")
+        _log(f"warning: stopped early {result.stopped_early}; keeping the best epoch ({result.best_epoch})", not main)
     model.load_state_dict(result.best_state)
-    test = evaluate(model, test_loader, device=device, eval_seed=seed, desc="test", progress=progress)
+    test = evaluate(model, test_loader, device=device, eval_seed=seed, desc="test", progress=progress, dist=dist)
     summary.update(history=result.history, best_valid_acc=result.best_valid_acc, best_epoch=result.best_epoch,
                    test_acc=test.acc, test_loss=test.loss, finished=True,
                    train_seconds=result.seconds, stopped_early=result.stopped_early)
-    save(result.best_state)
-    write_metrics(out, summary)
-    plot_training_curve(result.history, curve, title=title, test_acc=test.acc)
+    if main:
+        save(result.best_state)
+        write_metrics(out, summary)
+        plot_training_curve(result.history, curve, title=title, test_acc=test.acc)
     if last["loop"] is not None:
         on_state(last["loop"], finished=True)
+    dist.barrier()   # the files are complete before any process returns
     return summary
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _rank_rng(state: dict[str, Any], dist, seed: int) -> dict[str, Any]:
+    """The random streams this rank continues from: its own when the interrupted run had as many
+    processes, else rank 0's (a different process count cannot continue bit-exactly; ranks > 0
+    then reseed their training stream with ``seed + rank + epoch``)."""
+    rng = state["rng"]
+    ranks = rng.get("ranks")
+    if dist.active and ranks is not None and len(ranks) == dist.world_size:
+        return ranks[dist.rank]
+    if dist.active and dist.rank > 0:
+        import torch
+
+        saved = {**rng, "torch": None}
+        torch.manual_seed(seed + dist.rank + int(state["loop"]["epoch"]))
+        return {**saved, "torch": torch.get_rng_state()}
+    return rng
 
 
 def eval_only(path: str, *, batch_size: int | None = None, max_samples: int | None = None,
@@ -855,6 +930,22 @@ def _qat_loop(folder, model, qnet, ckpt, cfg, settings, name, bits, before, accu
     return summary
 
 
+def _world_size() -> int:
+    from silava.train.dist import env_world_size
+
+    return env_world_size()
+
+
+def _elastic_restart(args: argparse.Namespace) -> bool:
+    """True when torchrun restarted the worker group (``--max-restarts``) after this run wrote a
+    ``last.pt``: the restarted processes continue it as with ``--resume`` (their command line is the
+    original one, which may say ``--overwrite``)."""
+    from silava.train.dist import restart_count
+
+    out = getattr(args, "out", None)
+    return bool(restart_count() > 0 and not args.resume and out and (Path(out) / "last.pt").is_file())
+
+
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """Command-line entry point; returns the exit code (0 ok, 2 bad input, 130 interrupted, 143 SIGTERM)."""
     from silava.core.data import DataError
@@ -871,6 +962,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
 def _main(argv: Sequence[str] | None, prog: str) -> int:
     args = build_parser(prog).parse_args(None if argv is None else list(argv))
     qat = qat_options(args)
+    if qat and _world_size() > 1:
+        raise UsageError("--qat fine-tunes in one process: run it without torchrun")
     if qat:
         summary = qat_run(**qat)
         fb, fa = summary["before_qat"]["fixed_point"], summary["fixed_point"]
@@ -880,6 +973,8 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
               f"{summary['before_qat']['float']['test_acc']:.4f} -> {summary['float']['test_acc']:.4f}, "
               f"{summary['train_seconds']:.1f}s; wrote {Path(qat['out']) / 'ckpt.pt'}")
         return 0
+    if _world_size() > 1 and (args.eval_only or args.list_configs):
+        raise UsageError("--eval-only and --list-configs run in one process: run them without torchrun")
     if args.resume and (args.eval_only or args.list_configs):
         raise UsageError("--resume continues a training run: drop --eval-only/--list-configs")
     if args.list_configs:
@@ -892,15 +987,17 @@ def _main(argv: Sequence[str] | None, prog: str) -> int:
                         progress=args.progress, data_dir=getattr(args, "data_dir", None))
         print(json.dumps(res))
         return 0
+    if _elastic_restart(args):
+        args.resume, args.overwrite = True, False
     cfg = resume_config(args) if args.resume else config_from_args(args)
     config_file = find_config(args.config) if getattr(args, "config", None) else None
     summary = train_run(cfg, overwrite=args.overwrite, resume=args.resume, progress=args.progress,
                         quiet=args.quiet, inputs={"--config": config_file}, plot_format=args.plot_format)
-    print(f"{cfg['task']}/{cfg['neuron']}: best valid acc {summary['best_valid_acc']:.4f} "
-          f"(epoch {summary['best_epoch']}), test acc {summary['test_acc']:.4f}, "
-          f"{summary['train_seconds']:.1f}s; wrote {Path(cfg['out']) / 'ckpt.pt'}")
+    if os.environ.get("RANK", "0") == "0":   # torchrun: one summary line, from rank 0
+        print(f"{cfg['task']}/{cfg['neuron']}: best valid acc {summary['best_valid_acc']:.4f} "
+              f"(epoch {summary['best_epoch']}), test acc {summary['test_acc']:.4f}, "
+              f"{summary['train_seconds']:.1f}s; wrote {Path(cfg['out']) / 'ckpt.pt'}")
     return 0
-
 
 if __name__ == "__main__":
     from silava.train.train import main as _main  # the package's module, not this file's __main__ copy

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("silava.app.run", "run model.net as Lava processes (CPU sim or Loihi 2)"),
     "compare": ("silava.app.compare", "float vs fixed point vs Lava: accuracy and agreement"),
     "demo": ("silava.app.demo", "end-to-end demo on a built-in dataset"),
+    "sweep": ("silava.app.sweep", "a grid of training runs (params x seeds) in parallel, one results table"),
 }
 
 
