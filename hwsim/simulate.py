@@ -37,7 +37,7 @@ from silava.core.netfile import Network
 from silava.core.decision import decide
 from silava.core.inputs import InputError as SimInputError  # noqa: F401  (re-exported)
 from silava.core.inputs import check_inputs
-from silava.hwsim.kernels import F32_EXACT, KERNELS, Counters, clip_graded, dense_float
+from silava.hwsim.kernels import F32_EXACT, KERNELS, Counters, clip_graded, conv_float, dense_float, wrap32
 
 TIMELINES = ("logical", "lava")
 
@@ -86,7 +86,7 @@ class SimResult:
 # ---------------------------------------------------------------------------
 # core
 # ---------------------------------------------------------------------------
-def lava_weight_clips(weight: np.ndarray) -> int:
+def lava_weight_clips(weight: Optional[np.ndarray]) -> int:
     """Weights Lava's Dense changes when it loads them: in an all-non-positive matrix (sign mode
     INHIBITORY, ``lava/utils/weightutils.py::clip_weights``) −256 becomes −255.
 
@@ -94,41 +94,69 @@ def lava_weight_clips(weight: np.ndarray) -> int:
     Lava run of this layer differs from it, so it is reported (counter ``lava_weight_clip``,
     once per simulation).
     """
+    if weight is None:
+        return 0
     w = np.asarray(weight)
     if w.size == 0 or w.max() > 0 or w.min() >= 0:
         return 0
     return int(np.count_nonzero(w == -256))
 
 
+def synaptic_output(layer, x: np.ndarray, graded: bool, counters: Counters, *, spikes01: bool = False) -> np.ndarray:
+    """What a layer's synapses deliver for inputs ``x [..., in]``: the Dense or Conv output as exact
+    integers in a float array; an input layer's neurons take the payload itself."""
+    if layer.layer_type == "conv":
+        return conv_float(layer.weight, x, layer.conv, graded, counters, spikes01=spikes01)
+    if layer.layer_type == "input":
+        return x
+    return dense_float(layer.weight, x, layer.weight_exp, graded, counters, spikes01=spikes01)
+
+
 def _run_neurons(kernel, prep: dict, acc: np.ndarray, delay: int, reset_at: Optional[int], record: bool,
-                 feed_next: bool, counters: Counters) -> tuple[Optional[np.ndarray], np.ndarray, Optional[dict]]:
-    """Neuron loop over time. The Dense output ``acc [T', B, n]`` (time-major, exact integers in
+                 feed_next: bool, counters: Counters, rec: Optional[tuple] = None
+                 ) -> tuple[Optional[np.ndarray], np.ndarray, Optional[dict]]:
+    """Neuron loop over time. The synaptic output ``acc [T', B, n]`` (time-major, exact integers in
     a float array) reaches the neurons ``delay`` steps later (zeros before); the state is zeroed
     before step ``reset_at``.
 
-    Returns ``(feed, out, rec)``: ``feed`` float32 ``[T', B, n]`` spikes 0/1 for the next Dense
-    (if ``feed_next``), ``out`` batch-major ``[B, T', n]`` (uint8 spikes, LI: int64 V) and, if
-    ``record``, the states ``{name: int64 [B, T', n]}``.
+    ``rec = (weight_rec, weight_exp, graded)``: a recurrent Dense from the layer's own output
+    (docs/fixed_point.md §2): at each step it adds ``Dense(weight_rec, out[j − 1])`` (one step of
+    delay, as Lava's Dense), the sum wrapped to int32 (Lava's InPort adds the two int32 messages);
+    its buffer is cleared with the state at ``reset_at``.
+
+    Returns ``(feed, out, rec)``: ``feed`` ``[T', B, n]`` outputs for the next layer (float32 spikes
+    0/1 or exact graded values in float64, if ``feed_next``), ``out`` batch-major ``[B, T', n]``
+    (uint8 spikes, int64 graded values) and, if ``record``, the states ``{name: int64 [B, T', n]}``.
     """
     steps, batch, n = acc.shape
     carrier = prep["dtype"]
     state = kernel.init_state((batch, n), carrier)
-    feed = np.empty((steps, batch, n), dtype=np.float32) if feed_next else None
+    feed_type = np.float32 if kernel.spiking else np.float64
+    feed = np.empty((steps, batch, n), dtype=feed_type) if feed_next else None
     out = np.empty((batch, steps, n), dtype=np.uint8 if kernel.spiking else np.int64)
-    rec = {name: np.empty((batch, steps, n), dtype=np.int64) for name in kernel.state_names} if record else None
+    states = {name: np.empty((batch, steps, n), dtype=np.int64) for name in kernel.state_names} if record else None
     zeros = np.zeros((batch, n), dtype=acc.dtype)
     step = kernel.step_prepared
+    last = None                                     # the layer's previous output (recurrent input)
     for j in range(steps):
         if j == reset_at:
             state = kernel.init_state((batch, n), carrier)
-        o, state = step(acc[j - delay] if j >= delay else zeros, state, prep, counters)
+            last = None
+        a = acc[j - delay] if j >= delay else zeros
+        if rec is not None and last is not None:
+            w_rec, e, graded = rec
+            a = np.asarray(a, dtype=np.float64) + dense_float(w_rec, last, e, graded, counters,
+                                                               spikes01=not graded).astype(np.float64)
+            wrap32(a, counters)
+        o, state = step(a, state, prep, counters)
+        last = o
         if feed is not None:
             feed[j] = o
         out[:, j] = o
-        if rec is not None:
-            for name, arr in rec.items():
+        if states is not None:
+            for name, arr in states.items():
                 arr[:, j] = state[name]
-    return feed, out, rec
+    return feed, out, states
 
 
 def _source(x: np.ndarray, bits: int, total: int, counters: Counters) -> np.ndarray:
@@ -146,13 +174,16 @@ def _simulate_chunk(net: Network, x: np.ndarray, timeline: str, record: bool,
                     counters: list[Counters]) -> dict:
     """Simulate ``x [B, T, F]`` (checked); returns per-layer outputs ``[B, T', n]`` and event counts.
 
-    Internally time-major (``[T', B, n]``): the Dense products of a layer for all steps are one
-    matrix product and every per-step slice is contiguous.
+    Internally time-major (``[T', B, n]``): the synaptic outputs of a layer for all steps are one
+    matrix product (or one convolution) and every per-step slice is contiguous. On the ``lava``
+    timeline layer i's synapses deliver one step late (``delay``; an input layer has none) and
+    its state is zeroed at its reset step ``d_i + 1`` (``d_i = Network.delays()[i]``).
     """
     n_layers = len(net.layers)
     lava = timeline == "lava"
     steps = net.meta.steps
-    total = steps + n_layers if lava else steps
+    delays = net.delays()
+    total = steps + delays[-1] if lava else steps
     batch = x.shape[0]
     prev = _source(x, int(net.layers[0].input_message_bits), total, counters[0])
     outs, states, in_events, out_events = [], [], [], []
@@ -161,18 +192,27 @@ def _simulate_chunk(net: Network, x: np.ndarray, timeline: str, record: bool,
         params = dict(layer.neuron)
         params["bias"] = layer.bias if layer.bias is not None else 0
         prep = kernel.prepare(params, np.float64, shape=(batch, layer.out_features))
-        graded = i == 0 and int(layer.input_message_bits) > 0
+        graded = int(layer.input_message_bits) > 0
+        delay = 1 if (lava and layer.synaptic) else 0
         events = np.count_nonzero(prev, axis=-1).T.astype(np.int64)        # [B, T']
-        if lava:  # events reach the neurons one step after the Dense processed them
+        if delay:  # events reach the neurons one step after the synapses processed them
             events = np.concatenate([np.zeros_like(events[:, :1]), events[:, :-1]], axis=1)
+        acc = synaptic_output(layer, prev, graded, counters[i], spikes01=not graded)
+        rec = None
+        if layer.recurrent:
+            rec = (layer.weight_rec, layer.weight_exp, not kernel.spiking)
+        prev, out, st = _run_neurons(kernel, prep, acc, delay, delays[i] if lava else None, record,
+                                     i + 1 < n_layers, counters[i], rec)
+        if layer.recurrent:      # its own previous outputs are inputs too (cleared at the reset step)
+            own = np.count_nonzero(out, axis=-1).astype(np.int64)
+            own = np.concatenate([np.zeros_like(own[:, :1]), own[:, :-1]], axis=1)
+            if lava:
+                own[:, delays[i]] = 0
+            events = events + own
         in_events.append(events)
-        acc = dense_float(layer.weight, prev, layer.weight_exp, graded, counters[i], spikes01=not graded)
-        # lava: one step of delay per Dense (zero buffer at k = 1); layer i resets at k = i + 2
-        prev, out, rec = _run_neurons(kernel, prep, acc, 1 if lava else 0, i + 1 if lava else None, record,
-                                      i + 1 < n_layers, counters[i])
         del acc
         outs.append(out)
-        states.append(rec)
+        states.append(st)
         out_events.append(np.count_nonzero(out, axis=-1).astype(np.int64))
     return {"outs": outs, "states": states, "in_events": in_events, "out_events": out_events}
 
@@ -195,7 +235,8 @@ def simulate(net: Network, x: np.ndarray, *, timeline: str = "logical", record: 
     steps = net.meta.steps
     counters = [Counters() for _ in range(n_layers)]
     for c, layer in zip(counters, net.layers):
-        c.add("lava_weight_clip", lava_weight_clips(layer.weight))
+        if layer.layer_type in ("dense", "dense_rec"):
+            c.add("lava_weight_clip", lava_weight_clips(layer.weight) + lava_weight_clips(layer.weight_rec))
     batch = x.shape[0]
     workers = max(1, int(threads if threads is not None else min(2, os.cpu_count() or 1)))
     size = max(1, min(int(batch_size), -(-batch // workers)))
@@ -233,7 +274,7 @@ def simulate(net: Network, x: np.ndarray, *, timeline: str = "logical", record: 
     chunks.clear()
 
     last = net.layers[-1]
-    offsets = [i + 1 if timeline == "lava" else 0 for i in range(n_layers)]
+    offsets = net.delays() if timeline == "lava" else [0] * n_layers
     readout = outs[-1].astype(np.int64, copy=False)
     spikes = [o for o, layer in zip(outs, net.layers) if KERNELS[layer.neuron_type].spiking]
     window = readout[:, offsets[-1]:offsets[-1] + steps]
