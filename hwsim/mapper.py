@@ -41,6 +41,7 @@ from silava.hwsim.counts import layer_name, neuron_memory_bits
 
 if TYPE_CHECKING:  # pragma: no cover
     from silava.core.netfile import Network
+    from silava.hwsim.synapses import Synapses
 
 #: where each default limit comes from (shown in the report); "assumption" marks guesses
 LIMIT_SOURCES: dict[str, str] = {
@@ -317,45 +318,88 @@ def _slice_sums(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
 @dataclass
 class _LayerInfo:
     name: str
-    n_in: int
+    n_in: int                     # inputs of the connectivity (a recurrent layer's own outputs included)
     n_out: int
-    nz: np.ndarray                # bool (out, in): non-zero weights
+    syn: "Synapses"               # hwsim.synapses: the connectivity (dense bool or sparse)
+    layer_type: str
     row_nnz: np.ndarray           # int64 (out,)
     state_bits: np.ndarray        # int64 (out,) per neuron
     param_bits: np.ndarray        # int64 (out,) per neuron
     shared_param_bits: int
+    channel_size: int = 1         # conv: neurons per output channel
+    kernel_words: int = 0         # conv: weights stored per output channel
+    kernel_nnz: Optional[np.ndarray] = None   # conv: non-zero weights per output channel
+
+    @property
+    def n_rec(self) -> int:
+        return self.syn.n_rec
 
 
 def _layer_info(net: "Network", i: int) -> _LayerInfo:
+    from silava.hwsim.synapses import kernel_words, synapses
+
     layer = net.layers[i]
-    w = np.asarray(layer.weight)
-    nz = w != 0
+    syn = synapses(layer)
     mem = neuron_memory_bits(layer)
     n = layer.out_features
-    return _LayerInfo(name=layer_name(net, i), n_in=layer.in_features, n_out=n, nz=nz,
-                      row_nnz=nz.sum(axis=1).astype(np.int64),
+    info = _LayerInfo(name=layer_name(net, i), n_in=syn.n_total, n_out=n, syn=syn, layer_type=layer.layer_type,
+                      row_nnz=syn.row_nnz(),
                       state_bits=np.full(n, mem["state_bits_per_neuron"], dtype=np.int64),
                       param_bits=np.full(n, mem["param_bits_per_neuron"], dtype=np.int64),
                       shared_param_bits=int(mem["shared_param_bits"]))
+    if layer.layer_type == "conv":
+        w = np.asarray(layer.weight)
+        info.channel_size = int(np.prod(layer.neuron_shape[1:]))
+        info.kernel_words = kernel_words(layer)
+        info.kernel_nnz = np.count_nonzero(w.reshape(w.shape[0], -1), axis=1).astype(np.int64)
+    return info
+
+
+def _channels(info: _LayerInfo, bounds: np.ndarray) -> list[np.ndarray]:
+    """Output channels each slice of a conv layer holds neurons of."""
+    first = bounds[:-1] // info.channel_size
+    last = (np.maximum(bounds[1:], bounds[:-1] + 1) - 1) // info.channel_size
+    return [np.arange(a, b + 1) for a, b in zip(first, last)]
 
 
 def _usages_arrays(info: _LayerInfo, bounds: np.ndarray, fanout: np.ndarray,
                    limits: CoreLimits) -> dict[str, np.ndarray]:
-    """Per-slice usage arrays for slices ``bounds`` (fanout: int64 (out,) destinations per neuron)."""
+    """Per-slice usage arrays for slices ``bounds`` (fanout: int64 (out,) destinations per neuron).
+
+    Synaptic memory: dense layers store every synapse of the slice (dense encoding: ``n_s · in ·
+    wb``; sparse: non-zero synapses with an input index); a conv slice stores one kernel copy per
+    output channel it holds (weight sharing); an input layer none. Fan-in: dense encoding, every
+    input (a recurrent layer's own outputs too); otherwise, and always for conv and input
+    layers, the inputs with a synapse into the slice.
+    """
     sizes = np.diff(bounds)
     wb = limits.weight_bits
-    if limits.synapse_encoding == "dense":
+    idx_bits = max(1, math.ceil(math.log2(max(info.n_in, 2))))
+    single = len(sizes) == info.n_out
+
+    def hit_columns() -> np.ndarray:
+        if single:
+            return info.row_nnz.copy()
+        return np.array([int(np.count_nonzero(info.syn.cols_hit(int(a), int(b))))
+                         for a, b in zip(bounds[:-1], bounds[1:])], dtype=np.int64)
+
+    if info.layer_type == "input":
+        syn = np.zeros(len(sizes), dtype=np.int64)
+        fan_in = sizes.astype(np.int64)
+    elif info.layer_type == "conv":
+        chans = _channels(info, bounds)
+        if limits.synapse_encoding == "dense":
+            syn = np.array([len(c) * info.kernel_words * wb for c in chans], dtype=np.int64)
+        else:
+            syn = np.array([int(info.kernel_nnz[c].sum()) * (wb + idx_bits) for c in chans], dtype=np.int64)
+        fan_in = hit_columns()
+    elif limits.synapse_encoding == "dense":
         syn = sizes * info.n_in * wb
         fan_in = np.full(len(sizes), info.n_in, dtype=np.int64)
     else:
-        idx_bits = max(1, math.ceil(math.log2(max(info.n_in, 2))))
         syn = _slice_sums(info.row_nnz, bounds) * (wb + idx_bits)
-        if len(sizes) == info.n_out:
-            fan_in = info.row_nnz.copy()
-        else:
-            fan_in = np.array([int(np.count_nonzero(info.nz[a:b].any(axis=0)))
-                               for a, b in zip(bounds[:-1], bounds[1:])], dtype=np.int64)
-    return {"neurons": sizes.astype(np.int64), "synapse_bits": syn.astype(np.int64),
+        fan_in = hit_columns()
+    return {"neurons": sizes.astype(np.int64), "synapse_bits": np.asarray(syn, dtype=np.int64),
             "state_bits": _slice_sums(info.state_bits, bounds),
             "param_bits": _slice_sums(info.param_bits, bounds) + info.shared_param_bits,
             "fan_in": fan_in, "fan_out": _slice_sums(fanout, bounds)}
@@ -372,11 +416,21 @@ def _usages(info: _LayerInfo, bounds: np.ndarray, fanout: np.ndarray, limits: Co
 
 
 def _connectivity(info: _LayerInfo, bounds: np.ndarray, limits: CoreLimits) -> np.ndarray:
-    """bool [in, k]: input j needs a message to core c (dense: always; sparse: a non-zero weight)."""
+    """bool [in, k]: input j needs a message to core c (dense encoding of a dense layer: always;
+    otherwise, and for conv and input layers: a synapse from j into the core's slice)."""
     k = len(bounds) - 1
-    if limits.synapse_encoding == "dense":
+    if limits.synapse_encoding == "dense" and info.layer_type in ("dense", "dense_rec"):
         return np.ones((info.n_in, k), dtype=bool)
-    return np.stack([info.nz[a:b].any(axis=0) for a, b in zip(bounds[:-1], bounds[1:])], axis=1)
+    return np.stack([info.syn.cols_hit(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])], axis=1)
+
+
+def _fanout(info: _LayerInfo, bounds: np.ndarray, next_fanout: np.ndarray, limits: CoreLimits) -> np.ndarray:
+    """Destination cores per neuron: the next layer's (or the host) plus, for a recurrent layer, its
+    own cores that its recurrent synapses reach."""
+    if not info.n_rec:
+        return next_fanout
+    conn = _connectivity(info, bounds, limits)[info.n_in - info.n_rec:]
+    return next_fanout + conn.sum(axis=1).astype(np.int64)
 
 
 def _lower_bound(info: _LayerInfo, fanout: np.ndarray, limits: CoreLimits) -> int:
@@ -385,24 +439,28 @@ def _lower_bound(info: _LayerInfo, fanout: np.ndarray, limits: CoreLimits) -> in
     k = math.ceil(n / limits.neurons_per_core)
     k = max(k, math.ceil(int(info.state_bits.sum()) / limits.state_bits_per_core))
     k = max(k, math.ceil(int(fanout.sum()) / limits.fan_out_per_core))
-    if limits.synapse_encoding == "dense":
+    if limits.synapse_encoding == "dense" and info.layer_type in ("dense", "dense_rec"):
         k = max(k, math.ceil(n * info.n_in * limits.weight_bits / limits.synapse_bits_per_core))
     return int(min(max(k, 1), n))
 
 
 def _map_layer(info: _LayerInfo, fanout: np.ndarray, limits: CoreLimits) -> tuple[np.ndarray, list[CoreUsage]]:
-    """Smallest split of one layer whose every core passes every rule; MappingError otherwise."""
+    """Smallest split of one layer whose every core passes every rule; MappingError otherwise.
+
+    ``fanout``: destinations per neuron in the next layer (a recurrent layer adds its own cores
+    for each split it tries).
+    """
     n = info.n_out
     if not limits.split:
         bounds = _bounds(n, 1)
-        usages = _usages(info, bounds, fanout, limits)
+        usages = _usages(info, bounds, _fanout(info, bounds, fanout, limits), limits)
         problems = check_core(usages[0], limits)
         if problems:
             raise MappingError(f"{problems[0]}; allow splitting (split=True) or raise the limit")
         return bounds, usages
     # a single neuron must fit on its own, or no split helps: check the worst neuron of each quantity
     single = np.arange(n + 1)
-    per_neuron = _usages_arrays(info, single, fanout, limits)
+    per_neuron = _usages_arrays(info, single, _fanout(info, single, fanout, limits), limits)
     worst = sorted({int(np.argmax(v)) for v in per_neuron.values()})
     for j in worst:
         usage = _usage_at(info, per_neuron, j)
@@ -414,7 +472,7 @@ def _map_layer(info: _LayerInfo, fanout: np.ndarray, limits: CoreLimits) -> tupl
     k = _lower_bound(info, fanout, limits)
     while True:
         bounds = _bounds(n, k)
-        usages = _usages(info, bounds, fanout, limits)
+        usages = _usages(info, bounds, _fanout(info, bounds, fanout, limits), limits)
         if not any(check_core(u, limits) for u in usages):
             return bounds, usages
         k += 1                      # terminates: k = n passes (checked above)
@@ -447,8 +505,8 @@ def map_network(net: "Network", limits: Optional[CoreLimits] = None) -> Mapping:
         info = infos[i]
         if i == n_layers - 1:
             fanout = np.ones(info.n_out, dtype=np.int64)          # one axon to the host
-        else:
-            fanout = conn[i + 1].sum(axis=1).astype(np.int64)      # destination cores per neuron
+        else:                                                      # destination cores per neuron
+            fanout = conn[i + 1][:info.n_out].sum(axis=1).astype(np.int64)
         bounds[i], usages[i] = _map_layer(info, fanout, limits)
         conn[i] = _connectivity(info, bounds[i], limits)
     cores: list[Core] = []

@@ -47,8 +47,9 @@ class SimResult:
     """Outputs of :func:`simulate` (``T'`` = T for ``logical``, P = T + L for ``lava``).
 
     ``readout``: the last layer's output per step, int64 ``[B, T', C]`` (LI: its state V;
-    a spiking last layer: its spikes 0/1). ``spikes``: per spiking layer (every layer but an
-    LI readout) uint8 ``[B, T', H]``. ``states``: per layer ``{name: int64 [B, T', n]}`` (state
+    a spiking last layer: its spikes 0/1). ``spikes``: per spiking layer uint8 ``[B, T', H]``.
+    ``outputs``: every layer's output ``[B, T', n]`` (uint8 spikes, or int64 graded payloads of a
+    non-spiking layer, e.g. a sigma-delta layer); a [C, H, W] layer's are flat in C order. ``states``: per layer ``{name: int64 [B, T', n]}`` (state
     after each step) if ``record``. ``counters``: ``{"layer/i": Counters, ..., "total": Counters}``.
     Counter names: see :mod:`hwsim.kernels`, plus ``lava_weight_clip`` (:func:`lava_weight_clips`).
     ``predictions``: the decision rule ``decision`` on the in-window readout; ``predictions_sum_v``:
@@ -73,6 +74,7 @@ class SimResult:
     offsets: list[int] = field(default_factory=list)
     input_events: list[np.ndarray] = field(default_factory=list)
     output_events: list[np.ndarray] = field(default_factory=list)
+    outputs: list[np.ndarray] = field(default_factory=list)
 
     def in_window(self, array: np.ndarray, layer: int) -> np.ndarray:
         """The ``steps`` in-window steps of a ``[B, T', ...]`` array of layer ``layer``."""
@@ -293,7 +295,7 @@ def simulate(net: Network, x: np.ndarray, *, timeline: str = "logical", record: 
     return SimResult(readout=readout, spikes=spikes, states=states, counters=all_counters,
                      predictions=predictions, predictions_sum_v=predictions_sum_v, timeline=timeline,
                      steps=steps, decision=decision, offsets=offsets, input_events=in_events,
-                     output_events=out_events)
+                     output_events=out_events, outputs=outs)
 
 
 # ---------------------------------------------------------------------------
