@@ -47,10 +47,11 @@ def _edge(rng: np.random.Generator, n: int, p: float = EDGE_PROB) -> np.ndarray:
     return rng.random(n) < p
 
 
-def _input_moments(first: bool, input_message_bits: int, rate: float) -> tuple[float, float]:
+def _input_moments(first: bool, input_message_bits: int, rate: float,
+                   hidden_rate: float = HIDDEN_RATE) -> tuple[float, float]:
     """(E[x], E[x^2]) of one input element per step."""
     if not first:
-        return HIDDEN_RATE, HIDDEN_RATE
+        return hidden_rate, hidden_rate
     if input_message_bits > 0:
         # random_inputs: nonzero with prob `rate`, value ~ geometric(0.4) >= 1 (mean 2.5, E[v^2] = 10)
         return rate * 2.5, rate * 10.0
@@ -158,7 +159,8 @@ def _runaway(rng: np.random.Generator, ntype: str, neuron: dict, w: np.ndarray, 
 
 def random_network(neuron_type: str, sizes: list[int], steps: int, seed: int, *, readout: bool = True,
                    input_message_bits: int = 0, decay_bits: int = 12, state_frac_bits: int = 12,
-                   bias: bool = True, weight_exp: int | None = None, recurrent: bool = False) -> Network:
+                   bias: bool = True, weight_exp: int | None = None, recurrent: bool = False,
+                   hidden_rate: float = HIDDEN_RATE, input_rate: float = 0.2) -> Network:
     """A random, valid, active integer network.
 
     ``sizes = [n_inputs, hidden..., n_classes]``; hidden layers are ``neuron_type``; the last
@@ -168,6 +170,8 @@ def random_network(neuron_type: str, sizes: list[int], steps: int, seed: int, *,
     largest weight; CUBA layers fold the exponent into the state scale (``s - e``, ``e = 0``).
     ``recurrent``: the hidden layers are ``dense_rec`` (a recurrent weight matrix on the same
     exponent as the input weights, drawn so that the recurrence is a fraction of the drive).
+    ``input_rate`` / ``hidden_rate``: the spike rates the weights are scaled for (network input,
+    hidden layers).
     """
     ntype = neuron_type.upper()
     if ntype not in NEURON_TYPES:
@@ -188,7 +192,7 @@ def random_network(neuron_type: str, sizes: list[int], steps: int, seed: int, *,
         s = int(state_frac_bits)
         D = 12 if ltype == "CUBA" else int(decay_bits)
         neuron, gain = _neuron(rng, ltype, n_out, D, s)
-        mean_x, mean_x2 = _input_moments(i == 0, input_message_bits, 0.2)
+        mean_x, mean_x2 = _input_moments(i == 0, input_message_bits, input_rate, hidden_rate)
         w_f, c_f = _float_layer(rng, n_in, n_out, mean_x, mean_x2, gain, bias)
         rec = recurrent and ltype != "LI"
         if rec:   # the recurrence: about a third of the drive, mixed signs
@@ -333,7 +337,7 @@ def random_conv_network(neuron_type: str, in_shape: tuple[int, int, int], channe
         s = int(state_frac_bits)
         D = 12 if ntype == "CUBA" else int(decay_bits)
         neuron, gain = _neuron(rng, ntype, int(c_out), D, s)
-        mean_x, mean_x2 = _input_moments(i == 0, input_message_bits, 0.25)
+        mean_x, mean_x2 = _input_moments(i == 0, input_message_bits, 0.25, 0.08)
         fan_in = cg * kernel * kernel
         w_f, c_f = _float_layer(rng, fan_in, int(c_out), mean_x, mean_x2, gain, bias)
         _, e = _weights(rng, w_f, s, None)
@@ -360,7 +364,8 @@ def random_conv_network(neuron_type: str, in_shape: tuple[int, int, int], channe
     n_in = int(np.prod(shape))
     if dense:
         tail = random_network(ntype, [n_in] + list(dense), steps, seed + 7919, readout=readout,
-                              decay_bits=decay_bits, state_frac_bits=state_frac_bits, bias=bias)
+                              decay_bits=decay_bits, state_frac_bits=state_frac_bits, bias=bias,
+                              input_rate=0.04, hidden_rate=0.1)
         for layer in tail.layers:
             layer.input_message_bits = 0
         layers += tail.layers
