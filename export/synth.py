@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from silava.core.kinds import folds_exponent
 from silava.core.netfile import (NEURON_TYPES, STATE_FRAC_BITS_MAX, STATE_FRAC_BITS_MIN, WEIGHT_EXP_MAX,
                                  WEIGHT_EXP_MIN, ConvSpec, Layer, Meta, Network, validate)
 
@@ -198,14 +199,16 @@ def random_network(neuron_type: str, sizes: list[int], steps: int, seed: int, *,
         if rec:   # the recurrence: about a third of the drive, mixed signs
             wr_f = rng.normal(0.0, 0.35 / math.sqrt(max(n_out * HIDDEN_RATE, 1e-9)), (n_out, n_out)) * gain[:, None]
             w_f = np.concatenate([w_f, wr_f], axis=1)
-        if ltype == "CUBA":
+        if folds_exponent([ltype if j == i else ntype for j in range(i + 1)], i):   # CUBA, or LI behind CUBA
             _, e = _weights(rng, w_f, s, weight_exp)
             s = int(min(max(s - e, STATE_FRAC_BITS_MIN), STATE_FRAC_BITS_MAX))
             w, _ = _weights(rng, w_f, s, 0)
             if not np.any(w):
                 w[0, 0] = 2
             e = 0
-            neuron.update(vThMant=2**s // 64, stateFracBits=s)
+            neuron.update(stateFracBits=s)
+            if ltype == "CUBA":
+                neuron["vThMant"] = 2**s // 64
         else:
             w, e = _weights(rng, w_f, s, weight_exp)
         w_rec = None

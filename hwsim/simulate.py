@@ -358,7 +358,10 @@ def summarize(net: Network, result: SimResult, labels: np.ndarray) -> dict:
     }
 
 
-def run_cli(argv: Optional[Sequence[str]] = None) -> int:
+def run_cli(argv: Optional[Sequence[str]] = None, loader: Optional[Callable[[str], Network]] = None) -> int:
+    """``silava sim``. ``loader(path)`` reads the network (default :func:`silava.core.netfile.read`;
+    the application passes one that also reads lava-dl netx files). A network whose
+    ``meta.task["steps_from_inputs"]`` is set (a foreign file) runs for the inputs' length."""
     import time
 
     from silava.core.netfile import NetFileError, read
@@ -384,7 +387,7 @@ def run_cli(argv: Optional[Sequence[str]] = None) -> int:
         if not Path(args.model).is_file():
             raise CliError(f"{args.model}: no such file; pass a model.net written by export/to_lava.py")
         try:
-            net = read(args.model)
+            net = (loader or read)(args.model)
         except NetFileError as exc:
             raise CliError(f"{exc}") from None
         from silava.hwsim.report import check_report_arguments, run_report
@@ -393,6 +396,8 @@ def run_cli(argv: Optional[Sequence[str]] = None) -> int:
         if problem:
             raise CliError(problem)
         x, y, source = load_inputs(args, net.meta, CliError)
+        if net.meta.task.get("steps_from_inputs") and np.ndim(x) == 3:
+            net.meta.steps = max(1, int(np.shape(x)[1]))
         try:
             xs = check_inputs(net, x)
         except SimInputError as exc:

@@ -54,7 +54,7 @@ from torch import Tensor, nn
 # Ranges, settings and range checks: silava.core.fixedpoint (shared with export; the formulas here are not).
 from silava.core import fixedpoint
 from silava.core.fixedpoint import BIAS_MAX, BIAS_MIN, WEIGHT_EXP_MIN, QuantConfig
-from silava.core.kinds import KINDS
+from silava.core.kinds import KINDS, folds_exponent
 from silava.train import intsim
 from silava.train.intsim import IntLayer
 from silava.train.loop import StopTraining
@@ -214,7 +214,8 @@ def fold_model(model: Any) -> list[FoldedLayer]:
 
 # --------------------------------------------------------------------------- quantization
 
-def quantize_layer(fl: FoldedLayer, i: int, settings: QuantSettings, input_message_bits: int = 0) -> IntLayer:
+def quantize_layer(fl: FoldedLayer, i: int, settings: QuantSettings, input_message_bits: int = 0,
+                   fold_exponent: Optional[bool] = None) -> IntLayer:
     """Quantize one folded layer to an :class:`intsim.IntLayer` (float64 integers, STE gradients).
 
     Mirrors ``silava.export.quantize.quantize_layer`` step by step (see the module docstring); the
@@ -235,7 +236,8 @@ def quantize_layer(fl: FoldedLayer, i: int, settings: QuantSettings, input_messa
                        f"have {fixed_D}-bit decays; drop --layer-decay-bits for layer {i}")
     D = fixed_D if fixed_D is not None else settings.decay_bits_for(i)
     check_decay_bits(where, D)
-    if kind.netx_native:   # netx derives its own exponent: fold ours into the state scale
+    fold = kind.netx_native if fold_exponent is None else bool(fold_exponent)
+    if fold:   # netx derives its own exponent: fold ours into the state scale
         s_fold = s - e
         check_state_frac_bits(where, s_fold, hint=f" after folding the weight exponent {e} into s = {s} "
                                                   f"(max |W'| = {peak:.4g})")
@@ -280,7 +282,9 @@ def quantize_model(model: Any, settings: Optional[QuantSettings] = None, *,
     settings = settings or QuantSettings()
     folded = fold_model(model)
     check_settings(settings, len(folded))
-    return [quantize_layer(fl, i, settings, input_message_bits if i == 0 else 0) for i, fl in enumerate(folded)]
+    types = [fl.neuron_type for fl in folded]
+    return [quantize_layer(fl, i, settings, input_message_bits if i == 0 else 0, fold_exponent=folds_exponent(types, i))
+            for i, fl in enumerate(folded)]
 
 
 def integer_layer(layer: IntLayer) -> dict[str, Any]:

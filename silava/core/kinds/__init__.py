@@ -346,6 +346,18 @@ def _load() -> dict[str, Kind]:
 KINDS: dict[str, Kind] = _load()
 
 
+def folds_exponent(types: "list[str] | tuple[str, ...]", i: int) -> bool:
+    """Whether layer ``i`` of a network with neuron types ``types`` is quantized with its weight
+    exponent folded into its state scale (``s <- s - e``, ``e <- 0``): a netx-native kind always
+    (netx derives its own exponent), and a kind with a netx-native form (the LI readout) behind
+    netx-native layers only, so that an all-CUBA network, readout included, loads in plain netx
+    (docs/fixed_point.md §4, §7)."""
+    kind = KINDS[types[i]]
+    if kind.netx_native:
+        return True
+    return kind.netx_form is not None and i > 0 and all(KINDS[t].netx_native for t in types[:i])
+
+
 def get_kind(name: str) -> Kind:
     """The declaration of ``name``; ``KeyError`` with the list of kinds if unknown."""
     try:
@@ -379,5 +391,5 @@ def iter_kinds() -> Iterator[Kind]:
 
 
 __all__ = ["BIAS_BITS", "Cost", "KINDS", "Kind", "LAYER_TYPES", "Param", "Range", "State", "STATE_BITS",
-           "SYNAPTIC_LAYER_TYPES", "get_kind", "iter_kinds", "kind_for_file", "spiking_kinds", "RETENTION", "SIGNED_UNIT", "STATE_RANGE", "THRESHOLD_RANGE",
+           "SYNAPTIC_LAYER_TYPES", "folds_exponent", "get_kind", "iter_kinds", "kind_for_file", "spiking_kinds", "RETENTION", "SIGNED_UNIT", "STATE_RANGE", "THRESHOLD_RANGE",
            "DECAY_BITS_RANGE", "STATE_FRAC_BITS_RANGE"]
