@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from silava.export.fold import FoldedLayer, FoldedNetwork
-from silava.core.kinds import KINDS, Kind, Param, folds_exponent
+from silava.core.kinds import FOLD_MAX_STATE_FRAC_BITS, KINDS, Kind, Param, folds_exponent
 from silava.core.netfile import BIAS_MAX, BIAS_MIN, WEIGHT_EXP_MIN, Layer, Meta, Network, validate
 from silava.core import fixedpoint
 from silava.core.fixedpoint import QuantConfig  # noqa: F401  (re-exported: silava.export.quantize.QuantConfig)
@@ -188,6 +188,8 @@ def quantize_layer(fl: FoldedLayer, i: int, config: QuantConfig,
     D = fixed_D if fixed_D is not None else config.decay_bits_for(i)
     check_decay_bits(where, D)
     fold = kind.netx_native if fold_exponent is None else bool(fold_exponent)
+    if fold and not kind.netx_native and not (e <= 0 and s - e <= FOLD_MAX_STATE_FRAC_BITS):
+        fold = False                     # a readout folds only to refine its state (folds_exponent)
     if fold:
         s_fold = s - e
         check_state_frac_bits(where, s_fold, hint=f" after folding the weight exponent {e} into s = {s} "

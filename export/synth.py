@@ -199,8 +199,9 @@ def random_network(neuron_type: str, sizes: list[int], steps: int, seed: int, *,
         if rec:   # the recurrence: about a third of the drive, mixed signs
             wr_f = rng.normal(0.0, 0.35 / math.sqrt(max(n_out * HIDDEN_RATE, 1e-9)), (n_out, n_out)) * gain[:, None]
             w_f = np.concatenate([w_f, wr_f], axis=1)
-        if folds_exponent([ltype if j == i else ntype for j in range(i + 1)], i):   # CUBA, or LI behind CUBA
-            _, e = _weights(rng, w_f, s, weight_exp)
+        types = [ltype if j == i else ntype for j in range(i + 1)]
+        _, e = _weights(rng, w_f, s, weight_exp)
+        if folds_exponent(types, i, s, e):           # CUBA, or an LI readout behind CUBA layers
             s = int(min(max(s - e, STATE_FRAC_BITS_MIN), STATE_FRAC_BITS_MAX))
             w, _ = _weights(rng, w_f, s, 0)
             if not np.any(w):
@@ -260,13 +261,15 @@ def full_range_network(seed: int, *, n_layers: int | None = None, steps: int = 1
     ``stateFracBits``; weights even in [−256, 254] with a random exponent in [−8, 7] (a netx-native
     kind keeps ``weightExp = 0``); biases in [−4096, 4095]; the first layer takes graded inputs
     of up to 16 bits half of the time, so the int32 wraps of Lava's Dense and LIF are reached.
-    The last layer is a graded (non-spiking) kind; hidden layers are spiking kinds.
+    The last layer is a graded (non-spiking) kind; hidden layers are spiking kinds (of ``kinds``,
+    default the kinds silava trains; :func:`random_sdnn_network` draws lava-dl's sigma-delta ones).
     """
     from silava.core.kinds import KINDS
 
     rng = np.random.default_rng(seed)
-    spiking = [k for k in (kinds or tuple(KINDS)) if KINDS[k].spiking]
-    graded = [k for k in (kinds or tuple(KINDS)) if not KINDS[k].spiking]
+    kinds = kinds or tuple(k for k, kind in KINDS.items() if kind.trainable)   # lava-dl's kinds: their own synth
+    spiking = [k for k in kinds if KINDS[k].spiking]
+    graded = [k for k in kinds if not KINDS[k].spiking]
     n_layers = int(n_layers or rng.integers(1, 4))
     sizes = [int(n) for n in rng.integers(1, 24, n_layers + 1)]
     bits = int(rng.choice([0, int(rng.integers(1, 17))]))

@@ -73,7 +73,8 @@ WRAP = 2**24
 ACT_SHIFT = 6
 DTYPE = torch.float64
 #: keys that are one value per layer in every kind (layer settings, netx's fixed keys): Python ints
-INT_KEYS = tuple(dict.fromkeys(p.key for k in KINDS.values() for p in k.params if not p.per_neuron))
+INT_KEYS = tuple(dict.fromkeys(p.key for k in KINDS.values() for p in k.params if not p.per_neuron
+                                and not any(q.key == p.key and q.per_neuron for j in KINDS.values() for q in j.params)))
 
 #: state names per neuron type, and the spiking types (the kind declarations, silava.core.kinds)
 STATE_NAMES: dict[str, tuple[str, ...]] = {name: kind.state_names for name, kind in KINDS.items()}

@@ -54,7 +54,7 @@ from torch import Tensor, nn
 # Ranges, settings and range checks: silava.core.fixedpoint (shared with export; the formulas here are not).
 from silava.core import fixedpoint
 from silava.core.fixedpoint import BIAS_MAX, BIAS_MIN, WEIGHT_EXP_MIN, QuantConfig
-from silava.core.kinds import KINDS, folds_exponent
+from silava.core.kinds import FOLD_MAX_STATE_FRAC_BITS, KINDS, folds_exponent
 from silava.train import intsim
 from silava.train.intsim import IntLayer
 from silava.train.loop import StopTraining
@@ -237,6 +237,8 @@ def quantize_layer(fl: FoldedLayer, i: int, settings: QuantSettings, input_messa
     D = fixed_D if fixed_D is not None else settings.decay_bits_for(i)
     check_decay_bits(where, D)
     fold = kind.netx_native if fold_exponent is None else bool(fold_exponent)
+    if fold and not kind.netx_native and not (e <= 0 and s - e <= FOLD_MAX_STATE_FRAC_BITS):
+        fold = False                     # a readout folds only to refine its state (folds_exponent)
     if fold:   # netx derives its own exponent: fold ours into the state scale
         s_fold = s - e
         check_state_frac_bits(where, s_fold, hint=f" after folding the weight exponent {e} into s = {s} "

@@ -75,8 +75,9 @@ TIMELINES = ("lava", "logical")
 #: required / optional neuron keys per type (file names), from the kind declarations
 NEURON_KEYS: dict[str, tuple[str, ...]] = {name: k.required_keys for name, k in KINDS.items()}
 OPTIONAL_NEURON_KEYS: dict[str, tuple[str, ...]] = {name: k.optional_keys for name, k in KINDS.items()}
-#: keys that hold one value per layer in every kind (settings and netx's fixed keys)
-SCALAR_KEYS = tuple(dict.fromkeys(p.key for k in KINDS.values() for p in k.params if not p.per_neuron))
+#: keys that hold one value per layer in every kind that has them (settings and netx's fixed keys)
+SCALAR_KEYS = tuple(dict.fromkeys(p.key for k in KINDS.values() for p in k.params if not p.per_neuron
+                                   and not any(q.key == p.key and q.per_neuron for j in KINDS.values() for q in j.params)))
 
 META_ATTRS = ("silava_version", "created", "dt", "steps", "n_inputs", "n_classes", "input_encoding",
               "decision", "timeline", "source_neuron", "checkpoint_sha256", "float_accuracy",
