@@ -41,10 +41,11 @@ from typing import Any
 import numpy as np
 
 from silava.export.fold import FoldedLayer, FoldedNetwork
-from silava.core.kinds import FOLD_MAX_STATE_FRAC_BITS, KINDS, Kind, Param, folds_exponent
+from silava.core.kinds import KINDS, Kind, Param, folds_exponent
+from silava.core.netxform import readout_bound_problem
 from silava.core.netfile import BIAS_MAX, BIAS_MIN, WEIGHT_EXP_MIN, Layer, Meta, Network, validate
 from silava.core import fixedpoint
-from silava.core.fixedpoint import QuantConfig  # noqa: F401  (re-exported: silava.export.quantize.QuantConfig)
+from silava.core.fixedpoint import STATE_FRAC_BITS_MAX, QuantConfig  # noqa: F401  (QuantConfig re-exported)
 
 ROUNDING = "round half away from zero: rnd(x) = sign(x) * floor(|x| + 0.5)"
 
@@ -161,6 +162,15 @@ def quantize_constants(kind: Kind, params: dict[str, np.ndarray], D: int, s: int
     return neuron, clipped
 
 
+def _readout_native(fl: FoldedLayer, kind: Kind, s: int, D: int, config: QuantConfig) -> bool:
+    """Whether the readout quantized at state scale 2^s with no exponent has an exact CUBA form
+    (its inputs are spikes, x <= 1)."""
+    w, _ = quantize_weights(fl.weight, s, 0, config.weight_bits)
+    bias, _ = quantize_bias(fl.bias, s)
+    neuron, _ = quantize_constants(kind, fl.params, D, s)
+    return bool(np.any(w)) and readout_bound_problem(w, bias, neuron[kind.role("constant").key], 1) is None
+
+
 def quantize_layer(fl: FoldedLayer, i: int, config: QuantConfig,
                    input_message_bits: int = 0, fold_exponent: bool | None = None) -> tuple[Layer, LayerStats]:
     """Quantize one folded layer (index ``i``) to a netfile :class:`Layer` (see the module docstring).
@@ -188,8 +198,8 @@ def quantize_layer(fl: FoldedLayer, i: int, config: QuantConfig,
     D = fixed_D if fixed_D is not None else config.decay_bits_for(i)
     check_decay_bits(where, D)
     fold = kind.netx_native if fold_exponent is None else bool(fold_exponent)
-    if fold and not kind.netx_native and not (e <= 0 and s - e <= FOLD_MAX_STATE_FRAC_BITS):
-        fold = False                     # a readout folds only to refine its state (folds_exponent)
+    if fold and not kind.netx_native:    # a readout folds only to refine a state that cannot saturate
+        fold = e <= 0 and s - e <= STATE_FRAC_BITS_MAX and D == 12 and _readout_native(fl, kind, s - e, D, config)
     if fold:
         s_fold = s - e
         check_state_frac_bits(where, s_fold, hint=f" after folding the weight exponent {e} into s = {s} "

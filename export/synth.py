@@ -201,7 +201,7 @@ def random_network(neuron_type: str, sizes: list[int], steps: int, seed: int, *,
             w_f = np.concatenate([w_f, wr_f], axis=1)
         types = [ltype if j == i else ntype for j in range(i + 1)]
         _, e = _weights(rng, w_f, s, weight_exp)
-        if folds_exponent(types, i, s, e):           # CUBA, or an LI readout behind CUBA layers
+        if folds_exponent(types, i) and (ltype == "CUBA" or e <= 0):   # CUBA, or an LI readout behind CUBA
             s = int(min(max(s - e, STATE_FRAC_BITS_MIN), STATE_FRAC_BITS_MAX))
             w, _ = _weights(rng, w_f, s, 0)
             if not np.any(w):

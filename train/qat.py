@@ -48,13 +48,15 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Optional
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 # Ranges, settings and range checks: silava.core.fixedpoint (shared with export; the formulas here are not).
 from silava.core import fixedpoint
-from silava.core.fixedpoint import BIAS_MAX, BIAS_MIN, WEIGHT_EXP_MIN, QuantConfig
-from silava.core.kinds import FOLD_MAX_STATE_FRAC_BITS, KINDS, folds_exponent
+from silava.core.fixedpoint import BIAS_MAX, BIAS_MIN, STATE_FRAC_BITS_MAX, WEIGHT_EXP_MIN, QuantConfig
+from silava.core.kinds import KINDS, folds_exponent
+from silava.core.netxform import readout_bound_problem
 from silava.train import intsim
 from silava.train.intsim import IntLayer
 from silava.train.loop import StopTraining
@@ -214,6 +216,18 @@ def fold_model(model: Any) -> list[FoldedLayer]:
 
 # --------------------------------------------------------------------------- quantization
 
+def _readout_native(fl: FoldedLayer, kind: Any, s: int, D: int, settings: QuantSettings) -> bool:
+    """As ``silava.export.quantize._readout_native``: the readout at scale 2^s, no exponent, has an
+    exact CUBA form (the values only; no gradient flows through this decision)."""
+    with torch.no_grad():
+        w = quantize_weights(fl.weight, s, 0, settings.weight_bits).to(torch.int64).numpy()
+        bias = quantize_bias(fl.bias, s).to(torch.int64).numpy()
+        p = kind.role("constant")
+        lo, hi = p.range.at(D)
+        alpha = on_grid(fl.params[p.source], D, lo, hi).to(torch.int64).numpy()
+    return bool(np.any(w)) and readout_bound_problem(w, bias, alpha, 1) is None
+
+
 def quantize_layer(fl: FoldedLayer, i: int, settings: QuantSettings, input_message_bits: int = 0,
                    fold_exponent: Optional[bool] = None) -> IntLayer:
     """Quantize one folded layer to an :class:`intsim.IntLayer` (float64 integers, STE gradients).
@@ -237,8 +251,8 @@ def quantize_layer(fl: FoldedLayer, i: int, settings: QuantSettings, input_messa
     D = fixed_D if fixed_D is not None else settings.decay_bits_for(i)
     check_decay_bits(where, D)
     fold = kind.netx_native if fold_exponent is None else bool(fold_exponent)
-    if fold and not kind.netx_native and not (e <= 0 and s - e <= FOLD_MAX_STATE_FRAC_BITS):
-        fold = False                     # a readout folds only to refine its state (folds_exponent)
+    if fold and not kind.netx_native:    # as silava.export.quantize: refine a state that cannot saturate
+        fold = e <= 0 and s - e <= STATE_FRAC_BITS_MAX and D == 12 and _readout_native(fl, kind, s - e, D, settings)
     if fold:   # netx derives its own exponent: fold ours into the state scale
         s_fold = s - e
         check_state_frac_bits(where, s_fold, hint=f" after folding the weight exponent {e} into s = {s} "

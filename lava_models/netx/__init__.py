@@ -160,13 +160,18 @@ class Network(_netx.hdf5.Network):
         return ConvBlock(**params), self._table_str(type_str="Conv", width=w, height=h, channel=c)
 
     def __init__(self, net_config: str, num_layers: Optional[int] = None, skip_layers: int = 0,
-                 input_message_bits: Optional[int] = 0, input_shape: Optional[tuple] = None,
+                 input_message_bits: Optional[int] = None, input_shape: Optional[tuple] = None,
                  reset_interval: Optional[int] = None, reset_offset: int = 0, spike_exp: int = 6,
                  sparse_fc_layer: bool = False) -> None:
+        """netx's arguments; ``input_message_bits=None`` (the default here) takes the first layer's
+        ``inputMessageBits`` from a silava file (0 in a lava-dl file)."""
         try:
-            _layers_of(str(net_config))
+            layers = _layers_of(str(net_config))
         except NetFileError as exc:
             raise NetFileError(f"{Path(net_config).name}: {exc}") from None
+        if input_message_bits is None:
+            first = layers[min(layers)]
+            input_message_bits = int(first.input_message_bits) if first.synaptic else 0
         super().__init__(net_config=net_config, num_layers=num_layers, skip_layers=skip_layers,
                          input_message_bits=input_message_bits, input_shape=input_shape,
                          reset_interval=reset_interval, reset_offset=reset_offset, spike_exp=spike_exp,

@@ -53,15 +53,39 @@ def _x_max(net: Any, i: int) -> Optional[int]:
     return 1 if KINDS[net.layers[i - 1].neuron_type].spiking else None
 
 
-def _row_sums(layer: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Per output neuron: Σ max(w, 0) and Σ |w| over its synapses (conv: its channel's kernel)."""
-    w = np.asarray(layer.weight, dtype=np.int64)
+def _row_sums(weight: np.ndarray, per_channel: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Per output neuron: Σ max(w, 0) and Σ |w| over its synapses (a conv weight: its channel's kernel,
+    repeated for the ``per_channel`` neurons of the channel)."""
+    w = np.asarray(weight, dtype=np.int64)
     pos = np.clip(w, 0, None).reshape(w.shape[0], -1).sum(axis=1)
     mag = np.abs(w).reshape(w.shape[0], -1).sum(axis=1)
-    if layer.layer_type == "conv":
-        per_channel = int(np.prod(layer.neuron_shape[1:]))
+    if per_channel > 1:
         pos, mag = np.repeat(pos, per_channel), np.repeat(mag, per_channel)
     return pos, mag
+
+
+def readout_bound_problem(weight: np.ndarray, bias: Optional[np.ndarray], alpha: Any, x_max: int,
+                          per_channel: int = 1) -> Optional[str]:
+    """Why an LI layer with these integers may differ from its CUBA form (None: it cannot): its
+    synaptic input ``a << 6`` may wrap the CUBA current, or V may pass the threshold (the bound of
+    the module docstring). The same bound proves that V cannot saturate."""
+    pos, mag = _row_sums(weight, per_channel)
+    n = pos.size
+    alpha = np.broadcast_to(np.asarray(alpha, dtype=np.int64), (n,))
+    bias = np.zeros(n, np.int64) if bias is None else np.asarray(bias, np.int64)
+    if int((ACT * x_max * mag).max(initial=0)) > WRAP_BOUND:
+        return "the synaptic input a << 6 may exceed 2^23 (the CUBA current would wrap)"
+    drive = ACT * (x_max * pos + np.clip(bias, 0, None))
+    live = drive > 0
+    if np.any(live & (alpha >= 4096)):
+        return "a pure integrator (alpha = 4096) with a positive drive may reach the threshold"
+    bound = np.zeros(n, dtype=np.float64)
+    bound[live] = drive[live] * 4096.0 / (4096 - alpha[live])
+    vth = VTH_OUT_OF_REACH << 6
+    if float(bound.max(initial=0.0)) > vth:
+        return (f"the readout may reach the CUBA threshold (bound {float(bound.max()):.3g} > {vth}); "
+                f"smaller weights or alpha would make it native")
+    return None
 
 
 def li_as_cuba(net: Any, i: int) -> tuple[Optional[dict], str]:
@@ -79,22 +103,10 @@ def li_as_cuba(net: Any, i: int) -> tuple[Optional[dict], str]:
     x_max = _x_max(net, i)
     if x_max is None:
         return None, "graded input from a hidden layer (no bound on the drive)"
-    n = layer.out_features
-    alpha = np.broadcast_to(np.asarray(nd["alpha"], dtype=np.int64), (n,))
-    bias = np.zeros(n, np.int64) if layer.bias is None else np.asarray(layer.bias, np.int64)
-    pos, mag = _row_sums(layer)
-    if int((ACT * x_max * mag).max()) > WRAP_BOUND:
-        return None, "the synaptic input a << 6 may exceed 2^23 (the CUBA current would wrap)"
-    drive = ACT * (x_max * pos + np.clip(bias, 0, None))
-    vth = VTH_OUT_OF_REACH << 6
-    live = drive > 0
-    if np.any(live & (alpha >= 4096)):
-        return None, "a pure integrator (alpha = 4096) with a positive drive may reach the threshold"
-    bound = np.zeros(n, dtype=np.float64)
-    bound[live] = drive[live] * 4096.0 / (4096 - alpha[live])
-    if float(bound.max(initial=0.0)) > vth:
-        return None, (f"the readout may reach the CUBA threshold (bound {float(bound.max()):.3g} > {vth}); "
-                      f"smaller weights or alpha would make it native")
+    per_channel = int(np.prod(layer.neuron_shape[1:])) if layer.layer_type == "conv" else 1
+    why = readout_bound_problem(layer.weight, layer.bias, nd["alpha"], x_max, per_channel)
+    if why is not None:
+        return None, why
     keys: dict[str, Any] = {"iDecay": 4096, "vDecay": (4096 - np.asarray(nd["alpha"], dtype=np.int64)),
                             "vThMant": VTH_OUT_OF_REACH, "refDelay": 1, "gradedSpike": False,
                             "stateFracBits": int(nd["stateFracBits"]), "decayBits": 12}
@@ -134,4 +146,4 @@ def native_form(net: Any, i: int) -> tuple[Optional[str], Optional[dict], str]:
     return kind.netx_form, keys, ""
 
 
-__all__ = ["FORMS", "MARKER", "VTH_OUT_OF_REACH", "cuba_to_li", "li_as_cuba", "native_form"]
+__all__ = ["FORMS", "MARKER", "VTH_OUT_OF_REACH", "cuba_to_li", "li_as_cuba", "native_form", "readout_bound_problem"]

@@ -346,28 +346,18 @@ def _load() -> dict[str, Kind]:
 KINDS: dict[str, Kind] = _load()
 
 
-#: the largest state scale 2^s a readout may get by folding its exponent (it then saturates at
-#: ±2^23 / 2^16 = ±128 float units, far beyond a trained readout's range); above it the readout keeps
-#: its exponent (and is written as type LI)
-FOLD_MAX_STATE_FRAC_BITS = 16
-
-
-def folds_exponent(types: "list[str] | tuple[str, ...]", i: int, s: Optional[int] = None,
-                   e: Optional[int] = None) -> bool:
-    """Whether layer ``i`` of a network with neuron types ``types`` is quantized with its weight
-    exponent ``e`` folded into its state scale (``s <- s - e``, ``e <- 0``): a netx-native kind
-    always (netx derives its own exponent), and a kind with a netx-native form (the LI readout)
-    behind netx-native layers when that only refines its state (``e <= 0``: the same weight
-    mantissas, no floor after the sum) up to ``s - e <=`` :data:`FOLD_MAX_STATE_FRAC_BITS`, so that
-    an all-CUBA network, readout included, loads in plain netx (docs/fixed_point.md §4, §7)."""
+def folds_exponent(types: "list[str] | tuple[str, ...]", i: int) -> bool:
+    """Whether layer ``i`` of a network with neuron types ``types`` may have its weight exponent
+    folded into its state scale (``s <- s - e``, ``e <- 0``): a netx-native kind always (netx derives
+    its own exponent), and a kind with a netx-native form (the LI readout) behind netx-native layers,
+    so that an all-CUBA network, readout included, loads in plain netx. For the readout the
+    quantizers fold only when it refines the state (``e <= 0``: the same weight mantissas, no floor
+    after the sum) and the folded layer provably stays below the CUBA threshold (and so never
+    saturates; :func:`silava.core.netxform.readout_bound_problem`); docs/fixed_point.md §4, §7."""
     kind = KINDS[types[i]]
     if kind.netx_native:
         return True
-    if kind.netx_form is None or i == 0 or not all(KINDS[t].netx_native for t in types[:i]):
-        return False
-    if s is None or e is None:
-        return True
-    return int(e) <= 0 and int(s) - int(e) <= FOLD_MAX_STATE_FRAC_BITS
+    return kind.netx_form is not None and i > 0 and all(KINDS[t].netx_native for t in types[:i])
 
 
 def get_kind(name: str) -> Kind:
@@ -403,5 +393,5 @@ def iter_kinds() -> Iterator[Kind]:
 
 
 __all__ = ["BIAS_BITS", "Cost", "KINDS", "Kind", "LAYER_TYPES", "Param", "Range", "State", "STATE_BITS",
-           "SYNAPTIC_LAYER_TYPES", "FOLD_MAX_STATE_FRAC_BITS", "folds_exponent", "get_kind", "iter_kinds", "kind_for_file", "spiking_kinds", "RETENTION", "SIGNED_UNIT", "STATE_RANGE", "THRESHOLD_RANGE",
+           "SYNAPTIC_LAYER_TYPES", "folds_exponent", "get_kind", "iter_kinds", "kind_for_file", "spiking_kinds", "RETENTION", "SIGNED_UNIT", "STATE_RANGE", "THRESHOLD_RANGE",
            "DECAY_BITS_RANGE", "STATE_FRAC_BITS_RANGE"]
