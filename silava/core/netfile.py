@@ -446,7 +446,7 @@ def _check_layer(i: int, layer: Any) -> None:
         _check_weights(f"{where}/weight", layer.weight, 4, "(out, in/groups, kh, kw)")
         _check_conv(where, layer)
     else:
-        w = _check_weights(f"{where}/weight", layer.weight, 2, "(out, in)")
+        _check_weights(f"{where}/weight", layer.weight, 2, "(out, in)")
         if layer.conv is not None:
             raise NetFileError(f"{where}/conv: only a conv layer has a convolution geometry")
     if layer.layer_type == "dense_rec":
@@ -666,6 +666,17 @@ def native_forms(net: Network) -> list[tuple[Optional[str], Optional[dict], str]
     ``(netx type, neuron keys, "")`` for a kind written in netx's vocabulary, else
     ``(None, None, reason)`` (the kind's own type; netx needs silava's extension)."""
     return [netxform.native_form(net, i) for i in range(len(net.layers))]
+
+
+def netx_summary(net: Network) -> str:
+    """One line: whether plain lava-dl netx loads the written file, or which layer needs silava's extension."""
+    forms = native_forms(net)
+    foreign = [(i, why) for i, (t, _, why) in enumerate(forms) if t is None]
+    if not foreign:
+        return "netx: plain lava-dl netx.hdf5.Network loads it"
+    i, why = foreign[0]
+    return (f"netx: load it with silava.lava_models.netx.Network (layer/{file_groups(net)[i]} "
+            f"{net.layers[i].neuron_type}: {why})")
 
 
 def write(path: str | os.PathLike, net: Network, *, netx_native: bool = True) -> None:
