@@ -6,16 +6,22 @@ split into ``k`` contiguous, nearly equal neuron slices (sizes ``ceil(n/k)`` and
 the smallest ``k`` for which every core passes every rule. Layers are mapped from the last
 to the first, because a core's fan-out depends on how the next layer is split.
 
-Per core (docs/fixed_point.md widths; ``wb`` = deployed weight width, 8-bit mantissa)::
+Per core (docs/fixed_point.md widths; ``wb`` = deployed weight width, 8-bit mantissa; a layer's
+inputs are its synapses' inputs, :mod:`hwsim.synapses`: a ``dense_rec`` layer's own outputs count)::
 
     neurons       = slice size n_s
     synapse bits  = n_s · in_features · wb                       ("dense" encoding, default)
                   = nnz(W[slice]) · (wb + ceil(log2 in_features)) ("sparse": index per synapse)
+                  conv: one kernel copy per output channel the core holds neurons of (weight sharing):
+                  channels · (in/groups · kh · kw) · wb (sparse: the kernels' non-zeros with an index)
+                  input layer: none (its neurons take the source payload)
     state bits    = n_s · (24 · state words + previous-spike bit)  (silava.hwsim.counts.NEURON_COSTS)
     param bits    = Σ per-neuron parameter widths · n_s + shared (scalar) parameter widths
-    fan-in        = input axons: in_features (dense) or inputs with a non-zero weight into the slice
+    fan-in        = input axons: in_features (dense encoding of a dense layer) or the inputs with a
+                    synapse into the slice (sparse; always for conv: a conv neuron's receptive field)
     fan-out       = output axons: Σ_{neurons j of the slice} #destination cores of j
-                    (a neuron sends one message per destination core; the last layer: one to the host)
+                    (a neuron sends one message per destination core, its own layer's cores for a
+                    recurrent layer included; the last layer: one to the host)
 
 Rule checks (:data:`RULES`) are plain functions ``rule(usage, limits) -> str | None``; a
 failure message names the layer, the limit and the amount over, e.g.
@@ -253,6 +259,8 @@ class Mapping:
     layer_names: list[str]
     host_tile: tuple[int, int] = (0, 0)
     notes: list[str] = field(default_factory=list)
+    #: per layer, the rows of ``conn`` (its last ones) that are its own outputs (a recurrent layer)
+    rec_rows: list[int] = field(default_factory=list)
 
     @property
     def n_cores(self) -> int:
@@ -528,7 +536,7 @@ def map_network(net: "Network", limits: Optional[CoreLimits] = None) -> Mapping:
         notes.append("multi-chip: inter-chip links are counted as ordinary tile hops (assumption; real "
                      "chip-to-chip links cost more)")
     return Mapping(limits=limits, cores=cores, layer_cores=layer_cores, bounds=bounds, conn=conn,
-                   layer_names=[info.name for info in infos], notes=notes)
+                   layer_names=[info.name for info in infos], notes=notes, rec_rows=[info.n_rec for info in infos])
 
 
 __all__ = ["LIMIT_SOURCES", "RULES", "Core", "CoreLimits", "CoreUsage", "Mapping", "MappingError",

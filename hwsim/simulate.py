@@ -9,9 +9,15 @@ Timelines (docs/fixed_point.md §5), for a batch ``x [B, T, F]``:
 * ``logical``: ``T`` steps, layer ℓ at data step t sees layer ℓ−1's output at the same t,
   all states start at zero;
 * ``lava``: what Lava computes for one sample from a fresh network, ``P = T + L`` global steps:
-  the source sends ``x[k−1]`` for k ≤ T and zeros after; every Dense delivers at step k what it
-  received at step k−1 (zeros at k = 1); layer i (0-based) resets all its state at the start of
-  step ``k = i + 2``. Layer i at global step ``t + i + 1`` equals the logical layer i at data step t.
+  the source sends ``x[k−1]`` for k ≤ T and zeros after; every Dense (and Conv) delivers at step k
+  what it received at step k−1 (zeros at k = 1); layer i (0-based) resets all its state at the start
+  of step ``k = i + 2``. Layer i at global step ``t + i + 1`` equals the logical layer i at data
+  step t. (An input layer has no synapse and so no delay: in general layer i's offset is
+  ``d_i = Network.delays()[i]``, its reset step ``d_i + 1`` and ``P = T + d_{L−1}``.)
+
+A ``dense_rec`` layer's recurrent Dense adds its own output of the step before (inside the time
+loop; cleared at the reset step); a ``conv`` layer's synapses are Lava's Conv
+(:func:`hwsim.kernels.conv_float`); graded layers feed the next one their payloads as they are.
 
 The network is fed forward, so each layer runs over the whole time axis before the next one:
 one Dense matrix product per layer for all steps and samples, then a Python loop over time

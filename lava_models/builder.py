@@ -3,6 +3,10 @@
 Per layer ``i`` (0-based, ``L`` layers, ``T = meta.steps``, period ``P = T + L``)::
 
     Dense(weights=w, weight_exp=e, num_message_bits=inputMessageBits) -> neuron i
+    dense_rec: the same, plus neuron.s_out -> Dense(weight_rec, e) -> neuron.a_in (a Lava ``Reset``
+               clears that Dense's ``a_buff`` before the layer's reset step)
+    conv:      Lava Conv(weight in netx's order, input (W, H, C)) -> neuron i ((W, H, C) Vars)
+    input:     the source -> neuron i directly (no synapse, no delay: ``P = T + d_{L-1}``)
 
 The neuron comes from the layer's kind declaration (``silava.core.kinds.KINDS[type]``):
 
@@ -11,6 +15,9 @@ The neuron comes from the layer's kind declaration (``silava.core.kinds.KINDS[ty
   ``floating_pt``: ``LIFReset(du = cur_decay, dv = vol_decay, vth = threshold, bias_mant = bias)``
   from the float group (Lava's float LIF computes ``u = u(1−du) + a``, ``v = v(1−dv) + u + bias_mant``,
   spike ``v > vth``, ``v ← 0``; ``bias_exp`` is ignored there) — the same equations as train's ``lif``;
+* lava-dl's sigma-delta units: Lava's own ``Delta`` / ``SigmaDelta`` (ReLU) / ``Sigma`` with netx's
+  ``spike_exp = state_exp = 6``; they have no reset, so Lava ``Reset`` processes zero their states
+  before the layer's reset step;
 * any other kind (SILIF / CSILIF / LI): its Process in :mod:`lava_models.procs`
   (``reset_interval = P``, ``reset_offset = i + 2``), whose Vars are filled from the model.net
   keys (``FILE_KEYS``) under ``fixed_pt`` or the float group (``FLOAT_KEYS``) under ``floating_pt``.
