@@ -200,7 +200,7 @@ def random_network(neuron_type: str, sizes: list[int], steps: int, seed: int, *,
             wr_f = rng.normal(0.0, 0.35 / math.sqrt(max(n_out * HIDDEN_RATE, 1e-9)), (n_out, n_out)) * gain[:, None]
             w_f = np.concatenate([w_f, wr_f], axis=1)
         types = [ltype if j == i else ntype for j in range(i + 1)]
-        _, e = _weights(rng, w_f, s, weight_exp)
+        w, e = _weights(rng, w_f, s, weight_exp)
         if folds_exponent(types, i) and (ltype == "CUBA" or e <= 0):   # CUBA, or an LI readout behind CUBA
             s = int(min(max(s - e, STATE_FRAC_BITS_MIN), STATE_FRAC_BITS_MAX))
             w, _ = _weights(rng, w_f, s, 0)
@@ -210,8 +210,6 @@ def random_network(neuron_type: str, sizes: list[int], steps: int, seed: int, *,
             neuron.update(stateFracBits=s)
             if ltype == "CUBA":
                 neuron["vThMant"] = 2**s // 64
-        else:
-            w, e = _weights(rng, w_f, s, weight_exp)
         w_rec = None
         if rec:
             w, w_rec = w[:, :n_in], w[:, n_in:]
