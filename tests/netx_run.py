@@ -26,6 +26,9 @@ def run_netx(net, path, x: np.ndarray, *, plain: bool = False, reset: bool = Tru
     from silava.lava_models.netx import Network
     from silava.lava_models.runner import LavaSession, sim_config
 
+    from layer_equiv import settled_shm, shm_names
+
+    before = shm_names()
     N, P = len(x), period(net)
     first = net.layers[0]
     kw = dict(reset_interval=P, reset_offset=1 if first.synaptic else 0) if reset else {}
@@ -54,6 +57,7 @@ def run_netx(net, path, x: np.ndarray, *, plain: bool = False, reset: bool = Tru
         if mon is not None:
             v = mon.get_data()[lnet.layers[-1].neuron.name]["v"]
             got[-1] = np.rint(v).astype(np.int64).reshape(N, P, -1)
+    settled_shm(before)
     return got
 
 
