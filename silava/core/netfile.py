@@ -679,34 +679,47 @@ def netx_summary(net: Network) -> str:
             f"{net.layers[i].neuron_type}: {why})")
 
 
-def write(path: str | os.PathLike, net: Network, *, netx_native: bool = True) -> None:
-    """Validate ``net`` and write it to ``path`` atomically (temp file + ``os.replace``).
+def to_bytes(net: Network, *, netx_native: bool = True) -> bytes:
+    """Validate ``net`` and return the bytes of its model.net file (the HDF5 image, built in memory).
 
     ``netx_native``: write a layer whose kind has an exact netx-native form in that form (an LI
     readout as a CUBA layer that cannot spike, :mod:`silava.core.netxform`), so that plain
-    lava-dl netx loads it; silava reads it back as the same network either way. On any error
-    the destination is untouched and no temp file is left behind.
+    lava-dl netx loads it; silava reads it back as the same network either way.
     """
+    import io
+
     validate(net)
-    path = Path(path)
     forms = native_forms(net) if netx_native else [(None, None, "")] * len(net.layers)
     groups = file_groups(net)
-    with atomic_path(path, make_parents=False) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = FORMAT
-            f.attrs["format_version"] = np.int64(FORMAT_VERSION)
-            meta = f.create_group("meta")
-            for key, value in _meta_attrs(net.meta).items():
-                meta.attrs[key] = value
-            layers = f.create_group("layer")
-            for i, layer in enumerate(net.layers):
-                if i == 0 and layer.layer_type == "conv":
-                    _write_marker_group(layers.create_group(str(groups[0] - 1)), "input", layer.in_shape)
-                elif i > 0 and groups[i] != groups[i - 1] + 1:
-                    _write_marker_group(layers.create_group(str(groups[i] - 1)), "flatten",
-                                        (layer.in_features, 1, 1))
-                file_type, keys, _ = forms[i]
-                _write_layer(layers.create_group(str(groups[i])), layer, (file_type, keys))
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        f.attrs["format"] = FORMAT
+        f.attrs["format_version"] = np.int64(FORMAT_VERSION)
+        meta = f.create_group("meta")
+        for key, value in _meta_attrs(net.meta).items():
+            meta.attrs[key] = value
+        layers = f.create_group("layer")
+        for i, layer in enumerate(net.layers):
+            if i == 0 and layer.layer_type == "conv":
+                _write_marker_group(layers.create_group(str(groups[0] - 1)), "input", layer.in_shape)
+            elif i > 0 and groups[i] != groups[i - 1] + 1:
+                _write_marker_group(layers.create_group(str(groups[i] - 1)), "flatten", (layer.in_features, 1, 1))
+            file_type, keys, _ = forms[i]
+            _write_layer(layers.create_group(str(groups[i])), layer, (file_type, keys))
+    return buf.getvalue()
+
+
+def write(path: str | os.PathLike, net: Network, *, netx_native: bool = True) -> None:
+    """Validate ``net`` and write it to ``path`` atomically (:func:`to_bytes`, temp file + ``os.replace``).
+
+    On any error the destination is untouched and no temp file is left behind.
+    """
+    data = to_bytes(net, netx_native=netx_native)
+    with atomic_path(Path(path), make_parents=False) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 # --------------------------------------------------------------------------- read
