@@ -445,6 +445,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> in
         if not args.quiet:
             sys.stdout.write(report_text(result.report))
         print(f"wrote {result.net}")
+        print(netfile.netx_summary(result.network))
         print(f"wrote {result.json}")
         print(f"wrote {result.text}")
         return 0

@@ -74,8 +74,9 @@ def _raster(net: "Network", sim: Any, sample: int, x: Optional[np.ndarray] = Non
             panels.append({"name": name, "kind": "spikes", "size": layer.out_features, "events": total,
                            "truncated": total > MAX_RASTER_EVENTS,
                            "t": t[:MAX_RASTER_EVENTS].tolist(), "n": n[:MAX_RASTER_EVENTS].tolist()})
-        else:
-            v = sim.readout[sample, offsets[i]:offsets[i] + steps]
+        else:            # a graded layer: its values (a hidden sigma-delta layer's payloads, or the readout)
+            outputs = getattr(sim, "outputs", None) or []
+            v = (outputs[i] if outputs else sim.readout)[sample, offsets[i]:offsets[i] + steps]
             panels.append({"name": name, "kind": "values", "size": layer.out_features,
                            "values": np.asarray(v).tolist()})
     predicted = getattr(sim, "predictions", None)
@@ -141,9 +142,9 @@ def build_report(net: "Network", sim_result_or_counts: Any, constants: "Constant
     except Exception:  # pragma: no cover - silava always importable in the repo
         version = ""
     run = {"samples": counts.samples, "steps": steps, "timeline_counted": "logical (in-window steps)",
-           "lava_steps_per_sample": steps + len(net.layers),
+           "lava_steps_per_sample": steps + net.delays()[-1],
            "note": "counts cover the T in-window steps of each sample; Lava runs a sample in T + L steps "
-                   "(one step of delay per layer), whose L extra steps are not costed"}
+                   "(one step of delay per layer with synapses), whose L extra steps are not costed"}
     if sim is not None:
         run["timeline"] = getattr(sim, "timeline", "logical")
         counters = getattr(sim, "counters", {}) or {}

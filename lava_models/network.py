@@ -7,8 +7,10 @@ single-sample run. The network runs in chunks of ``chunk`` samples (``chunk · P
 Lava ``run``), with a progress bar, a wall-clock budget and a clean stop
 (:class:`lava_models.runner.LavaSession`); after each chunk the output channels are drained.
 
-Aligned outputs (the logical timeline): the readout at in-period steps ``L+1 … L+T``, hidden
-layer ``i``'s spikes at ``i+2 … i+T+1`` (:func:`lava_models.builder.window`).
+Aligned outputs (the logical timeline): layer ``i``'s outputs at in-period steps
+``d_i + 1 … d_i + T`` (``d_i`` = synapses on its path, ``i + 1`` without an input layer;
+:func:`lava_models.builder.window`): the readout at ``L+1 … L+T``, hidden layer ``i``'s spikes
+at ``i+2 … i+T+1``.
 """
 from __future__ import annotations
 
@@ -92,7 +94,10 @@ def run_samples(net, x: np.ndarray, tag: str = "fixed_pt", chunk: Optional[int] 
     n = lnet.n_samples
     last_shape = (n, T, net.layers[-1].out_features)
     readout = np.zeros(last_shape, dtype=np.int64 if tag == "fixed_pt" else np.float64)
-    spikes = [np.zeros((n, T, layer.out_features), np.uint8) for layer in net.layers[:-1]] if record else None
+    from silava.core.kinds import get_kind
+
+    spikes = [np.zeros((n, T, layer.out_features), np.uint8 if get_kind(layer.neuron_type).spiking else np.int64)
+              for layer in net.layers[:-1]] if record else None
     with lnet.session(timeout_s=timeout_s) as session, \
             tqdm(total=n, unit="sample", desc=f"lava {tag}", disable=not progress, leave=False) as bar:
         for first in range(0, n, k):
@@ -103,10 +108,10 @@ def run_samples(net, x: np.ndarray, tag: str = "fixed_pt", chunk: Optional[int] 
                                        f"samples done; network stopped)")
             session.run(count * P, timeout_s=remaining)
             last, taps = lnet.read(count * P)
-            readout[first:first + count] = last.reshape(count, P, -1)[:, window(L - 1, T)]
+            readout[first:first + count] = last.reshape(count, P, -1)[:, window(L - 1, T, net)]
             if record:
                 for i, tap in enumerate(taps):
-                    spikes[i][first:first + count] = tap.reshape(count, P, -1)[:, window(i, T)]
+                    spikes[i][first:first + count] = tap.reshape(count, P, -1)[:, window(i, T, net)]
             bar.update(count)
         counters = lnet.read_counters()
     if counters and int(net.layers[0].input_message_bits) > 0:      # the source clips graded payloads

@@ -333,12 +333,15 @@ def test_vars_and_lava_types_follow_the_kind_declaration(kind):
 
 
 def test_every_kind_has_a_lava_process():
-    """Lava's own LIF runs the netx-native kinds (CUBA); every other kind has a Process here."""
+    """Lava's own Processes run the kinds Lava implements (CUBA: LIF; lava-dl's sigma-delta units:
+    Delta, SigmaDelta, Sigma); every other kind has a Process here."""
     from silava import lava_models  # noqa: F401
     from silava.core.kinds import KINDS
+    from silava.lava_models.builder import LAVA_PROCESSES
     from silava.lava_models.procs import PROCESSES
 
-    assert set(PROCESSES) == {k.name for k in KINDS.values() if not k.netx_native}
+    assert set(PROCESSES) == set(KINDS) - set(LAVA_PROCESSES)
+    assert not set(PROCESSES) & set(LAVA_PROCESSES)
 
 
 def test_declaration_errors():

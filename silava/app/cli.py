@@ -18,7 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("silava.train.train", "train a spiking network, write ckpt.pt"),
     "export": ("silava.export.to_lava", "quantize ckpt.pt to Loihi fixed point, write model.net (--to nir|onnx|onnx-int)"),
     "import": ("silava.export.nir_io", "read a NIR graph (snnTorch, Norse, Rockpool, silava) into model.net"),
-    "sim": ("silava.hwsim.simulate", "bit-exact simulation of model.net + hardware cost report"),
+    "sim": ("silava.app.sim", "bit-exact simulation of model.net (or a lava-dl netx file) + hardware cost report"),
     "run": ("silava.app.run", "run model.net as Lava processes (CPU sim or Loihi 2)"),
     "compare": ("silava.app.compare", "float vs fixed point vs Lava: accuracy and agreement"),
     "demo": ("silava.app.demo", "end-to-end demo on a built-in dataset"),
