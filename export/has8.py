@@ -13,10 +13,15 @@ any CUBA layer (8-bit mantissa, the weight exponent folded into the state scale,
 (its rows are the output channels).
 
 Each SNN path becomes one model.net segment ``block{i}.net`` with ``steps = bits = 8`` binary inputs
-(the block input's bit planes) and its spiking neurons as outputs. Lowering of a conv path
-(``lowering``): ``"dense"`` writes the convolution unrolled into a dense weight matrix (rows =
-output neurons in (C, H, W) order, columns = input pixels in (C, H, W) order) — the same integer
-arithmetic, runnable by every stage of this model.net version, but without weight sharing.
+(the block input's bit planes, flat in (C, H, W) order) and its spiking neurons as outputs. Lowering
+of a conv path (``lowering``): ``"conv"`` (default) writes a model.net ``conv`` layer in lava-dl's
+layout — the raw integer kernel ``(out, in, k, k)`` (weight exponent 0, as netx expects for conv:
+the quantizer's exponent is folded into the state scale like any CUBA layer), stride and padding;
+hwsim, the torch integer emulation and Lava's ``Conv`` run it, and the synaptic memory holds one
+kernel per output channel per core (weight sharing). ``"dense"`` writes the same convolution
+unrolled into a dense weight matrix (rows = output neurons, columns = input pixels, both in
+(C, H, W) order): the same integer arithmetic without weight sharing, a cross-check of the conv path.
+A linear path is always a dense layer.
 """
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ from silava.core.netfile import Layer, Meta, Network
 from silava.export.fold import FoldedLayer, bn_affine
 from silava.export.quantize import LayerStats, QuantError, quantize_layer
 
-LOWERINGS = ("dense",)
+LOWERINGS = ("conv", "dense")
 
 
 class Has8ExportError(ValueError):
@@ -124,7 +129,7 @@ def _per_neuron(value: Any, repeat: int) -> Any:
     return np.repeat(arr.astype(np.int64), repeat)
 
 
-def quantize_segment(b: BlockPlan, index: int, config: QuantConfig, *, lowering: str = "dense",
+def quantize_segment(b: BlockPlan, index: int, config: QuantConfig, *, lowering: str = "conv",
                      meta: Optional[dict[str, Any]] = None) -> tuple[Network, LayerStats]:
     """The chip segment of block ``b``'s SNN path: a one-layer model.net of CUBA neurons (module docstring)."""
     if lowering not in LOWERINGS:
@@ -141,10 +146,17 @@ def quantize_segment(b: BlockPlan, index: int, config: QuantConfig, *, lowering:
     neuron = {k: _per_neuron(v, spread) for k, v in layer.neuron.items()}
     bias = np.repeat(layer.bias, spread)
     weight = layer.weight
-    if b.op == "conv":
+    geometry: dict[str, Any] = {}
+    if b.op == "conv" and lowering == "conv":
+        from silava.core.netfile import ConvSpec
+
+        weight = weight.reshape(b.snn_weight.shape)
+        geometry = {"layer_type": "conv", "conv": ConvSpec(in_shape=tuple(b.in_shape), stride=(b.stride, b.stride),
+                                                            padding=(b.padding, b.padding))}
+    elif b.op == "conv":
         weight = unroll_conv(weight.reshape(b.snn_weight.shape), b.in_shape, b.out_shape, b.stride, b.padding)  # type: ignore[arg-type]
     m = dict(meta or {})
-    net = Network(layers=[Layer("CUBA", weight, neuron, bias=bias, weight_exp=0, input_message_bits=0)],
+    net = Network(layers=[Layer("CUBA", weight, neuron, bias=bias, weight_exp=0, input_message_bits=0, **geometry)],
                   meta=Meta(steps=b.bits, n_inputs=int(np.prod(b.in_shape)), n_classes=int(np.prod(b.out_shape)),
                             dt=float(m.get("dt", 1e-3)), input_encoding="binary", decision="softmax_sum",
                             timeline="lava", source_neuron=str(m.get("source_neuron", "has8")),
@@ -162,7 +174,7 @@ def quantize_segment(b: BlockPlan, index: int, config: QuantConfig, *, lowering:
 # ----------------------------------------------------------------------------------------- export
 
 def export_has8(model: Any, out_dir: str | Path, config: Optional[QuantConfig] = None, *,
-                ckpt_meta: Optional[dict[str, Any]] = None, lowering: str = "dense") -> dict[str, Any]:
+                ckpt_meta: Optional[dict[str, Any]] = None, lowering: str = "conv") -> dict[str, Any]:
     """Fold and quantize ``model`` and write the deployment folder ``out_dir`` (all files or none).
 
     Returns ``{"plan": FusionPlan, "segments": {i: Network}, "stats": {i: LayerStats}, "files": [paths]}``.

@@ -239,3 +239,85 @@ def test_silava_export_points_to_fusion_export(trained, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "silava fusion export" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "model.net").exists()
+
+
+# ---------------------------------------------------------------------------------------- conv segments
+
+def _segment_inputs(tmp_path, seed: int = 9):
+    """A HAS-8 ResNet's conv segments (default lowering) and the bit planes the host sends each of them."""
+    torch.manual_seed(seed)
+    model = randomize_bn(Has8Net("has8-resnet", (1, 8, 8), 10, width=4, depth=2), seed)
+    res = export(model, tmp_path)
+    plan = read_plan(tmp_path / "dep")
+    out = run(plan, images(5, seed=seed), fusion.float_chip(plan), record=True)
+    return plan, res["segments"], {i: fusion.planes_to_inputs(out.planes[i]) for i in plan.chip_blocks}, model
+
+
+def test_conv_segments_are_conv_layers(tmp_path):
+    plan, segments, _, model = _segment_inputs(tmp_path)
+    for i, net in segments.items():
+        layer = net.layers[0]
+        blk = model.blocks[i]
+        assert layer.layer_type == "conv" and layer.weight.shape == tuple(blk.snn_op.weight.shape)
+        assert layer.conv.stride == (blk.stride, blk.stride) and layer.conv.padding == (1, 1)
+        assert layer.neuron_shape == plan.blocks[i].out_shape and layer.weight_exp == 0
+        again = netfile.read(tmp_path / "dep" / f"block{i}.net")
+        assert again.layers[0].layer_type == "conv" and np.array_equal(again.layers[0].weight, layer.weight)
+
+
+def test_ladder_intsim_equals_hwsim_on_conv_segments(tmp_path, monkeypatch):
+    """Rung intsim == hwsim: the torch integer emulation and hwsim's golden kernels give the same spikes and
+    states (U, V) on every conv segment; a planted bug (intsim convolving with the flipped kernel, i.e.
+    Lava's convolution without netx's flip) is caught."""
+    from silava.hwsim.simulate import simulate
+    from silava.train import intsim
+
+    plan, segments, xs, _ = _segment_inputs(tmp_path)
+
+    def mismatches() -> int:
+        bad = 0
+        for i, net in segments.items():
+            ref = simulate(net, xs[i], record=True)
+            got = intsim.simulate(net, xs[i])
+            bad += int((got.outputs[0].numpy() != ref.spikes[0]).sum())
+            bad += sum(int((got.states[0][k].numpy() != ref.states[0][k]).sum()) for k in ("U", "V"))
+        return bad
+
+    assert sum(int(x.sum()) for x in xs.values()) > 0 and mismatches() == 0
+    original = torch.nn.functional.conv2d
+    monkeypatch.setattr(intsim.torch.nn.functional, "conv2d",
+                        lambda x, w, *a, **k: original(x, w.flip(-1, -2), *a, **k))
+    assert mismatches() > 0
+
+
+def test_conv_lowering_equals_dense_lowering(tmp_path):
+    """hwsim on the conv layer == hwsim on the same kernel unrolled into a dense matrix (spikes and V)."""
+    from silava.export.has8 import quantize_segment
+    from silava.hwsim.simulate import simulate
+
+    plan, segments, xs, _ = _segment_inputs(tmp_path)
+    from silava.core.fixedpoint import QuantConfig
+
+    for i, net in segments.items():
+        dense, _ = quantize_segment(plan.blocks[i], i, QuantConfig(), lowering="dense")
+        assert dense.layers[0].layer_type == "dense"
+        a, b = simulate(net, xs[i], record=True), simulate(dense, xs[i], record=True)
+        assert np.array_equal(a.spikes[0], b.spikes[0]) and np.array_equal(a.states[0]["V"], b.states[0]["V"])
+
+
+def test_conv_weight_sharing_in_the_mapping(tmp_path):
+    """The conv segment's synaptic memory holds each kernel once per core (weight sharing); the unrolled
+    dense segment stores every synapse."""
+    from silava.core.fixedpoint import QuantConfig
+    from silava.export.has8 import quantize_segment
+    from silava.hwsim.mapper import map_network
+
+    plan, segments, _, _ = _segment_inputs(tmp_path)
+    i = plan.chip_blocks[1]
+    conv_map = map_network(segments[i]).to_dict()
+    dense_map = map_network(quantize_segment(plan.blocks[i], i, QuantConfig(), lowering="dense")[0]).to_dict()
+    bits = lambda m: sum(c["usage"]["synapse_bits"] for c in m["cores"])   # noqa: E731
+    w = segments[i].layers[0].weight
+    assert len(conv_map["cores"]) == 1 and bits(conv_map) == w.size * 8      # the 8-bit kernel, once
+    layer = segments[i].layers[0]
+    assert bits(dense_map) == layer.out_features * layer.in_features * 8     # every synapse of the matrix

@@ -113,7 +113,9 @@ def split_report(plan: Any, result: Any, chip_reports: dict[int, dict[str, Any]]
                   "chip numbers come from hwsim's report of each segment (counts over the samples run); "
                   "time and energy are estimates",
                   "a conv SNN path deployed with lowering 'dense' holds its kernel unrolled (no weight sharing): "
-                  "its synapse memory is that of the dense matrix"],
+                  "its synapse memory is that of the dense matrix" if plan.meta.get("lowering") == "dense" else
+                  "a conv SNN path is a model.net conv layer: each core holding neurons of an output channel stores "
+                  "that channel's kernel once (weight sharing)"],
     })
 
 
