@@ -160,7 +160,8 @@ def table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
             f"| {row} | {fmt(get('float_acc'), 100)} | {fmt(get('fixed_acc'), 100)} | {rs[0]['params']:,} | "
             f"{rs[0]['host_macs']:,.0f} | {fmt(get('chip_sops'), 1, 0)} | {fmt(get('chip_spikes_out'), 1, 0)} | "
             f"{fmt(get('chip_energy_pj'), 1e-6, 1)} ({fmt(get('chip_dynamic_pj'), 1e-6, 2)}) | "
-            f"{fmt(get('host_energy_pj'), 1e-6, 2)} | {fmt(ratio, 1, 0) if ratio else '-'} |")
+            f"{fmt(get('host_energy_pj'), 1e-6, 2)} | "
+            f"{fmt(ratio, 1, 1 if statistics.mean(ratio) < 10 else 0) if ratio else '-'} |")
     return "\n".join(lines)
 
 
