@@ -84,6 +84,9 @@ def expressible(net: "Network") -> Optional[str]:
     for i, layer in enumerate(net.layers):
         if SOMA.get(layer.neuron_type) is None:
             return f"layer {i} ({layer.neuron_type}) cannot be exported to SANA-FE: {NOT_EXPRESSIBLE}"
+        if layer.layer_type != "dense" or int(layer.input_message_bits) > 0 and i > 0:
+            return (f"layer {i} ({layer.layer_type}{', graded input' if layer.layer_type == 'dense' else ''}) is "
+                    f"not exported to SANA-FE: only dense layers of binary spikes are")
     return None
 
 
