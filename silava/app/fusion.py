@@ -149,15 +149,33 @@ def render_markdown(rep: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _with_progress(chip: Any, plan: Any, n: int, batch_size: Optional[int], progress: bool, desc: str):
+    """``chip`` wrapped so that a tqdm bar counts the segment calls (chip blocks × batches)."""
+    from tqdm import tqdm
+
+    batches = max(1, -(-n // batch_size)) if batch_size else 1
+    bar = tqdm(total=len(plan.chip_blocks) * batches, desc=desc, unit="segment", disable=not progress,
+               leave=False, file=sys.stderr)
+
+    def call(i: int, planes: np.ndarray) -> np.ndarray:
+        out = chip(i, planes)
+        bar.update(1)
+        return out
+
+    return call, bar
+
+
 def simulate_fusion(folder: str | Path, x: np.ndarray, *, batch_size: Optional[int] = None,
-                    timeline: str = "logical") -> tuple[Any, Any, Any]:
+                    timeline: str = "logical", progress: bool = False) -> tuple[Any, Any, Any]:
     """Host + hwsim on ``x``: returns ``(plan, FusionResult, HwsimChip)``."""
     from silava.core.fusion import read_plan, run
     from silava.hwsim.fusion import HwsimChip, load_segments
 
     plan = read_plan(folder)
     chip = HwsimChip(plan, load_segments(plan, folder), timeline=timeline)
-    return plan, run(plan, x, chip, record=True, batch_size=batch_size), chip
+    call, bar = _with_progress(chip, plan, len(x), batch_size, progress, "host + hwsim")
+    with bar:
+        return plan, run(plan, x, call, record=True, batch_size=batch_size), chip
 
 
 def run_lava_fusion(folder: str | Path, x: np.ndarray, *, timeout_s: float = 600.0, progress: bool = False,
@@ -259,7 +277,7 @@ def _sim(args) -> int:
     plan = read_plan(args.folder)
     _check_outputs(args, plan)
     x, y = load_inputs(plan, task=args.task, split=args.split, samples=args.samples, inputs=args.inputs)
-    plan, res, chip = simulate_fusion(args.folder, x, batch_size=args.batch_size)
+    plan, res, chip = simulate_fusion(args.folder, x, batch_size=args.batch_size, progress=sys.stderr.isatty())
     rep = split_report(plan, res, chip.reports(args.constants), y, args.constants)
     rep["counters"] = {str(i): c for i, c in chip.counters().items()}
     print(render_markdown(rep), end="")
