@@ -72,6 +72,19 @@ DEFAULTS: dict[str, Any] = {
     "data": {},              # keyword options for silava.core.data.get_task
     "neuron_kwargs": {},     # extra keyword options for the hidden neurons
     "notes": None,           # free text (provenance of a shipped config); ignored
+    # the hybrid recurrent network (arch: hybrid, train/hybrid.py; spec neurons.md §7)
+    "arch": "sparch",        # sparch | hybrid
+    "spiking_ratio": 0.5,    # hybrid: fraction p of spiking units (floor(p*hidden))
+    "nonspiking": "nsn",     # hybrid: nsn (graded LIF) | ann (tanh)
+    "recurrent": "direct",   # hybrid: direct | separate | none
+    "readout": "max",        # hybrid: max (logits max_t v_t) | sum
+    "train_fraction": 1.0,   # use a seeded (42) random fraction of the train split (reduced-data runs)
+}
+
+#: Defaults per architecture, applied over DEFAULTS (and the neuron defaults) and under the YAML file:
+#: the hybrid network has one recurrent hidden layer, no dropout, and the hybrid work's Adam lr range.
+ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
+    "hybrid": {"layers": 1, "dropout": 0.0, "lr": 2e-3, "hidden": 64},
 }
 
 #: Defaults per hidden neuron type, applied over DEFAULTS and under the YAML file
@@ -86,7 +99,8 @@ DICT_KEYS = ("data", "neuron_kwargs")
 _INT_KEYS = {"hidden": 1, "layers": 1, "epochs": 1, "batch_size": 1, "patience": 0,
              "seed": 0, "max_samples": 1, "threads": 1}
 _FLOAT_KEYS = ("lr", "dropout", "factor", "min_lr")
-_CHOICES = {"init_state": ("zeros", "random"), "device": ("cpu", "cuda")}
+_CHOICES = {"init_state": ("zeros", "random"), "device": ("cpu", "cuda"), "arch": ("sparch", "hybrid"),
+            "nonspiking": ("nsn", "ann"), "recurrent": ("direct", "separate", "none"), "readout": ("max", "sum")}
 
 
 class ConfigError(ValueError):
@@ -153,11 +167,12 @@ def merge_configs(*layers: Mapping[str, Any]) -> dict[str, Any]:
     after :data:`DEFAULTS`, under every given layer.
     """
     layers = [_normalise_keys(layer, f"config layer {i}") for i, layer in enumerate(layers)]
-    neuron = DEFAULTS["neuron"]
+    neuron, arch = DEFAULTS["neuron"], DEFAULTS["arch"]
     for layer in layers:
         neuron = layer.get("neuron", neuron)
+        arch = layer.get("arch", arch)
     cfg = copy.deepcopy(DEFAULTS)
-    for layer in [NEURON_DEFAULTS.get(neuron, {}), *layers]:
+    for layer in [NEURON_DEFAULTS.get(neuron, {}), ARCH_DEFAULTS.get(arch, {}), *layers]:
         for key, value in layer.items():
             if key in DICT_KEYS:
                 cfg[key] = {**cfg[key], **copy.deepcopy(value)}
@@ -196,8 +211,14 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         cfg[key] = _as_int(key, cfg[key])
         if cfg[key] < low:
             raise ConfigError(f"'{key}' must be >= {low}, got {cfg[key]}")
-    for key in _FLOAT_KEYS:
+    for key in _FLOAT_KEYS + ("spiking_ratio", "train_fraction"):
         cfg[key] = _as_float(key, cfg[key])
+    if not 0.0 <= cfg["spiking_ratio"] <= 1.0:
+        raise ConfigError(f"'spiking_ratio' must be in [0, 1], got {cfg['spiking_ratio']}")
+    if not 0.0 < cfg["train_fraction"] <= 1.0:
+        raise ConfigError(f"'train_fraction' must be in (0, 1], got {cfg['train_fraction']}")
+    if cfg["arch"] == "hybrid" and cfg["layers"] != 1:
+        raise ConfigError(f"the hybrid network has one recurrent hidden layer: 'layers' must be 1, got {cfg['layers']}")
     if not cfg["lr"] > 0:
         raise ConfigError(f"'lr' must be > 0, got {cfg['lr']}")
     if not 0.0 <= cfg["dropout"] < 1.0:
@@ -232,8 +253,21 @@ def parse_key_values(items: list[str] | None, flag: str) -> dict[str, Any]:
     return out
 
 
-def model_config(cfg: Mapping[str, Any], n_inputs: int, n_classes: int) -> dict[str, Any]:
-    """The ``train.model.build_model`` config for a training config and task sizes."""
+def model_config(cfg: Mapping[str, Any], n_inputs: int, n_classes: int, dt: float | None = None) -> dict[str, Any]:
+    """The ``train.model.build_model`` config for a training config and task sizes.
+
+    ``arch: hybrid``: :class:`silava.train.hybrid.HybridNet`'s arguments; ``neuron_kwargs`` holds its
+    other options (``shuffle``, ``flexible``, ``nsn_reset``, ``tau_mem``, ``reg``, ...) and ``dt`` (seconds
+    per step of the decays) defaults to the task's.
+    """
+    if cfg.get("arch", "sparch") == "hybrid":
+        extra = dict(cfg.get("neuron_kwargs", {}))
+        if dt is not None:
+            extra.setdefault("dt", float(dt))
+        return {"arch": "hybrid", "n_inputs": int(n_inputs), "n_hidden": int(cfg["hidden"]),
+                "n_classes": int(n_classes), "spiking_ratio": float(cfg["spiking_ratio"]),
+                "nonspiking": cfg["nonspiking"], "recurrent": cfg["recurrent"], "readout": cfg["readout"],
+                **extra}
     neuron_kwargs = {"init_state": cfg["init_state"], **cfg.get("neuron_kwargs", {})}
     return {
         "n_inputs": int(n_inputs),

@@ -190,12 +190,16 @@ class SpArchNet(nn.Module):
         return rec
 
 
-def build_model(model_config: dict) -> SpArchNet:
-    """Rebuild a :class:`SpArchNet` from ``model.config`` (``"arch"`` key optional)."""
+def build_model(model_config: dict) -> nn.Module:
+    """Rebuild a :class:`SpArchNet` (or, for ``arch: hybrid``, a :class:`~silava.train.hybrid.HybridNet`)
+    from ``model.config`` (``"arch"`` key optional: SpArch)."""
     cfg = dict(model_config)
     arch = cfg.pop("arch", ARCH)
+    if arch == "hybrid":                      # the hybrid recurrent network (train/hybrid.py)
+        from .hybrid import build_hybrid
+        return build_hybrid(model_config)
     if arch != ARCH:
-        raise ValueError(f"unknown model arch {arch!r} (expected {ARCH!r})")
+        raise ValueError(f"unknown model arch {arch!r} (expected {ARCH!r} or 'hybrid')")
     allowed = {"n_inputs", "hidden_sizes", "n_classes", "neuron", "dropout", "neuron_kwargs", "readout_kwargs"}
     unknown = sorted(set(cfg) - allowed)
     if unknown:

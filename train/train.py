@@ -116,6 +116,24 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     g.add_argument("--neuron-opt", dest="neuron_opt", action="append", metavar="KEY=VALUE",
                    help="extra neuron option, repeatable (e.g. dt_max=5 for csilif)")
 
+    g = p.add_argument_group(
+        "hybrid recurrent network (--arch hybrid; train/hybrid.py)",
+        "One recurrent hidden layer of --hidden units, floor(p*hidden) spiking, the rest non-spiking, "
+        "and a two-filter leaky-integrator readout. More options with --neuron-opt KEY=VALUE: shuffle, "
+        "mask_seed, nsn_reset, flexible, gamma_init, gamma_penalty, tau_syn, tau_mem, tau_readout, dt, "
+        "weight_scale, surrogate_scale, reg (e.g. --neuron-opt flexible=true).")
+    g.add_argument("--arch", choices=("sparch", "hybrid"), help=f"network {_default('arch')}")
+    g.add_argument("--spiking-ratio", dest="spiking_ratio", type=float, metavar="P",
+                   help=f"fraction of spiking units (1 = pure SNN, 0 = pure NSN/RNN) {_default('spiking_ratio')}")
+    g.add_argument("--nonspiking", choices=("nsn", "ann"),
+                   help=f"non-spiking units: nsn (graded LIF) or ann (tanh) {_default('nonspiking')}")
+    g.add_argument("--recurrent", choices=("direct", "separate", "none"),
+                   help=f"recurrent matrix: direct (all units), separate (spiking hear spiking, non-spiking "
+                        f"hear non-spiking) or none {_default('recurrent')}")
+    g.add_argument("--readout", choices=("max", "sum"), help=f"logits: max or sum over time {_default('readout')}")
+    g.add_argument("--train-fraction", dest="train_fraction", type=float, metavar="F",
+                   help=f"train on a seeded random fraction of the train split {_default('train_fraction')}")
+
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, help=f"{_default('epochs')}")
     g.add_argument("--lr", type=float,
@@ -265,6 +283,28 @@ def limit(dataset, max_samples: int | None):
     return Subset(dataset, idx.tolist())
 
 
+def fraction(dataset, frac: float, seed: int = 42):
+    """A seeded random ``frac`` of ``dataset`` (at least one sample, order kept); the hybrid work's
+    reduced-data runs use a seed-42 random subset."""
+    import torch
+    from torch.utils.data import Subset
+
+    if dataset is None or frac >= 1.0:
+        return dataset
+    n = max(1, int(round(frac * len(dataset))))
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(dataset), generator=gen)[:n].sort().values
+    return Subset(dataset, idx.tolist())
+
+
+def model_label(cfg: dict[str, Any]) -> str:
+    """A short name of the configured network (logs and plot titles)."""
+    if cfg.get("arch", "sparch") == "hybrid":
+        return (f"hybrid {cfg['hidden']} p={cfg['spiking_ratio']:g} {cfg['nonspiking']} "
+                f"{cfg['recurrent']}")
+    return f"{cfg['layers']}x{cfg['hidden']} {cfg['neuron']}"
+
+
 def make_loader(dataset, batch_size: int, collate, *, shuffle: bool, seed: int = 0):
     """A single-process ``DataLoader``; shuffling uses its own generator seeded with ``seed``."""
     import torch
@@ -361,7 +401,8 @@ def train_run(cfg: dict[str, Any], *, task: Any = None, overwrite: bool = False,
     from silava.train.resume import STATE_NAME, capture_rng, check_data, restore_rng, save_state
 
     hidden_types = sorted(k for k, cls in NEURONS.items() if getattr(cls, "spiking", True))
-    if cfg["neuron"] not in hidden_types:
+    hybrid = cfg.get("arch", "sparch") == "hybrid"
+    if not hybrid and cfg["neuron"] not in hidden_types:
         raise ConfigError(f"unknown neuron {cfg['neuron']!r}: use one of {', '.join(hidden_types)}")
     device = setup_torch(cfg["threads"], cfg["device"])
     progress = sys.stderr.isatty() if progress is None else progress
@@ -372,7 +413,7 @@ def train_run(cfg: dict[str, Any], *, task: Any = None, overwrite: bool = False,
         task = load_task(cfg["task"], cfg["data"])
     name = cfg["task"] or task.name
     data_config = {"name": name, **dict(task.config)}
-    train_set = limit(task.train, cfg["max_samples"])
+    train_set = fraction(limit(task.train, cfg["max_samples"]), cfg.get("train_fraction", 1.0))
     valid_set = limit(task.valid, cfg["max_samples"])
     test_set = limit(task.test, cfg["max_samples"])
     if valid_set is None or len(valid_set) == 0 or task.valid is task.test:
@@ -384,7 +425,7 @@ def train_run(cfg: dict[str, Any], *, task: Any = None, overwrite: bool = False,
     if state is not None:
         check_data(state, facts, splits, out)
     train_config = {**cfg, "task": name, "task_facts": facts}
-    mcfg = model_config(cfg, task.n_inputs, task.n_classes)
+    mcfg = model_config(cfg, task.n_inputs, task.n_classes, dt=task.dt)
     seed_everything(seed)  # model init does not depend on how much RNG the data builder used
     try:
         model = build_model(mcfg)
@@ -400,19 +441,20 @@ def train_run(cfg: dict[str, Any], *, task: Any = None, overwrite: bool = False,
     n_params = sum(p.numel() for p in model.parameters())
     _log(f"task {name}: {task.n_inputs} inputs, {task.n_classes} classes, {task.n_steps} steps; "
          f"train/valid/test {len(train_set)}/{len(valid_set)}/{len(test_set)}", quiet)
-    _log(f"model: {cfg['layers']}x{cfg['hidden']} {cfg['neuron']} (+ LI readout), {n_params} parameters; "
+    _log(f"model: {model_label(cfg)} (+ LI readout), {n_params} parameters; "
          f"{torch.get_num_threads()} threads, device {device}", quiet)
 
     out.mkdir(parents=True, exist_ok=True)
-    title = f"{name} / {cfg['neuron']} {cfg['layers']}x{cfg['hidden']} (seed {seed})"
-    summary: dict[str, Any] = {"task": name, "neuron": cfg["neuron"], "finished": False,
+    title = f"{name} / {model_label(cfg)} (seed {seed})"
+    summary: dict[str, Any] = {"task": name, "neuron": "hybrid" if hybrid else cfg["neuron"], "finished": False,
                                "best_valid_acc": None, "best_epoch": None, "test_acc": None,
                                "test_loss": None, "train_seconds": None, "n_params": n_params,
                                "history": [], "config": train_config}
 
     def save(state_dict: dict[str, torch.Tensor]) -> None:
         metrics = {k: summary[k] for k in ("best_valid_acc", "best_epoch", "test_acc", "test_loss",
-                                           "train_seconds", "finished", "n_params", "history")}
+                                           "train_seconds", "finished", "n_params", "history", "flexible")
+                   if k in summary}
         save_checkpoint(out / "ckpt.pt", state_dict=state_dict, model_config=model.config,
                         data_config=data_config, train_config=train_config, metrics=metrics, seed=seed)
 
@@ -447,6 +489,15 @@ def train_run(cfg: dict[str, Any], *, task: Any = None, overwrite: bool = False,
     if result.stopped_early:
         _log(f"warning: stopped early: {result.stopped_early}")
     model.load_state_dict(result.best_state)
+    if hybrid and model.gamma is not None:        # flexible spiking: binarise γ after training
+        from silava.train.hybrid import binarize
+
+        flex = evaluate(model, test_loader, device=device, eval_seed=seed, desc="test (flexible)", progress=progress)
+        model = binarize(model)
+        summary["flexible"] = {"test_acc_before_binarize": flex.acc, "n_spiking": model.n_spiking}
+        _log(f"flexible spiking: binarised gamma >= 0.5 -> {model.n_spiking}/{cfg['hidden']} spiking units "
+             f"(test acc before {flex.acc:.4f})", quiet)
+        result.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     test = evaluate(model, test_loader, device=device, eval_seed=seed, desc="test", progress=progress)
     summary.update(history=result.history, best_valid_acc=result.best_valid_acc, best_epoch=result.best_epoch,
                    test_acc=test.acc, test_loss=test.loss, finished=True,
@@ -730,7 +781,7 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         cfg = resume_config(args) if args.resume else config_from_args(args)
         summary = train_run(cfg, overwrite=args.overwrite, resume=args.resume, progress=args.progress,
                             quiet=args.quiet)
-        print(f"{cfg['task']}/{cfg['neuron']}: best valid acc {summary['best_valid_acc']:.4f} "
+        print(f"{cfg['task']}/{model_label(cfg)}: best valid acc {summary['best_valid_acc']:.4f} "
               f"(epoch {summary['best_epoch']}), test acc {summary['test_acc']:.4f}, "
               f"{summary['train_seconds']:.1f}s; wrote {Path(cfg['out']) / 'ckpt.pt'}")
         return 0
