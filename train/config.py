@@ -84,7 +84,7 @@ DEFAULTS: dict[str, Any] = {
 #: Defaults per architecture, applied over DEFAULTS (and the neuron defaults) and under the YAML file:
 #: the hybrid network has one recurrent hidden layer, no dropout, and the hybrid work's Adam lr range.
 ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
-    "hybrid": {"layers": 1, "dropout": 0.0, "lr": 2e-3, "hidden": 64},
+    "hybrid": {"layers": 1, "dropout": 0.0, "lr": 1e-2, "hidden": 64},
 }
 
 #: Defaults per hidden neuron type, applied over DEFAULTS and under the YAML file
