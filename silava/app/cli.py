@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("silava.app.run", "run model.net as Lava processes (CPU sim or Loihi 2)"),
     "compare": ("silava.app.compare", "float vs fixed point vs Lava: accuracy and agreement"),
     "demo": ("silava.app.demo", "end-to-end demo on a built-in dataset"),
+    "landscape": ("silava.app.landscape", "loss landscape of a checkpoint: surfaces, SAM sharpness, ELA"),
 }
 
 
