@@ -74,15 +74,14 @@ def fixed_and_sam(ckpt: Path, n_sam: int = 256) -> dict[str, Any]:
     from silava.app.landscape import Probe, load_samples, sam_sharpness
     from silava.train.checkpoint import load_checkpoint
     from silava.train.data import get_task
-    from silava.train.hybrid_qat import HybridQATNet, choose_payload_bits
+    from silava.train.hybrid_qat import HybridQATNet, calibration_inputs, choose_payload_bits
     from silava.train.qat import INPUT_MESSAGE_BITS
 
     model, ck = load_checkpoint(ckpt)
     model.eval()
     data = dict(ck["data_config"])
     task = get_task(data.pop("name"), **data)
-    x_cal, _ = load_samples(task, "train", 256)
-    q = choose_payload_bits(model, x_cal, 12)
+    q = choose_payload_bits(model, calibration_inputs(task), 12)
     qnet = HybridQATNet(model, payload_bits=q, input_message_bits=INPUT_MESSAGE_BITS[task.encoding]).eval()
     x, y = load_samples(task, "test", len(task.test))
     with torch.no_grad():

@@ -194,6 +194,23 @@ def run_hybrid(net: HybridInt, x: Tensor, *, spike: intsim.SpikeFn = intsim.hard
     return res
 
 
+#: samples of the train split :func:`choose_payload_bits` calibrates on (export, QAT and landscape alike)
+CALIBRATION_SAMPLES = 256
+
+
+def calibration_inputs(task: Any, n: int = CALIBRATION_SAMPLES) -> Tensor:
+    """The first ``n`` train samples of ``task`` as ``x [n, T, F]`` (float32, zero-padded to the longest)."""
+    import numpy as np
+
+    ds = task.train
+    items = [np.asarray(ds[i][0], dtype=np.float32) for i in range(min(int(n), len(ds)))]
+    T = max(a.shape[0] for a in items)
+    x = torch.zeros(len(items), T, items[0].shape[-1])
+    for i, a in enumerate(items):
+        x[i, :a.shape[0]] = torch.from_numpy(a)
+    return x
+
+
 def choose_payload_bits(model: HybridNet, x: Tensor, state_frac_bits: int, tol: float = PAYLOAD_TOL) -> int:
     """The smallest ``q`` whose rounding of the non-spiking outputs has RMS error ≤ ``tol``·RMS (module doc)."""
     units = unit_codes(model)
@@ -266,5 +283,5 @@ def payload_message_bits(model: HybridNet, payload_bits: int) -> int:
     return message_bits(payload_bits, bool((unit_codes(model) == UNIT_TANH).any()))
 
 
-__all__ = ["FoldedHybrid", "HybridInt", "HybridQATNet", "PAYLOAD_TOL", "choose_payload_bits", "fold_hybrid",
+__all__ = ["CALIBRATION_SAMPLES", "calibration_inputs", "FoldedHybrid", "HybridInt", "HybridQATNet", "PAYLOAD_TOL", "choose_payload_bits", "fold_hybrid",
            "message_bits", "payload_message_bits", "quantize_hybrid", "run_hybrid", "unit_codes"]

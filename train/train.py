@@ -531,7 +531,7 @@ def eval_only(path: str, *, batch_size: int | None = None, max_samples: int | No
     bs = batch_size or int(ckpt["train_config"].get("batch_size", 128))
     progress = sys.stderr.isatty() if progress is None else progress
     results: dict[str, Any] = {"checkpoint": str(path), "task": name,
-                               "neuron": ckpt["model_config"].get("neuron"),
+                               "neuron": (ckpt["model_config"].get("neuron") or ckpt["model_config"].get("arch")),
                                "stored_best_valid_acc": ckpt["metrics"].get("best_valid_acc"),
                                "stored_test_acc": ckpt["metrics"].get("test_acc")}
     for split in ("valid", "test"):
@@ -626,9 +626,11 @@ def qat_run(source: str, out: str, settings, *, epochs: int | None = None, lr: f
     model, ckpt = load_checkpoint(source, map_location="cpu")
     if src_file.resolve() == (out_dir / "ckpt.pt").resolve():
         raise ConfigError("--out would overwrite the --from checkpoint: pick another --out")
-    check_settings(settings, len(model.layers) + 1)
-    with torch.no_grad():
-        quantize_model(model, settings)          # unsupported neuron, unrepresentable weights: fail now
+    hybrid = ckpt["model_config"].get("arch") == "hybrid"
+    check_settings(settings, 2 if hybrid else len(model.layers) + 1)
+    if not hybrid:
+        with torch.no_grad():
+            quantize_model(model, settings)      # unsupported neuron, unrepresentable weights: fail now
     src_cfg = dict(ckpt["train_config"])
     cfg = {**src_cfg}
     cfg["epochs"] = int(epochs if epochs is not None else QAT_DEFAULTS["epochs"])
@@ -669,9 +671,17 @@ def qat_run(source: str, out: str, settings, *, epochs: int | None = None, lr: f
     test_loader = make_loader(test_set, cfg["batch_size"], collate, shuffle=False)
 
     model.to(dev)
-    qnet = QATNet(model, settings, input_message_bits=bits)
+    extra: dict[str, Any] = {}
+    if hybrid:                                   # the hybrid network (train/hybrid_qat.py)
+        from silava.train.hybrid_qat import HybridQATNet, calibration_inputs, choose_payload_bits
+
+        q = choose_payload_bits(model, calibration_inputs(task), settings.state_frac_bits_for(0))
+        qnet = HybridQATNet(model, settings, payload_bits=q, input_message_bits=bits)
+        extra["payload_bits"] = q
+    else:
+        qnet = QATNet(model, settings, input_message_bits=bits)
     sha = sha256_file(src_file)
-    cfg["qat"] = {**settings.to_dict(), "from": sha, "from_path": str(src_file), "init_state": "zeros",
+    cfg["qat"] = {**settings.to_dict(), **extra, "from": sha, "from_path": str(src_file), "init_state": "zeros",
                   "batchnorm": "running statistics (frozen)", "input_message_bits": bits,
                   "timeline": "logical", "selection": "fixed-point validation accuracy"}
     eval_seed = int(ckpt["seed"])
@@ -693,7 +703,7 @@ def qat_run(source: str, out: str, settings, *, epochs: int | None = None, lr: f
 
     out_dir.mkdir(parents=True, exist_ok=True)
     title = f"QAT {name} / {ckpt['model_config'].get('neuron')} (fixed-point valid)"
-    summary: dict[str, Any] = {"task": name, "neuron": ckpt["model_config"].get("neuron"), "qat": True,
+    summary: dict[str, Any] = {"task": name, "neuron": (ckpt["model_config"].get("neuron") or ckpt["model_config"].get("arch")), "qat": True,
                                "finished": False, "best_valid_acc": before["fixed_point"]["valid_acc"],
                                "best_epoch": 0, "test_acc": None, "test_loss": None, "train_seconds": None,
                                "n_params": sum(p.numel() for p in model.parameters()),

@@ -197,7 +197,7 @@ def ela_features(z: np.ndarray, f: np.ndarray, span: float, seed: int) -> dict[s
 
 
 # --------------------------------------------------------------------------- models
-def fixed_point_model(model: Any, ckpt: dict, task: Any, x_calib: Any) -> tuple[Any, dict[str, Any]]:
+def fixed_point_model(model: Any, ckpt: dict, task: Any) -> tuple[Any, dict[str, Any]]:
     """The QAT forward of ``model`` with the checkpoint's QAT settings (or the export defaults)."""
     from silava.core.fixedpoint import QuantConfig
 
@@ -217,9 +217,10 @@ def fixed_point_model(model: Any, ckpt: dict, task: Any, x_calib: Any) -> tuple[
     bits = INPUT_MESSAGE_BITS[encoding]
     try:
         if ckpt["model_config"].get("arch") == "hybrid":
-            from silava.train.hybrid_qat import HybridQATNet, choose_payload_bits
+            from silava.train.hybrid_qat import HybridQATNet, calibration_inputs, choose_payload_bits
 
-            q = qat.get("payload_bits") or choose_payload_bits(model, x_calib, cfg.state_frac_bits_for(0))
+            q = qat.get("payload_bits") or choose_payload_bits(model, calibration_inputs(task),
+                                                               cfg.state_frac_bits_for(0))
             net = HybridQATNet(model, cfg, payload_bits=int(q), input_message_bits=bits)
             info = {"payload_bits": int(q)}
         else:
@@ -272,7 +273,7 @@ def compute(model: Any, ckpt: dict, task: Any, settings: Settings) -> dict[str, 
     try:
         for mode in settings.modes:
             start = time.perf_counter()
-            net, info = (model, {}) if mode == "float" else fixed_point_model(model, ckpt, task, x)
+            net, info = (model, {}) if mode == "float" else fixed_point_model(model, ckpt, task)
             probe = Probe(net, params, x, y, settings.batch_size, eval_seed, bar.update)
             l0, a0, _ = probe.loss()
             curve = [probe.loss([a * d for d in dirs[0]])[:2] for a in line]

@@ -52,7 +52,7 @@ from silava.core.fixedpoint import (BIAS_MAX, BIAS_MIN, CUBA_DECAY_BITS, DECAY_B
                                STATE_MAX, VTH_MAX, VTH_MIN, WEIGHT_EXP_MAX, WEIGHT_EXP_MIN, WEIGHT_MAX, WEIGHT_MIN)
 
 INPUT_ENCODINGS = ("binary", "counts", "graded")
-DECISIONS = ("softmax_sum", "sum_v")
+DECISIONS = ("softmax_sum", "sum_v", "max_v")
 TIMELINES = ("lava", "logical")
 
 #: required / optional neuron keys per type (file names), from the kind declarations
