@@ -59,6 +59,8 @@ from torch import Tensor, nn
 from .neurons.surrogate import make_spike_fn
 
 ARCH = "hybrid"
+#: the model.net kinds the hybrid network deploys as (silava.export.hybrid): its layer and its readout
+KINDS_USED = ("HYBRID", "LI2")
 NONSPIKING = ("nsn", "ann")
 RECURRENT = ("direct", "separate", "none")
 READOUTS = ("max", "sum")
