@@ -791,7 +791,8 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         cfg = resume_config(args) if args.resume else config_from_args(args)
         summary = train_run(cfg, overwrite=args.overwrite, resume=args.resume, progress=args.progress,
                             quiet=args.quiet)
-        print(f"{cfg['task']}/{model_label(cfg)}: best valid acc {summary['best_valid_acc']:.4f} "
+        label = model_label(cfg) if cfg.get("arch", "sparch") == "hybrid" else cfg["neuron"]
+        print(f"{cfg['task']}/{label}: best valid acc {summary['best_valid_acc']:.4f} "
               f"(epoch {summary['best_epoch']}), test acc {summary['test_acc']:.4f}, "
               f"{summary['train_seconds']:.1f}s; wrote {Path(cfg['out']) / 'ckpt.pt'}")
         return 0
