@@ -154,6 +154,34 @@ def quantize_hybrid(model: HybridNet, settings: Optional[QuantConfig] = None, *,
     return HybridInt(hidden, w_rec, e_rec, readout, q, fh.signed, 2**s_r)
 
 
+def from_network(net: Any) -> HybridInt:
+    """The :class:`HybridInt` of a hybrid model.net ``Network`` (duck-typed: ``layers[0]`` a ``HYBRID``
+    ``dense_rec`` (or ``dense``) layer with ``weight_rec`` / ``weight_rec_exp``, ``layers[1]`` ``LI2``)."""
+    layers = list(net.layers)
+    if len(layers) != 2 or layers[0].neuron_type != "HYBRID" or layers[1].neuron_type != "LI2":
+        raise QATError("not a hybrid network: expected a HYBRID layer and an LI2 readout")
+    hidden, readout = intsim.layer_params(layers[0]), intsim.layer_params(layers[1])
+    w_rec = getattr(layers[0], "weight_rec", None)
+    e_rec = getattr(layers[0], "weight_rec_exp", None)
+    e_rec = int(layers[0].weight_exp if e_rec is None else e_rec)
+    signed = bool((hidden.params["unit"] == UNIT_TANH).any())
+    s_r = int(layers[1].neuron["stateFracBits"])
+    return HybridInt(hidden, None if w_rec is None else intsim._tensor(w_rec), e_rec, readout,
+                     int(layers[0].neuron["payloadFracBits"]), signed, 2**s_r)
+
+
+def simulate_network(net: Any, x: Any, *, record: bool = False) -> dict[str, Any]:
+    """:func:`run_hybrid` of a model.net ``Network`` on integer inputs ``x [B, T, F]`` (int64 results)."""
+    hi = from_network(net)
+    with torch.no_grad():
+        res = run_hybrid(hi, intsim._tensor(x), record=record, count=True)
+    res["payload"] = res["payload"].to(torch.int64)
+    res["readout"] = res["readout"].to(torch.int64)
+    if record:
+        res["states"] = [{k: v.to(torch.int64) for k, v in st.items()} for st in res["states"]]
+    return res
+
+
 def rec_dense(weight: Tensor, payload: Tensor, e: int, count: Optional[intsim.Count]) -> Tensor:
     """The recurrent Dense over one step's payloads: ``wrap32(Σ w·P)``, ``<< e`` or ``>> −e`` (floor), wrap32."""
     acc = intsim.wrap32(payload @ weight.T, count)
@@ -283,5 +311,5 @@ def payload_message_bits(model: HybridNet, payload_bits: int) -> int:
     return message_bits(payload_bits, bool((unit_codes(model) == UNIT_TANH).any()))
 
 
-__all__ = ["CALIBRATION_SAMPLES", "calibration_inputs", "FoldedHybrid", "HybridInt", "HybridQATNet", "PAYLOAD_TOL", "choose_payload_bits", "fold_hybrid",
+__all__ = ["CALIBRATION_SAMPLES", "calibration_inputs", "from_network", "simulate_network", "FoldedHybrid", "HybridInt", "HybridQATNet", "PAYLOAD_TOL", "choose_payload_bits", "fold_hybrid",
            "message_bits", "payload_message_bits", "quantize_hybrid", "run_hybrid", "unit_codes"]
