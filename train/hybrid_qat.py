@@ -182,6 +182,18 @@ def simulate_network(net: Any, x: Any, *, record: bool = False) -> dict[str, Any
     return res
 
 
+def integer_values(net: HybridInt) -> dict[str, Any]:
+    """Plain integers (numpy int64 / ints) of a :class:`HybridInt`, for comparisons with the exporter."""
+    def as_np(v: Any) -> Any:
+        return v.detach().to(torch.int64).numpy() if isinstance(v, Tensor) else v
+    return {"weight": as_np(net.hidden.weight), "weight_exp": int(net.hidden.weight_exp),
+            "weight_rec": None if net.weight_rec is None else as_np(net.weight_rec),
+            "weight_rec_exp": int(net.weight_rec_exp), "weight_out": as_np(net.readout.weight),
+            "weight_out_exp": int(net.readout.weight_exp), "payload_bits": net.payload_bits,
+            "hidden": {k: as_np(v) for k, v in net.hidden.params.items()},
+            "readout": {k: as_np(v) for k, v in net.readout.params.items()}}
+
+
 def rec_dense(weight: Tensor, payload: Tensor, e: int, count: Optional[intsim.Count]) -> Tensor:
     """The recurrent Dense over one step's payloads: ``wrap32(Σ w·P)``, ``<< e`` or ``>> −e`` (floor), wrap32."""
     acc = intsim.wrap32(payload @ weight.T, count)
@@ -311,5 +323,5 @@ def payload_message_bits(model: HybridNet, payload_bits: int) -> int:
     return message_bits(payload_bits, bool((unit_codes(model) == UNIT_TANH).any()))
 
 
-__all__ = ["CALIBRATION_SAMPLES", "calibration_inputs", "from_network", "simulate_network", "FoldedHybrid", "HybridInt", "HybridQATNet", "PAYLOAD_TOL", "choose_payload_bits", "fold_hybrid",
+__all__ = ["CALIBRATION_SAMPLES", "calibration_inputs", "from_network", "integer_values", "simulate_network", "FoldedHybrid", "HybridInt", "HybridQATNet", "PAYLOAD_TOL", "choose_payload_bits", "fold_hybrid",
            "message_bits", "payload_message_bits", "quantize_hybrid", "run_hybrid", "unit_codes"]
