@@ -249,7 +249,7 @@ def full_range_network(seed: int, *, n_layers: int | None = None, steps: int = 1
 
     rng = np.random.default_rng(seed)
     spiking = [k for k in (kinds or tuple(KINDS)) if KINDS[k].spiking]
-    graded = [k for k in (kinds or tuple(KINDS)) if not KINDS[k].spiking]
+    graded = [k for k in (kinds or tuple(KINDS)) if KINDS[k].output == "graded"]   # not the hybrid layer
     n_layers = int(n_layers or rng.integers(1, 4))
     sizes = [int(n) for n in rng.integers(1, 24, n_layers + 1)]
     bits = int(rng.choice([0, int(rng.integers(1, 17))]))
