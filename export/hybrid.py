@@ -120,11 +120,11 @@ def quantize(folded: dict[str, Any], config: Optional[QuantConfig] = None, *, pa
     float_r = {"weight": folded["weight_out"], "bias": np.zeros(C), "threshold": np.asarray(float("nan")),
                **folded["readout"]}
     layers = [
-        netfile.Layer("HYBRID", w.astype(np.float32), hidden_params, bias=np.zeros(H, np.float32), weight_exp=e,
+        netfile.Layer("HYBRID", w.astype(np.int64), hidden_params, bias=np.zeros(H, np.int64), weight_exp=e,
                       input_message_bits=int(input_message_bits), layer_type="dense_rec",
-                      weight_rec=None if w_rec is None else w_rec.astype(np.float32), weight_rec_exp=e_rec,
+                      weight_rec=None if w_rec is None else w_rec.astype(np.int64), weight_rec_exp=e_rec,
                       float_params={k: v for k, v in float_h.items() if v is not None}),
-        netfile.Layer("LI2", w_out.astype(np.float32), readout_params, bias=np.zeros(C, np.float32),
+        netfile.Layer("LI2", w_out.astype(np.int64), readout_params, bias=np.zeros(C, np.int64),
                       weight_exp=e_out, input_message_bits=bits_out, float_params=float_r),
     ]
     if w_rec is None:            # no recurrence: a plain dense layer
