@@ -117,7 +117,7 @@ def quantize(folded: dict[str, Any], config: Optional[QuantConfig] = None, *, pa
     H, C = w.shape[0], w_out.shape[0]
     float_h = {"weight": folded["weight"], "weight_rec": folded["weight_rec"], "bias": np.zeros(H),
                "threshold": np.asarray(1.0), **folded["hidden"]}
-    float_r = {"weight": folded["weight_out"], "bias": np.zeros(C), "threshold": np.asarray(float("nan")),
+    float_r = {"weight": folded["weight_out"], "bias": np.zeros(C),
                **folded["readout"]}
     layers = [
         netfile.Layer("HYBRID", w.astype(np.int64), hidden_params, bias=np.zeros(H, np.int64), weight_exp=e,
