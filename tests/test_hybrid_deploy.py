@@ -72,7 +72,7 @@ def test_exported_file_round_trips(nonspiking, recurrent, tmp_path):
     _, net, _, q = random_hybrid(nonspiking, recurrent, 1)
     assert net.layers[0].layer_type == "dense_rec" and net.layers[0].neuron_type == "HYBRID"
     assert net.layers[1].input_message_bits == q + (2 if nonspiking == "ann" else 1)
-    netfile.write(net, tmp_path / "model.net")
+    netfile.write(tmp_path / "model.net", net)
     back = netfile.read(tmp_path / "model.net")
     assert back.layers[0].weight_rec_exp == net.layers[0].weight_rec_exp
     assert np.array_equal(back.layers[0].weight_rec, net.layers[0].weight_rec)
