@@ -101,13 +101,14 @@ def fixed_and_sam(ckpt: Path, n_sam: int = 256) -> dict[str, Any]:
 
 def deploy_costs(ckpt: Path, out: Path) -> dict[str, Any]:
     """Export to model.net, hwsim + report on the test split: accuracy, SOPs and energy per sample."""
-    from silava.export.hybrid import export_hybrid
     from silava.hwsim.report import build_report
     from silava.hwsim.simulate import simulate
     from silava.core.tasks import load_task_arrays
 
-    net = export_hybrid(ckpt, out / "model.net").network
-    x, y = load_task_arrays(net, "test")
+    from silava.export.to_lava import export_checkpoint
+
+    net = export_checkpoint(ckpt, output=str(out / "model.net")).network
+    x, y = load_task_arrays(net.meta.task["name"], net.meta.task, "test", steps=net.meta.steps)
     sim = simulate(net, x)
     rep = build_report(net, sim, "davies2018", x=x)
     summary = rep.get("summary", rep)

@@ -201,7 +201,7 @@ def test_trained_hybrid_end_to_end(tmp_path, shm_guard):
     exported = export_checkpoint(out / "ckpt.pt", output=str(tmp_path / "model.net"))
     net = read(exported.net)
     assert net.layers[0].layer_type == "dense_rec" and net.layers[1].input_message_bits > 0
-    x, y = load_task_arrays(net, "test")
+    x, y = load_task_arrays(net.meta.task["name"], net.meta.task, "test", steps=net.meta.steps)
     sim = simulate(net, x)
     lava = run_samples(net, x, progress=False)
     assert np.array_equal(np.asarray(lava["readout"], dtype=np.int64), sim.readout)
