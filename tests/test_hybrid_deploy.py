@@ -207,5 +207,39 @@ def test_trained_hybrid_end_to_end(tmp_path, shm_guard):
     assert np.array_equal(np.asarray(lava["readout"], dtype=np.int64), sim.readout)
     assert np.array_equal(np.asarray(lava["predictions"]), sim.predictions)
     report = build_report(net, sim, "davies2018", x=x)
-    text = str(report)
-    assert "graded" in text and "macs" in text.lower()
+    pops = report["hybrid"][0]["populations"]
+    assert pops["spiking"]["units"] == 6 and pops["non_spiking"]["units"] == 6
+    graded = pops["non_spiking"]
+    assert graded["events_per_sample"] > 0 and graded["macs_per_sample"] > 0 and graded["acs_per_sample"] == 0
+    assert graded["traffic_bits_per_sample"] > 32 * graded["messages_per_sample"]     # payload bits on top
+    assert report["counts"]["totals"]["per_sample"]["effective_macs"] > 0
+
+
+def test_populations_by_hand():
+    """Two spiking and two graded units; known payloads; the readout's and the recurrent synapses' columns."""
+    from types import SimpleNamespace
+
+    from silava.core import netfile
+    from silava.hwsim.constants import load_constants
+    from silava.hwsim.populations import MESSAGE_HEADER_BITS, hybrid_populations
+
+    hidden = SimpleNamespace(neuron_type="HYBRID", neuron={"unit": np.array([1, 1, 0, 0]), "payloadFracBits": 4},
+                             weight_rec=np.array([[2, 0, 2, 2]] * 4), weight=np.zeros((4, 3)))
+    readout = SimpleNamespace(neuron_type="LI2", weight=np.array([[2, 2, 0, 2], [2, 0, 0, 2]]), input_message_bits=5)
+    payload = np.zeros((1, 3, 4), np.int64)
+    payload[0, 0] = [16, 0, 5, 0]          # one spike (unit 0), one graded event (unit 2)
+    payload[0, 2] = [16, 16, 0, 3]         # two spikes, one graded (unit 3)
+    sim = SimpleNamespace(outputs=[payload, np.zeros((1, 3, 2))], in_window=lambda a, i: a)
+    net = SimpleNamespace(layers=[hidden, readout])
+    (h,) = hybrid_populations(net, sim, load_constants("davies2018"))
+    spk, gr = h["populations"]["spiking"], h["populations"]["non_spiking"]
+    assert spk["events_per_sample"] == 3 and gr["events_per_sample"] == 2
+    # spikes: unit 0 twice (readout col 0: 2 synapses, recurrent col 0: 4), unit 1 once (1 + 0)
+    assert spk["acs_per_sample"] == 2 * (2 + 4) + 1 and spk["macs_per_sample"] == 0
+    # graded: unit 2 (readout 0, recurrent 4), unit 3 (readout 2, recurrent 4)
+    assert gr["macs_per_sample"] == 4 + 6 and gr["acs_per_sample"] == 0
+    assert gr["messages_per_sample"] == 4                              # 2 events x 2 destination layers
+    assert gr["traffic_bits_per_sample"] == 2 * (MESSAGE_HEADER_BITS + 5) + 2 * (MESSAGE_HEADER_BITS + 4 + 1)
+    assert spk["event_rate"] == 3 / (3 * 2)
+    assert gr["energy_pj_per_sample"]["total"] > 0
+    assert netfile  # the module imports with the v2 IR
