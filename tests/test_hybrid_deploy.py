@@ -212,7 +212,7 @@ def test_trained_hybrid_end_to_end(tmp_path, shm_guard):
     graded = pops["non_spiking"]
     assert graded["events_per_sample"] > 0 and graded["macs_per_sample"] > 0 and graded["acs_per_sample"] == 0
     assert graded["traffic_bits_per_sample"] > 32 * graded["messages_per_sample"]     # payload bits on top
-    assert report["counts"]["totals"]["per_sample"]["effective_macs"] > 0
+    assert report["counts"]["total_per_sample"]["effective_macs"] > 0
 
 
 def test_populations_by_hand():
