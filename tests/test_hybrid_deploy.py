@@ -61,8 +61,8 @@ def ladder_intsim_hwsim(net, x) -> list[str]:
 
 
 pytestmark = pytest.mark.skipif(
-    "layer_type" not in __import__("silava.core.netfile", fromlist=["Layer"]).Layer.__dataclass_fields__,
-    reason="needs the model.net v2 IR (dense_rec) of branch bridge")
+    "weight_rec_exp" not in __import__("silava.core.netfile", fromlist=["Layer"]).Layer.__dataclass_fields__,
+    reason="needs the model.net v2 IR (dense_rec, branch bridge) with the recurrent weight exponent")
 
 
 @pytest.mark.parametrize("nonspiking,recurrent", VARIANTS)
