@@ -93,6 +93,9 @@ def quantize(folded: dict[str, Any], config: Optional[QuantConfig] = None, *, pa
              input_message_bits: int = 0, meta: Optional[netfile.Meta] = None) -> tuple[netfile.Network, dict]:
     """The two integer layers of a folded hybrid network and the quantization report."""
     config = config or QuantConfig()
+    if "weight_rec_exp" not in getattr(netfile.Layer, "__dataclass_fields__", {}):
+        raise QuantError("this silava's model.net has no recurrent (dense_rec) layers with their own weight exponent: "
+                         "a hybrid network cannot be exported here; update silava (model.net v2)")
     hk, rk = KINDS["HYBRID"], KINDS["LI2"]
     s, s_r = config.state_frac_bits_for(0), config.state_frac_bits_for(1)
     D, D_r = config.decay_bits_for(0), config.decay_bits_for(1)
