@@ -14,26 +14,11 @@ from conftest import needs_lava
 VARIANTS = [("nsn", "direct"), ("nsn", "separate"), ("ann", "direct"), ("ann", "separate")]
 
 
-def random_hybrid(nonspiking: str, recurrent: str, seed: int, *, n_in: int = 7, n_hidden: int = 9,
-                  n_classes: int = 3):
-    """A random hybrid model (random ratio, shuffled mask, decays, weight scale) and its model.net."""
-    from silava.core.fixedpoint import QuantConfig
-    from silava.export.hybrid import fold, quantize
-    from silava.train.hybrid import HybridNet
+def random_hybrid(nonspiking: str, recurrent: str, seed: int):
+    """A random hybrid model and its model.net (``silava.export.synth.random_hybrid_network``)."""
+    from silava.export.synth import random_hybrid_network
 
-    rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
-    model = HybridNet(n_in, n_hidden, n_classes, spiking_ratio=float(rng.choice([0.0, 0.25, 0.5, 0.75, 1.0])),
-                      nonspiking=nonspiking, recurrent=recurrent, shuffle=True, mask_seed=seed,
-                      nsn_reset=bool(rng.integers(0, 2)), tau_mem=float(rng.uniform(2e-3, 3e-2)),
-                      tau_syn=float(rng.uniform(1e-3, 2e-2)), tau_readout=float(rng.uniform(5e-3, 5e-2)),
-                      weight_scale=float(rng.uniform(1.0, 6.0)), readout=str(rng.choice(["max", "sum"])))
-    s = int(rng.integers(9, 15))
-    q = int(rng.integers(2, min(s, 9) + 1))
-    config = QuantConfig(state_frac_bits=s, decay_bits=int(rng.integers(10, 15)))
-    net, _ = quantize(fold(model), config, payload_bits=q)
-    net.meta.steps = 12
-    return model, net, config, q
+    return random_hybrid_network(nonspiking, recurrent, seed)
 
 
 def random_inputs(net, n: int, seed: int, steps: int = 12) -> np.ndarray:
