@@ -208,3 +208,36 @@ def test_frames_binning():
     x = bin_frames(times, units, n_steps=4, max_time=1.0, spatial_bin=5)   # dt 0.25 from t=0.10
     assert x.shape == (4, 140)
     assert x[0, 0] == 1 and x[0, 1] == 1 and x[1, 0] == 1 and x[1, 139] == 1 and x.sum() == 4
+
+
+def test_qat_of_a_hybrid_checkpoint(tmp_path):
+    """--qat --from a hybrid checkpoint: the fixed-point forward (HybridQATNet), payload bits stored."""
+    from silava.train.checkpoint import load_checkpoint
+    from silava.train.train import main
+
+    src = tmp_path / "src"
+    assert main(["--task", "randman", "--arch", "hybrid", "--hidden", "8", "--epochs", "1", "--batch-size", "40",
+                 "--data-opt", "samples_per_class=20", "--data-opt", "n_classes=2", "--quiet", "--out", str(src)]) == 0
+    assert main(["--qat", "--from", str(src / "ckpt.pt"), "--epochs", "1", "--quiet", "--out", str(tmp_path / "q")]) == 0
+    _, ckpt = load_checkpoint(tmp_path / "q")
+    qat = ckpt["train_config"]["qat"]
+    assert 2 <= qat["payload_bits"] <= 12 and "fixed_point" in ckpt["metrics"]
+
+
+def test_hybrid_qat_net_is_the_integer_forward():
+    """HybridQATNet in eval mode = run_hybrid of the quantized integers; its gradients reach the weights."""
+    from silava.train.hybrid_qat import HybridQATNet, quantize_hybrid, run_hybrid
+
+    torch.manual_seed(5)
+    model = HybridNet(6, 8, 3, spiking_ratio=0.5, nonspiking="ann", weight_scale=3.0)
+    x = (torch.rand(4, 15, 6) < 0.4).float()
+    qnet = HybridQATNet(model, payload_bits=6).eval()
+    with torch.no_grad():
+        out = qnet(x)
+        v = run_hybrid(quantize_hybrid(model, payload_bits=6), x.double())["readout"]
+    assert torch.equal(out, torch.clamp((v / 4096).max(dim=1).values, min=0))
+    assert torch.equal(v, torch.round(v))                                  # integers
+    qnet.train()
+    qnet(x).sum().backward()
+    assert model.w_in.grad is not None and model.w_in.grad.abs().sum() > 0
+    assert model.w_rec.grad is not None and model.w_out.grad.abs().sum() > 0
