@@ -184,6 +184,10 @@ def table(rows: list[dict[str, Any]]) -> str:
         s = statistics.stdev(vals) * scale if len(vals) > 1 else 0.0
         return f"{fmt.format(m)} ± {fmt.format(s)}"
 
+    unique: dict[str, dict[str, Any]] = {}
+    for r in rows:                       # a row per (task, setting, network, seed): the first one wins
+        unique.setdefault(_key(r), r)
+    rows = list(unique.values())
     lines = []
     order = [c["name"] for c in configs()]
     for task in TASKS:
