@@ -196,7 +196,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             if not sel:
                 continue
             lines += [f"\n**{task}, setting `{setting}`** (hidden {sel[0]['hidden']}, n = seeds)\n",
-                      "| network | n | float acc % | fixed acc % | SAM sharpness | ACs/sample | MACs/sample "
+                      "| network | n | float acc % | fixed acc % | SAM sharpness | spike ACs/sample | graded MACs/sample "
                       "| dynamic energy/sample (µJ) | total energy/sample (µJ) |",
                       "|---|---|---|---|---|---|---|---|---|"]
             for name in order:
@@ -205,9 +205,13 @@ def table(rows: list[dict[str, Any]]) -> str:
                     continue
                 def rep(key: str) -> list:
                     return [r.get("report", {}).get(key) for r in rs]
+
+                def pop(name: str, key: str) -> list:
+                    return [r["report"]["populations"][name][key] if "report" in r else None for r in rs]
                 lines.append(f"| {name} | {len(rs)} | {ms([r['float_acc'] for r in rs])} | "
                              f"{ms([r['fixed_acc'] for r in rs])} | {ms([r['sam'] for r in rs], 1.0, '{:.3f}')} | "
-                             f"{ms(rep('acs_per_sample'), 1.0, '{:.0f}')} | {ms(rep('macs_per_sample'), 1.0, '{:.0f}')} | "
+                             f"{ms(pop('spiking', 'acs_per_sample'), 1.0, '{:.0f}')} | "
+                             f"{ms(pop('non_spiking', 'macs_per_sample'), 1.0, '{:.0f}')} | "
                              f"{ms(rep('dynamic_energy_uj_per_sample'), 1.0, '{:.3f}')} | "
                              f"{ms(rep('energy_uj_per_sample'), 1.0, '{:.2f}')} |")
     return "\n".join(lines)
