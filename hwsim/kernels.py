@@ -272,6 +272,99 @@ def dense(weight: np.ndarray, x: np.ndarray, weight_exp: int, graded: bool,
 
 
 # ---------------------------------------------------------------------------
+# Conv synapses (docs/fixed_point.md §2; Lava 0.10.0 PyConvModelFixed)
+# ---------------------------------------------------------------------------
+def wrap24_conv(x: np.ndarray, counters: Optional[Counters] = None) -> np.ndarray:
+    """In place: Lava's Conv ``signed_clamp(x, 24) = ((x + 2^23) mod 2^24) − 2^23`` — a two's-complement
+    *wrap* to 24 bits despite its name (``lava/proc/conv/utils.py``); wrapped elements counted as
+    ``"conv_wrap"``."""
+    if x.size and (x.max() > WRAP_BOUND - 1 or x.min() < -WRAP_BOUND):
+        xi = x.astype(np.int64)
+        if counters is not None:
+            counters.add("conv_wrap", np.count_nonzero((xi > WRAP_BOUND - 1) | (xi < -WRAP_BOUND)))
+        xi += WRAP_BOUND
+        xi &= 2 * WRAP_BOUND - 1
+        xi -= WRAP_BOUND
+        x[...] = xi
+    return x
+
+
+def conv_bound(weight: np.ndarray, x_max: int) -> int:
+    """Upper bound of ``|acc|`` of one conv output for inputs in ``[−x_max, x_max]``."""
+    w = np.abs(np.asarray(weight, dtype=np.int64))
+    return int(w.reshape(w.shape[0], -1).sum(axis=1).max(initial=0)) * int(x_max)
+
+
+def conv_taps(spec, kernel: tuple[int, int]):
+    """For each kernel tap ``(ky, kx)``: the slices of the padded input it reads at every output position."""
+    ho, wo = spec.out_hw(kernel)
+    (sh, sw), (dh, dw) = spec.stride, spec.dilation
+    for ky in range(kernel[0]):
+        for kx in range(kernel[1]):
+            y0, x0 = ky * dh, kx * dw
+            yield ky, kx, slice(y0, y0 + sh * (ho - 1) + 1, sh), slice(x0, x0 + sw * (wo - 1) + 1, sw)
+
+
+def conv_float(weight: np.ndarray, x: np.ndarray, spec, graded: bool, counters: Optional[Counters] = None,
+               *, spikes01: bool = False) -> np.ndarray:
+    """Lava's fixed-point Conv (bit-accurate): ``x [..., C·H·W] -> [..., C_out·H_out·W_out]`` as exact
+    integers in a float array (float32 where exact).
+
+    Inputs and outputs are flat in C order of [C, H, W] (PyTorch's layout). Binary input: any
+    non-zero counts as 1 (Lava casts to bool); graded: the integer payload. The output is the
+    cross-correlation (PyTorch ``conv2d``, which netx's kernel flip turns Lava's convolution into)
+    with zero padding, stride, dilation and groups, **without** the weight exponent (Lava's Conv
+    declares ``weight_exp`` but does not apply it); Lava computes it in float64 and casts to int32
+    (a value outside int32 is counted as ``int32_overflow`` and wrapped), then wraps it to 24 bits
+    (:func:`wrap24_conv`).
+    """
+    w = np.asarray(weight)
+    x = np.asarray(x)
+    c, h, wd = spec.in_shape
+    if x.shape[-1] != c * h * wd:
+        raise ValueError(f"conv: input has {x.shape[-1]} features, the layer expects {c}x{h}x{wd}")
+    lead = x.shape[:-1]
+    x4 = x.reshape(-1, c, h, wd)
+    if graded:
+        x_max = int(np.abs(x4).max()) if x4.size else 0
+    else:
+        x_max = 1
+        if not (spikes01 and x4.dtype in (np.float32, np.float64)):
+            x4 = x4 != 0
+    bound = conv_bound(w, x_max)
+    big = bound > I32_MAX
+    ftype = np.float32 if bound < F32_EXACT else np.float64
+    ctype = np.int64 if big else ftype
+    kernel = (w.shape[2], w.shape[3])
+    ho, wo = spec.out_hw(kernel)
+    ph, pw = spec.padding
+    xp = np.zeros((x4.shape[0], c, h + 2 * ph, wd + 2 * pw), dtype=ctype)
+    xp[:, :, ph:ph + h, pw:pw + wd] = x4
+    g = spec.groups
+    og, cg = w.shape[0] // g, c // g
+    out = np.zeros((x4.shape[0], w.shape[0], ho, wo), dtype=ctype)
+    wc = w.astype(ctype)
+    for ky, kx, ys, xs in conv_taps(spec, kernel):
+        for k in range(g):
+            tap = wc[k * og:(k + 1) * og, :, ky, kx]                       # (og, cg)
+            if not np.any(tap):
+                continue
+            patch = xp[:, k * cg:(k + 1) * cg, ys, xs]                     # (N, cg, ho, wo)
+            out[:, k * og:(k + 1) * og] += np.einsum("oc,nchw->nohw", tap, patch)
+    out = out.reshape(lead + (w.shape[0] * ho * wo,))
+    if big:
+        wrap32(out, counters)                          # float64 -> int32 cast in Lava
+        wrap24_conv(out, counters)
+        return out.astype(np.float64)
+    return wrap24_conv(out, counters)
+
+
+def conv(weight: np.ndarray, x: np.ndarray, spec, graded: bool, counters: Optional[Counters] = None) -> np.ndarray:
+    """:func:`conv_float` as int64."""
+    return conv_float(weight, x, spec, graded, counters).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------
 # neurons (docs/fixed_point.md §3)
 # ---------------------------------------------------------------------------
 class NeuronKernel:
@@ -507,6 +600,89 @@ class LiKernel(NeuronKernel):
         return v, {"V": v}
 
 
+#: netx's sigma-delta exponents (``Network(spike_exp=6)``, ``state_exp = 6``)
+SDNN_SPIKE_EXP = 6
+SDNN_STATE_EXP = 6
+
+
+def _abs32(x: np.ndarray) -> np.ndarray:
+    """``|x|`` as int32 numpy computes it: ``|−2^31| = −2^31``."""
+    mag = np.abs(x)
+    return np.where(x == I32_MIN, I32_MIN, mag) if x.size and x.min() == I32_MIN else mag
+
+
+def _delta(act: np.ndarray, state: dict, vth, counters: Optional[Counters]) -> tuple[np.ndarray, np.ndarray]:
+    """Lava 0.10.0 ``delta_dynamics`` (cum_error off) in int32: returns ``(payload, residue)``."""
+    delta = act - state["ACT"]
+    delta += state["RESIDUE"]
+    wrap32(delta, counters)
+    s = np.where(_abs32(delta) >= vth, delta, 0).astype(delta.dtype)
+    residue = wrap32(delta - s, counters)
+    return np.floor(s / (1 << SDNN_STATE_EXP)) if s.dtype == np.float64 else s >> SDNN_STATE_EXP, residue
+
+
+class DeltaKernel(NeuronKernel):
+    """DELTA: lava-dl's sigma-delta input, exactly Lava 0.10.0 ``PyDeltaModelFixed`` (int32) with
+    netx's ``spike_exp = state_exp = 6``::
+
+        A = wrap32(a << 12);  delta = wrap32(A − ACT + RESIDUE);  s = delta if |delta| ≥ vThMant << 12
+        RESIDUE = wrap32(delta − s);  ACT = A;  output = s >> 6
+    """
+
+    kind = KINDS["DELTA"]
+
+    def _constants(self, params: dict) -> dict:
+        return {"d": 0, "vth": _param(params, "vThMant") << (SDNN_SPIKE_EXP + SDNN_STATE_EXP)}
+
+    def step_prepared(self, a, state, prep, counters=None):
+        act = np.multiply(a, float(1 << (SDNN_SPIKE_EXP + SDNN_STATE_EXP)), dtype=prep["dtype"]) \
+            if prep["dtype"] == np.float64 else np.left_shift(np.asarray(a, np.int64), SDNN_SPIKE_EXP + SDNN_STATE_EXP)
+        wrap32(act, counters)
+        out, residue = _delta(act, state, prep["vth"], counters)
+        return out, {"ACT": act, "RESIDUE": residue}
+
+
+class SigmaDeltaKernel(NeuronKernel):
+    """SIGMA_DELTA: lava-dl's sigma-delta ReLU, exactly Lava 0.10.0 ``PySigmaDeltaModelFixed`` (int32,
+    ReLU) with netx's ``spike_exp = state_exp = 6``::
+
+        SIGMA = wrap32(SIGMA + a);  act = max(wrap32(SIGMA + (bias << 12)), 0)
+        delta = wrap32(act − ACT + RESIDUE);  s = delta if |delta| ≥ vThMant << 12
+        RESIDUE = wrap32(delta − s);  ACT = act;  output = s >> 6
+    """
+
+    kind = KINDS["SIGMA_DELTA"]
+
+    def _constants(self, params: dict) -> dict:
+        shift = SDNN_SPIKE_EXP + SDNN_STATE_EXP
+        return {"d": 0, "vth": _param(params, "vThMant") << shift,
+                "b": _as_int64(params.get("bias", 0)) << shift}
+
+    def step_prepared(self, a, state, prep, counters=None):
+        sigma = np.add(state["SIGMA"], a, dtype=prep["dtype"])
+        wrap32(sigma, counters)
+        act = sigma + prep["b"]
+        wrap32(act, counters)
+        np.maximum(act, 0, out=act)
+        out, residue = _delta(act, state, prep["vth"], counters)
+        return out, {"SIGMA": sigma, "ACT": act, "RESIDUE": residue}
+
+
+class SigmaKernel(NeuronKernel):
+    """SIGMA: lava-dl's sigma-delta output, Lava 0.10.0 ``PySigmaModelFixed``:
+    ``SIGMA = wrap32(SIGMA + a)``, sent every step."""
+
+    kind = KINDS["SIGMA"]
+
+    def _constants(self, params: dict) -> dict:
+        return {"d": 0}
+
+    def step_prepared(self, a, state, prep, counters=None):
+        sigma = np.add(state["SIGMA"], a, dtype=prep["dtype"])
+        wrap32(sigma, counters)
+        return sigma, {"SIGMA": sigma}
+
+
 # ---------------------------------------------------------------------------
 # the hybrid network's kinds: HYBRID (the hybrid recurrent layer) and LI2 (its two-filter readout),
 # silava/core/kinds/hybrid.py and li2.py. HYBRID's output is the integer payload every unit sends
@@ -633,7 +809,7 @@ class Li2Kernel(NeuronKernel):
         return v, {"U": u, "V": v}
 
 
-
 #: neuron type name (as stored in model.net) -> kernel; one per kind declaration (tests check both lists)
 KERNELS: dict[str, NeuronKernel] = {k.type_name: k for k in (CubaKernel(), SilifKernel(), CsilifKernel(), LiKernel(),
-                                                             HybridKernel(), Li2Kernel())}
+                                                              DeltaKernel(), SigmaDeltaKernel(), SigmaKernel(),
+                                                              HybridKernel(), Li2Kernel())}

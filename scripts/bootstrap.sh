@@ -53,5 +53,9 @@ echo "bootstrap: installing pinned dependencies into $VENV (first run takes abou
 "${PIP[@]}" install --no-deps --no-build-isolation -e . \
   || "${PIP[@]}" install --no-deps -e .
 ensure_espeak
+# The C loops (train/neurons/fused.c, hwsim/loops.c): build them now rather than on first use;
+# without a C compiler the Python kernels and the numpy loop run (it says so, and is not an error).
+"$VENV/bin/python" -m silava.train.neurons.native || true
+"$VENV/bin/python" -m silava.hwsim.native || true
 echo "$want" > "$STAMP"
 echo "bootstrap: environment ready in $(( $(date +%s) - start )) s" >&2

@@ -33,6 +33,8 @@ def edit(path, pairs):
     p = f"{root}/{path}"
     s = open(p).read()
     for old, new in pairs:
+        if new in s:                     # applied already (the script may run twice)
+            continue
         if old not in s:
             raise SystemExit(f"{path}: not found: {old[:80]!r}")
         s = s.replace(old, new, 1)
@@ -92,8 +94,8 @@ edit("silava/core/netfile.py", [
  """                or la.conv != lb.conv or la.neuron_shape != lb.neuron_shape or la.weight_rec_exp != lb.weight_rec_exp:"""),
 ])
 edit("hwsim/simulate.py", [
-("""            rec = (layer.weight_rec, layer.weight_exp, not kernel.spiking)""",
- """            rec = (layer.weight_rec, layer.rec_exp, not kernel.spiking)"""),
+("""        rec = (layer.weight_rec, layer.weight_exp, not kernel.spiking) if layer.recurrent else None""",
+ """        rec = (layer.weight_rec, layer.rec_exp, not kernel.spiking) if layer.recurrent else None"""),
 ])
 edit("lava_models/builder.py", [
 ("""            rec = _dense(layer.weight_rec, layer.weight_exp, rec_bits)""",
@@ -125,9 +127,9 @@ edit("silava/core/kinds/li2.py", [
 print("ok")
 
 edit("hwsim/report.py", [
-("""        "raster": _raster(net, sim, raster_sample),
+("""        "raster": _raster(net, sim, raster_sample, x, labels),
     }
-    return json_safe(report)""", """        "raster": _raster(net, sim, raster_sample),
+    return json_safe(report)""", """        "raster": _raster(net, sim, raster_sample, x, labels),
     }
     if sim is not None and any(layer.neuron_type == "HYBRID" for layer in net.layers):
         from silava.hwsim.populations import hybrid_populations   # the spiking and non-spiking units apart

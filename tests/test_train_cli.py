@@ -262,7 +262,7 @@ def test_bad_arguments_one_line_exit_2(argv, needle, capsys, tmp_path, monkeypat
     capsys.readouterr()
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("train.py: error:"), err
+    assert err.count("\n") == 1 and err.startswith("silava train: error:"), err
     assert needle in err
     assert not (tmp_path / "x" / "ckpt.pt").exists()
 

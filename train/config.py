@@ -42,6 +42,7 @@ randman task after 5 epochs, chance level with lr 0.01 or with the box-car).
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -96,6 +97,10 @@ NEURON_DEFAULTS: dict[str, dict[str, Any]] = {
 #: Keys whose values are dicts merged key by key.
 DICT_KEYS = ("data", "neuron_kwargs")
 
+#: largest learning rate accepted: Adam's step is about lr per parameter, so lr >= 10 wipes out any
+#: trained weight in one step (the defaults are 0.01, RF 0.05)
+LR_MAX = 10.0
+
 _INT_KEYS = {"hidden": 1, "layers": 1, "epochs": 1, "batch_size": 1, "patience": 0,
              "seed": 0, "max_samples": 1, "threads": 1}
 _FLOAT_KEYS = ("lr", "dropout", "factor", "min_lr")
@@ -143,16 +148,77 @@ def shipped_configs() -> list[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
 
 
+#: largest YAML config read (the shipped ones are < 2 kB)
+YAML_MAX_BYTES = 256 * 1024
+#: most YAML nodes a config may expand to, aliases followed (a few hundred in practice); bounds
+#: "billion laughs" alias bombs, which are small on disk and exponential once expanded
+YAML_MAX_NODES = 10_000
+
+
+def _expanded_size(node: Any, memo: dict[int, int], active: set[int]) -> int:
+    """Nodes of a composed YAML graph with every alias expanded (memoised: alias bombs cost linear time)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in active:
+        raise ConfigError("recursive YAML alias (a node that contains itself); write the value out")
+    active.add(key)
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo, active) + _expanded_size(v, memo, active) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(v, memo, active) for v in node.value)
+    else:
+        size = 1
+    active.discard(key)
+    memo[key] = size
+    return size
+
+
+def safe_yaml(text: str, where: str) -> Any:
+    """``yaml.safe_load(text)`` after checking that ``text`` expands to at most :data:`YAML_MAX_NODES` nodes."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"cannot parse YAML {where}: {' '.join(str(exc).split())}") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: YAML nested too deeply; a config is a flat mapping of keys to values") from None
+    if node is None:
+        return None
+    try:
+        size = _expanded_size(node, {}, set())
+    except RecursionError:
+        raise ConfigError(f"{where}: YAML nested too deeply; a config is a flat mapping of keys to values") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    if size > YAML_MAX_NODES:
+        raise ConfigError(f"{where}: the YAML expands to {size:,} values (aliases followed), more than a config "
+                          f"holds ({YAML_MAX_NODES:,}); write the values out without anchors and aliases")
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"cannot parse YAML {where}: {' '.join(str(exc).split())}") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: YAML nested too deeply; a config is a flat mapping of keys to values") from None
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config file into a (partial, normalised) config dict."""
+    """Read a YAML config file into a (partial, normalised) config dict.
+
+    Limits: :data:`YAML_MAX_BYTES` on disk, :data:`YAML_MAX_NODES` values once aliases are expanded,
+    UTF-8 text. Every problem is a :class:`ConfigError` naming the file.
+    """
     path = find_config(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        detail = " ".join(str(exc).split())
-        raise ConfigError(f"cannot parse YAML config {path}: {detail}") from None
+        size = path.stat().st_size
+        if size > YAML_MAX_BYTES:
+            raise ConfigError(f"config {path}: {size:,} bytes, more than a config holds ({YAML_MAX_BYTES:,}); pass "
+                              f"the YAML config file (a few keys: task, neuron, hidden, ...)")
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config {path}: not UTF-8 text (byte {exc.start}); save the YAML file as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    raw = safe_yaml(text, f"config {path}")
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
@@ -181,6 +247,10 @@ def merge_configs(*layers: Mapping[str, Any]) -> dict[str, Any]:
     return validate(cfg)
 
 
+#: largest integer setting (epochs, hidden, seed, ...): int32, what torch and numpy seeds take
+INT_MAX = 2**31 - 1
+
+
 def _as_int(key: str, value: Any) -> int:
     if isinstance(value, bool):
         raise ConfigError(f"'{key}' must be an integer, got {value!r}")
@@ -188,8 +258,10 @@ def _as_int(key: str, value: Any) -> int:
         as_float = float(value)
     except (TypeError, ValueError):
         raise ConfigError(f"'{key}' must be an integer, got {value!r}") from None
-    if not as_float.is_integer():
+    if not math.isfinite(as_float) or not as_float.is_integer():
         raise ConfigError(f"'{key}' must be an integer, got {value!r}")
+    if abs(as_float) > INT_MAX:
+        raise ConfigError(f"'{key}' = {value!r} is out of range (at most {INT_MAX:,})")
     return int(as_float)
 
 
@@ -198,9 +270,12 @@ def _as_float(key: str, value: Any) -> float:
     if isinstance(value, bool):
         raise ConfigError(f"'{key}' must be a number, got {value!r}")
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        out = float(value)
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"'{key}' must be a number, got {value!r}") from None
+    if not math.isfinite(out):
+        raise ConfigError(f"'{key}' must be a finite number, got {value!r}")
+    return out
 
 
 def validate(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -221,6 +296,9 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"the hybrid network has one recurrent hidden layer: 'layers' must be 1, got {cfg['layers']}")
     if not cfg["lr"] > 0:
         raise ConfigError(f"'lr' must be > 0, got {cfg['lr']}")
+    if cfg["lr"] > LR_MAX:
+        raise ConfigError(f"'lr' = {cfg['lr']:g} is far too large for Adam (training would diverge to NaN); use a "
+                          f"learning rate below {LR_MAX:g}, typically 1e-3 to 5e-2")
     if not 0.0 <= cfg["dropout"] < 1.0:
         raise ConfigError(f"'dropout' must be in [0, 1), got {cfg['dropout']}")
     if not 0.0 < cfg["factor"] < 1.0:
@@ -246,8 +324,10 @@ def parse_key_values(items: list[str] | None, flag: str) -> dict[str, Any]:
         if not sep or not key.strip():
             raise ConfigError(f"{flag} expects KEY=VALUE, got {item!r}")
         try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError:
+            value = safe_yaml(text, f"{flag} {key.strip()}") if text.strip() else None
+        except ConfigError as exc:
+            if "expands to" in str(exc) or "recursive" in str(exc) or "nested" in str(exc):
+                raise
             value = text
         out[key.strip().replace("-", "_")] = value
     return out

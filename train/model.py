@@ -65,6 +65,8 @@ class SpArchLayer(nn.Module):
         elif neuron.linear_init != "default":
             raise ValueError(f"unknown linear_init {neuron.linear_init!r}")
         self.bn = nn.BatchNorm1d(n_out, momentum=0.05)
+        #: BatchNorm statistics over several processes (``silava.train.dist.SyncStats``); None: this batch
+        self.stats = None
         self.neuron = neuron
         self.dropout = FastDropout(dropout) if dropout > 0 else nn.Identity()
 
@@ -76,13 +78,14 @@ class SpArchLayer(nn.Module):
         bn = self.bn
         use_batch_stats = bn.training or bn.running_mean is None
         if use_batch_stats:
-            mean = z2.mean(0)
-            var = z2.var(0, unbiased=False)
+            if self.stats is not None:      # the global batch of several processes
+                mean, var, n = self.stats.moments(z2)
+            else:
+                mean, var, n = z2.mean(0), z2.var(0, unbiased=False), z2.shape[0]
             if bn.training and bn.track_running_stats and bn.running_mean is not None:
                 with torch.no_grad():
                     bn.num_batches_tracked.add_(1)
                     m = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
-                    n = z2.shape[0]
                     bn.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
                     bn.running_var.mul_(1 - m).add_(var.detach() * (n / max(n - 1, 1)), alpha=m)
         else:
@@ -99,6 +102,9 @@ class SpArchLayer(nn.Module):
         B, T, H = z.shape
         z2 = z.reshape(B * T, H)
         if not self.neuron.bias_on_voltage:
+            if self.stats is not None and self.bn.training:   # statistics of the global batch
+                scale, shift = self.bn_affine(z2)
+                return z * scale + shift, None
             return self.bn(z2).reshape(B, T, H), None
         scale, shift = self.bn_affine(z2)
         return z * scale, shift

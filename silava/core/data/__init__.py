@@ -22,7 +22,7 @@ import importlib
 import inspect
 from typing import Any, Callable
 
-from .task import ENCODINGS, Task
+from .task import ENCODINGS, DataError, MissingDataError, Task
 
 # name -> "module:function" (imported lazily, so `import silava.core.data` stays cheap)
 TASKS: dict[str, str] = {
@@ -37,7 +37,8 @@ TASKS: dict[str, str] = {
 #: the task name a checkpoint records for data given as a Python ``Dataset`` (``silava.fit``)
 PYTHON_DATASET = "dataset"
 
-__all__ = ["TASKS", "ENCODINGS", "PYTHON_DATASET", "Task", "get_task", "task_builder", "task_arguments"]
+__all__ = ["TASKS", "ENCODINGS", "PYTHON_DATASET", "DataError", "MissingDataError", "Task", "get_task", "task_builder",
+           "task_arguments"]
 
 
 def task_builder(name: str) -> Callable[..., Task]:

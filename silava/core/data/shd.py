@@ -33,7 +33,7 @@ import numpy as np
 
 from silava.core.fileio import atomic_path
 
-from .task import Dataset, MissingDataError, SubsetDataset, Task, default_data_dir, split_indices
+from .task import DataError, Dataset, MissingDataError, SubsetDataset, Task, default_data_dir, split_indices
 
 N_CHANNELS = 700
 
@@ -163,6 +163,68 @@ def read_spike_h5(path: str | os.PathLike) -> dict[str, object]:
     return out
 
 
+def check_spike_h5(path: str | os.PathLike, n_channels: int | None = None,
+                   n_classes: int | None = None) -> dict[str, object]:
+    """Read and check a whole SHD-format file; returns ``labels`` (int64), ``keys``, ``max_unit`` (−1 if no events).
+
+    Raises :class:`DataError` (one line naming the file, the sample and the fix) for a file that is
+    not HDF5, lacks a dataset, holds no samples, has ``spikes/times``, ``spikes/units`` and ``labels``
+    of different lengths, a sample whose times and units differ in length, unit ids that are
+    negative, fractional or ``>= n_channels``, or labels that are negative, fractional or
+    ``>= n_classes``.
+    """
+    name = os.path.basename(os.fspath(path))
+    fix = "write it with silava.core.data.shd.write_spike_h5"
+    try:
+        with h5py.File(path, "r") as f:
+            for key in ("spikes/times", "spikes/units", "labels"):
+                if key not in f or not isinstance(f[key], h5py.Dataset):
+                    raise DataError(f"{name} is not in the SHD format (no dataset '{key}'); {fix} "
+                                    f"(datasets spikes/times, spikes/units, labels)")
+            times, units, labels = f["spikes/times"][:], f["spikes/units"][:], f["labels"][:]
+            keys = [_to_str(k) for k in f["extra/keys"][:]] if "extra/keys" in f else []
+    except DataError:
+        raise
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{name} is not a readable HDF5 file ({detail}); {fix}") from None
+    if not len(times) == len(units) == len(labels):
+        raise DataError(f"{name}: spikes/times, spikes/units and labels hold {len(times)}, {len(units)} and "
+                        f"{len(labels)} samples; write one entry per sample in each")
+    if len(labels) == 0:
+        raise DataError(f"{name} holds no samples; add samples or remove the file")
+    labels = np.asarray(labels).reshape(-1)
+    if labels.dtype.kind not in "iuf" or (labels.dtype.kind == "f" and not np.all(labels == np.round(labels))):
+        raise DataError(f"{name}: labels must be integer classes 0..C-1, got dtype {labels.dtype}; {fix}")
+    labels = labels.astype(np.int64)
+    if labels.min() < 0:
+        i = int(np.argmin(labels))
+        raise DataError(f"{name}: sample {i} has label {int(labels[i])}; labels are classes 0..C-1")
+    if n_classes is not None and labels.max() >= n_classes:
+        i = int(np.argmax(labels))
+        raise DataError(f"{name}: sample {i} has label {int(labels[i])} but the task has {n_classes} classes "
+                        f"(0..{n_classes - 1}); fix the labels or use the folder task for your own classes")
+    top = -1
+    for i, (t, u) in enumerate(zip(times, units)):
+        t, u = np.asarray(t).reshape(-1), np.asarray(u).reshape(-1)
+        if t.shape != u.shape:
+            raise DataError(f"{name}: sample {i} has {t.size} spike times but {u.size} unit ids; write one unit id "
+                            f"per spike time")
+        if u.size == 0:
+            continue
+        if u.dtype.kind == "f" and not np.all(u == np.round(u)):
+            raise DataError(f"{name}: sample {i} has fractional unit ids; unit ids are channel numbers 0..N-1")
+        low, high = int(u.min()), int(u.max())
+        if low < 0:
+            raise DataError(f"{name}: sample {i} has unit id {low}; unit ids are channel numbers 0..N-1")
+        if n_channels is not None and high >= n_channels:
+            raise DataError(f"{name}: sample {i} has unit id {high} but the task has {n_channels} channels "
+                            f"(0..{n_channels - 1}); fix the file or use the folder task (its channel count "
+                            f"follows the data)")
+        top = max(top, high)
+    return {"labels": labels, "keys": keys, "max_unit": top}
+
+
 def _to_str(k: object) -> str:
     return k.decode("utf-8") if isinstance(k, bytes) else str(k)
 
@@ -175,7 +237,8 @@ class SpikeH5Dataset(Dataset):
     """
 
     def __init__(self, path: str | os.PathLike, n_steps: int, max_time: float, spatial_bin: int = 1,
-                 n_channels: int = N_CHANNELS, in_memory: bool = False, binning: str = "sparch") -> None:
+                 n_channels: int = N_CHANNELS, in_memory: bool = False, n_classes: int | None = None,
+                 binning: str = "sparch") -> None:
         if binning not in BINNINGS:
             raise ValueError(f"binning must be one of {', '.join(BINNINGS)}, got {binning!r}")
         self.binning = binning
@@ -184,12 +247,10 @@ class SpikeH5Dataset(Dataset):
         self.max_time = max_time
         self.spatial_bin = spatial_bin
         self.n_channels = n_channels
-        with h5py.File(self.path, "r") as f:
-            for key in ("spikes/times", "spikes/units", "labels"):
-                if key not in f:
-                    raise ValueError(f"{self.path}: not an SHD-format file (no '{key}')")
-            self.labels = f["labels"][:].astype(np.int64)
-            self.keys = [_to_str(k) for k in f["extra/keys"][:]] if "extra/keys" in f else []
+        info = check_spike_h5(self.path, n_channels, n_classes)   # the whole file, once: no surprise mid-training
+        self.labels = info["labels"]
+        self.keys = info["keys"]
+        self.max_unit = int(info["max_unit"])
         self._events = None
         if in_memory:
             data = read_spike_h5(self.path)
@@ -216,7 +277,7 @@ class SpikeH5Dataset(Dataset):
         i %= len(self)
         times, units = self.events(i)
         if len(units) and (int(np.min(units)) < 0 or int(np.max(units)) >= self.n_channels):
-            raise ValueError(f"{self.path}: sample {i} has unit ids outside [0, {self.n_channels})")
+            raise DataError(f"{self.path}: sample {i} has unit ids outside [0, {self.n_channels}); fix the file")
         binner = bin_frames if getattr(self, "binning", "sparch") == "frames" else bin_events
         x = binner(times, units, self.n_steps, self.max_time, self.spatial_bin, self.n_channels)
         return x, int(self.labels[i])
@@ -252,7 +313,7 @@ def spike_files_task(name: str, files: dict[str, str], config: dict, n_steps: in
     if binning not in BINNINGS:
         raise ValueError(f"{name}: binning must be one of {', '.join(BINNINGS)}, got {binning!r}")
     kw = dict(n_steps=int(n_steps), max_time=float(max_time), spatial_bin=int(spatial_bin),
-              in_memory=in_memory, binning=binning)
+              in_memory=in_memory, n_classes=n_classes, binning=binning)
     train = SpikeH5Dataset(files["train"], **kw)
     test = SpikeH5Dataset(files["test"], **kw)
     if valid_fraction > 0:

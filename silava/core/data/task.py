@@ -110,6 +110,10 @@ class Task:
                 f"{len(self.train)}/{len(self.valid)}/{len(self.test)} train/valid/test)")
 
 
+class DataError(ValueError):
+    """A data file that cannot be used as it is (one line: the file, the problem, the fix)."""
+
+
 class MissingDataError(FileNotFoundError):
     """A data file or folder a task needs is absent (message: which file, where to get it)."""
 

@@ -73,5 +73,6 @@ KIND = Kind(
     # LIF unit: mul(alpha,U), mul(beta,V), mul(2^D-beta,U), mul(S-G,Vn); adds A, B, Vn; compare; payload shift
     cost=Cost(mults=4, adds=4, compares=1),
     membrane="V",
+    layer_types=("dense", "dense_rec"),
     equations=__doc__,
 )

@@ -31,5 +31,6 @@ KIND = Kind(
     # U = sat(mul(alpha,U) + A + B); V = sat(mul(beta,V) + mul(2^D-beta,U))
     cost=Cost(mults=3, adds=3, compares=0),
     membrane="V",
+    layer_types=("dense",),
     equations=__doc__,
 )
