@@ -300,6 +300,18 @@ def check_neuron_options(cfg: dict[str, Any]) -> None:
     """``--neuron-opt`` keys the hidden neuron does not take are a :class:`ConfigError` naming the valid ones."""
     from silava.train.neurons import NEURONS
 
+    if cfg.get("arch", "sparch") == "hybrid":        # the hybrid network's own options (train/hybrid.py)
+        import inspect
+
+        from silava.train.hybrid import HybridNet
+
+        fixed = {"n_inputs", "n_hidden", "n_classes", "spiking_ratio", "nonspiking", "recurrent", "readout"}
+        known = [n for n in inspect.signature(HybridNet.__init__).parameters if n not in fixed | {"self"}]
+        for key in cfg.get("neuron_kwargs", {}):
+            if key not in known:
+                raise ConfigError(f"--neuron-opt {key}: the hybrid network has no option {key!r}; its options "
+                                  f"are {', '.join(sorted(known))}")
+        return
     cls = NEURONS.get(cfg["neuron"])
     if cls is None:
         return
