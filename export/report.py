@@ -63,7 +63,7 @@ def _collapses(kind: Kind, n: dict, p: dict, D: int, s: int) -> tuple[dict[str, 
             continue
         x = np.asarray(p[param.source], dtype=np.float64)
         q = np.asarray(n[param.key])
-        scale = 2.0 ** (D if param.grid == "decay" else s)
+        scale = 2.0 ** param.scale_bits(D, s)
         err[param.source] = float(np.max(np.abs(q / scale - x))) if x.size else 0.0
         if param.key in pair:
             continue

@@ -267,7 +267,7 @@ def full_range_network(seed: int, *, n_layers: int | None = None, steps: int = 1
     rng = np.random.default_rng(seed)
     kinds = kinds or tuple(k for k, kind in KINDS.items() if kind.trainable)   # lava-dl's kinds: their own synth
     spiking = [k for k in kinds if KINDS[k].spiking]
-    graded = [k for k in kinds if not KINDS[k].spiking]
+    graded = [k for k in kinds if KINDS[k].output == "graded"]   # readouts (not the hybrid layer)
     n_layers = int(n_layers or rng.integers(1, 4))
     sizes = [int(n) for n in rng.integers(1, 24, n_layers + 1)]
     bits = int(rng.choice([0, int(rng.integers(1, 17))]))
@@ -455,3 +455,33 @@ def random_graded_inputs(net: Network, batch: int, seed: int, smooth: float = 0.
     x = np.clip(np.rint(x), 0, top).astype(np.int64)
     x[:, :, :: max(1, shape[2] // 3)][rng.random((shape[0], shape[1], len(range(0, shape[2], max(1, shape[2] // 3))))) < 0.01] = top
     return x
+
+
+def random_hybrid_network(nonspiking: str, recurrent: str, seed: int, *, n_in: int = 7, n_hidden: int = 9,
+                          n_classes: int = 3, steps: int = 12):
+    """A random hybrid network (``silava.train.hybrid``; torch): ``(model, net, config, payload_bits)``.
+
+    Random spiking ratio (0 … 1, a shuffled mask), nsn reset, time constants, weight scale and readout
+    rule; quantized by ``silava.export.hybrid`` with a random state scale ``s`` in [9, 14], decay grid
+    ``D`` in [10, 14] and payload bits ``q`` in [2, min(s, 9)]. For the equivalence ladder of the hybrid
+    kinds (tests/test_hybrid_deploy.py).
+    """
+    import torch
+
+    from silava.core.fixedpoint import QuantConfig
+    from silava.export.hybrid import fold, quantize
+    from silava.train.hybrid import HybridNet
+
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    model = HybridNet(n_in, n_hidden, n_classes, spiking_ratio=float(rng.choice([0.0, 0.25, 0.5, 0.75, 1.0])),
+                      nonspiking=nonspiking, recurrent=recurrent, shuffle=True, mask_seed=seed,
+                      nsn_reset=bool(rng.integers(0, 2)), tau_mem=float(rng.uniform(2e-3, 3e-2)),
+                      tau_syn=float(rng.uniform(1e-3, 2e-2)), tau_readout=float(rng.uniform(5e-3, 5e-2)),
+                      weight_scale=float(rng.uniform(1.0, 6.0)), readout=str(rng.choice(["max", "sum"])))
+    s = int(rng.integers(9, 15))
+    q = int(rng.integers(2, min(s, 9) + 1))
+    config = QuantConfig(state_frac_bits=s, decay_bits=int(rng.integers(10, 15)))
+    net, _ = quantize(fold(model), config, payload_bits=q)
+    net.meta.steps = int(steps)
+    return model, net, config, q

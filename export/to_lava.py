@@ -362,6 +362,19 @@ def quantize_checkpoint(ckpt_path: str | os.PathLike, config: Optional[QuantConf
     metrics = ckpt.get("metrics") or {}
     acc = metrics.get("test_acc")
     float_accuracy = float(acc) if isinstance(acc, (int, float)) and not isinstance(acc, bool) else math.nan
+    if ckpt["model_config"].get("arch") == "hybrid":     # the hybrid recurrent network (export/hybrid.py)
+        from silava.export.hybrid import quantize_hybrid_model
+
+        try:
+            net, report = quantize_hybrid_model(model, ckpt, config, steps=steps, dt=dt, encoding=encoding,
+                                                checkpoint=str(real_ckpt), checkpoint_sha256=sha256_file(real_ckpt),
+                                                float_accuracy=float_accuracy, task=dict(ckpt["data_config"]))
+        except (QuantError, netfile.NetFileError) as exc:
+            raise ExportError(str(exc)) from None
+        versions = _versions(ckpt)
+        net.meta.silava_version = versions["silava"]
+        net.meta.quantization["versions"] = versions
+        return Quantized(network=net, report=report, warnings=[w for w in [qat_mismatch(ckpt, config)] if w])
     result = quantize_model(model, steps=steps, dt=dt, encoding=encoding, config=config,
                             task=dict(ckpt["data_config"]), checkpoint=str(real_ckpt),
                             checkpoint_sha256=sha256_file(real_ckpt), float_accuracy=float_accuracy,

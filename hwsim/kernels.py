@@ -683,6 +683,133 @@ class SigmaKernel(NeuronKernel):
         return sigma, {"SIGMA": sigma}
 
 
+# ---------------------------------------------------------------------------
+# the hybrid network's kinds: HYBRID (the hybrid recurrent layer) and LI2 (its two-filter readout),
+# silava/core/kinds/hybrid.py and li2.py. HYBRID's output is the integer payload every unit sends
+# (spiking: 2^q or 0; graded LIF and tanh: the value rounded on the 2^q grid).
+# ---------------------------------------------------------------------------
+from silava.core.kinds.hybrid import (TANH_STEP_BITS, TANH_TABLE, TANH_TABLE_BITS, UNIT_GRADED,  # noqa: E402
+                                      UNIT_SPIKING, UNIT_TANH)
+
+_TABLE = np.asarray(TANH_TABLE + (TANH_TABLE[-1],), dtype=np.int64)
+
+
+def tanh_payload(x: np.ndarray, state_frac_bits: int, payload_bits: int) -> np.ndarray:
+    """The fixed-point tanh of ``x`` (state units, scale ``2^s``) as a payload on the ``2^q`` grid (int64).
+
+    Table ``T[k] = rnd(tanh(k/8)·2^16)``, ``h = s − 3``, ``k = |x| >> h``; ``y16 = T[k] +
+    (((T[k+1] − T[k])·(|x| − (k << h))) >> h)`` (``T[48]`` for ``k ≥ 48``); payload
+    ``sign(x)·((y16 + 2^(15−q)) >> (16 − q))``.
+    """
+    s, q = int(state_frac_bits), int(payload_bits)
+    h = s - TANH_STEP_BITS
+    xi = np.asarray(x).astype(np.int64)
+    mag = np.abs(xi)
+    k = mag >> h
+    big = k >= len(TANH_TABLE) - 1
+    k = np.minimum(k, len(TANH_TABLE) - 1)
+    frac = np.where(big, 0, mag - (k << h))
+    y16 = _TABLE[k] + (((_TABLE[k + 1] - _TABLE[k]) * frac) >> h)
+    shift = TANH_TABLE_BITS - q
+    if shift:
+        y16 = (y16 + (1 << (shift - 1))) >> shift
+    return np.where(xi < 0, -y16, y16)
+
+
+class HybridKernel(NeuronKernel):
+    """HYBRID (silava/core/kinds/hybrid.py)::
+
+        spiking  s = V > VTH,  G = S·s,            payload = 2^q·s
+        graded   g = clip(V, 0, S),  G = g·softReset,  payload = (g + 2^(s−q−1)) >> (s−q)
+        tanh     payload = tanh_q(A + B),  U = V = 0
+        Vn = sat(mul(beta, V, D) + mul(2^D − beta, U, D));  V' = mul(S − G, Vn, s)
+        U' = sat(mul(alpha, U, D) + A + B)
+    """
+
+    kind = KINDS["HYBRID"]
+    _grid_keys = ("alpha", "beta", "beta_c")
+    _ints = ("s", "q")
+
+    def _constants(self, params: dict) -> dict:
+        d = _scalar(params, "decayBits", LIF_DECAY_BITS)
+        s = _scalar(params, "stateFracBits")
+        q = _scalar(params, "payloadFracBits")
+        if not 1 <= q <= min(s, TANH_TABLE_BITS) or s < TANH_STEP_BITS:
+            raise ValueError(f"HYBRID: payloadFracBits {q} must be in [1, min(stateFracBits {s}, 16)]")
+        unit = _param(params, "unit")
+        beta = _param(params, "beta")
+        return {"d": d, "s": s, "q": q, "alpha": _param(params, "alpha"), "beta": beta, "beta_c": (1 << d) - beta,
+                "vth": _param(params, "vThMant") << ACT_SHIFT, "b": self._bias(params),
+                "spk": (unit == UNIT_SPIKING).astype(np.int64), "grd": (unit == UNIT_GRADED).astype(np.int64),
+                "tnh": (unit == UNIT_TANH).astype(np.int64),
+                "reset": _param(params, "softReset") * (unit == UNIT_GRADED)}
+
+    def prepare(self, params: dict, dtype=np.int64, shape: Optional[tuple[int, ...]] = None) -> dict:
+        ints = {k: self._constants(params)[k] for k in self._ints}
+        prep = super().prepare(params, dtype, shape)
+        prep.update(ints)
+        return prep
+
+    def step_prepared(self, a, state, prep, counters: Optional[Counters] = None):
+        dt, d, s, q = prep["dtype"], prep["d"], prep["s"], prep["q"]
+        S = float(1 << s) if dt == np.float64 else 1 << s
+        U, V = state["U"], state["V"]
+        spike = (V > prep["vth"]) * prep["spk"]
+        g = np.clip(V, 0, S)
+        G = spike * S + g * prep["reset"]
+        A = _act(a, dt)
+        A += prep["b"]
+        if s > q:
+            graded = g + (1 << (s - q - 1))
+            graded = np.floor(graded / float(1 << (s - q))) if dt == np.float64 else graded >> (s - q)
+        else:
+            graded = g.copy()
+        payload = spike * (1 << q) + graded * prep["grd"]
+        if np.any(prep["tnh"]):
+            payload = payload + tanh_payload(A, s, q).astype(dt) * prep["tnh"]
+        vn = _mul(prep["beta"], V, d)
+        vn += _mul(prep["beta_c"], U, d)
+        sat(vn, counters)
+        p = (S - G) * vn
+        if dt == np.float64:
+            v_new = np.trunc(p * 2.0 ** -s)
+        else:
+            v_new = _shr0(p.astype(np.int64), s)
+        u_new = _mul(prep["alpha"], U, d)
+        u_new += A
+        sat(u_new, counters)
+        keep = 1 - prep["tnh"]
+        return payload, {"U": u_new * keep, "V": v_new * keep}
+
+
+class Li2Kernel(NeuronKernel):
+    """LI2 (silava/core/kinds/li2.py)::
+
+        U = sat(mul(alpha, U, D) + A + B);  V = sat(mul(beta, V, D) + mul(2^D − beta, U, D))
+    """
+
+    kind = KINDS["LI2"]
+    _grid_keys = ("alpha", "beta", "beta_c")
+
+    def _constants(self, params: dict) -> dict:
+        d = _scalar(params, "decayBits", LIF_DECAY_BITS)
+        beta = _param(params, "beta")
+        return {"d": d, "alpha": _param(params, "alpha"), "beta": beta, "beta_c": (1 << d) - beta,
+                "b": self._bias(params)}
+
+    def step_prepared(self, a, state, prep, counters: Optional[Counters] = None):
+        d = prep["d"]
+        u = _mul(prep["alpha"], state["U"], d)
+        u += _act(a, prep["dtype"])
+        u += prep["b"]
+        sat(u, counters)
+        v = _mul(prep["beta"], state["V"], d)
+        v += _mul(prep["beta_c"], u, d)
+        sat(v, counters)
+        return v, {"U": u, "V": v}
+
+
 #: neuron type name (as stored in model.net) -> kernel; one per kind declaration (tests check both lists)
 KERNELS: dict[str, NeuronKernel] = {k.type_name: k for k in (CubaKernel(), SilifKernel(), CsilifKernel(), LiKernel(),
-                                                              DeltaKernel(), SigmaDeltaKernel(), SigmaKernel())}
+                                                              DeltaKernel(), SigmaDeltaKernel(), SigmaKernel(),
+                                                              HybridKernel(), Li2Kernel())}

@@ -173,6 +173,10 @@ def build_report(net: "Network", sim_result_or_counts: Any, constants: "Constant
         "constants": const.to_dict(),
         "raster": _raster(net, sim, raster_sample, x, labels),
     }
+    if sim is not None and any(layer.neuron_type == "HYBRID" for layer in net.layers):
+        from silava.hwsim.populations import hybrid_populations   # the spiking and non-spiking units apart
+
+        report["hybrid"] = hybrid_populations(net, sim, const)
     return json_safe(report)
 
 
@@ -226,6 +230,26 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return lines + [""]
 
 
+def _hybrid_section(hybrid: Optional[list]) -> list[str]:
+    """The populations of each hybrid layer (hwsim.populations), or nothing."""
+    if not hybrid:
+        return []
+    lines = ["## Hybrid layers: spiking and non-spiking populations (per sample)", "",
+             "Spikes are accumulates (ACs), graded payloads multiply-accumulates (MACs) where they arrive "
+             "(the next layer and the recurrent synapses); every message carries the payload bits on top of a "
+             f"{hybrid[0]['message_header_bits']}-bit header (an assumption), and message energy scales with its size.", ""]
+    rows = []
+    for h in hybrid:
+        for name, p in h["populations"].items():
+            e = p.get("energy_pj_per_sample", {})
+            rows.append([f"layer/{h['layer']}", name.replace("_", "-"), p["units"], p["events_per_sample"],
+                         p["event_rate"], p["acs_per_sample"], p["macs_per_sample"], p["messages_per_sample"],
+                         p["traffic_bits_per_sample"], (e.get("total", 0.0) / 1e6) if e else "-"])
+    lines += _table(["layer", "population", "units", "events", "event rate", "ACs", "MACs (graded)", "messages",
+                     "traffic (bits)", "energy µJ"], rows)
+    return lines
+
+
 def render_markdown(report: dict[str, Any], plots: tuple[str, ...] = ()) -> str:
     """report.md: the human summary of :func:`build_report`'s dict."""
     counts, cost, mapping = report["counts"], report["cost"], report["mapping"]
@@ -276,6 +300,7 @@ def render_markdown(report: dict[str, Any], plots: tuple[str, ...] = ()) -> str:
     lines += _table(["layer", "eff. ACs", "eff. MACs", "eff. ops (float model)", "dense ops", "spikes",
                      "act. sparsity", "membrane updates", "active updates", "messages", "buffers",
                      "conn. sparsity"], rows)
+    lines += _hybrid_section(report.get("hybrid"))
     lines += ["## Mapping", ""]
     rows = []
     for c in mapping["cores"]:

@@ -271,7 +271,7 @@ def _simulate_chunk(net: Network, x: np.ndarray, timeline: str, record: bool,
         # does the next layer need a time-major input (not an event-driven C loop)?
         feed_next = nxt and not (kernel.spiking and _event_driven(net.layers[i + 1], kernels[i + 1], record,
                                                                   np.zeros((0, 0, 0), np.uint8)))
-        rec = (layer.weight_rec, layer.weight_exp, not kernel.spiking) if layer.recurrent else None
+        rec = (layer.weight_rec, layer.rec_exp, not kernel.spiking) if layer.recurrent else None
         if rec is None and _event_driven(layer, kernel, record, payload):
             feed, out, own, saturated = native.run_layer(
                 kernel.type_name, prep, None, delay, reset_at, feed_next, kernel.spiking, total,

@@ -412,7 +412,8 @@ def _synapse(layer, i: int, tag: str, count: Optional[tuple[int, int, int]] = No
     bits = int(layer.input_message_bits)
     if layer.layer_type == "input":
         return None
-    if tag != "fixed_pt" and layer.layer_type != "dense":
+    float_rec = layer.layer_type == "dense_rec" and "weight_rec" in (layer.float_params or {})
+    if tag != "fixed_pt" and layer.layer_type != "dense" and not float_rec:
         raise BuildError(f"layer/{i}/type: floating_pt runs dense layers only (a {layer.layer_type} layer has "
                          f"no float group); use fixed_pt")
     if layer.layer_type == "conv":
@@ -507,7 +508,12 @@ def build_network(net, tag: str = "fixed_pt", *, inputs: Optional[np.ndarray] = 
         offset = delays[i] - 1                                     # zero after step d_i: clear at d_i + 1
         if layer.recurrent:
             rec_bits = 0 if get_kind(layer.neuron_type).spiking else A_IN_BITS
-            rec = _dense(layer.weight_rec, layer.weight_exp, rec_bits)
+            if tag == "fixed_pt":
+                rec = _dense(layer.weight_rec, layer.rec_exp, rec_bits)
+            else:                                    # the float recurrent weights (a hybrid layer's float group)
+                from lava.proc.dense.process import Dense
+
+                rec = Dense(weights=_float_param(layer, i, "weight_rec"), num_message_bits=rec_bits)
             neuron.s_out.connect(rec.s_in)
             rec.a_out.connect(neuron.a_in)           # Lava's InPort adds both Dense outputs (int32)
             resets.append(_reset(rec.a_buff, P, offset))

@@ -310,9 +310,11 @@ def test_sparse_encoding_sends_only_where_weights_are_nonzero():
 
 def test_buffers_and_memory_at_deployed_widths():
     assert {k: v.state_words for k, v in NEURON_COSTS.items()} == {"CUBA": 2, "SILIF": 2, "CSILIF": 2, "LI": 1,
-                                                                 "DELTA": 2, "SIGMA_DELTA": 3, "SIGMA": 1}
+                                                                 "DELTA": 2, "SIGMA_DELTA": 3, "SIGMA": 1,
+                                                                    "HYBRID": 2, "LI2": 2}
     assert {k: v.prev_spike_bits for k, v in NEURON_COSTS.items()} == {"CUBA": 0, "SILIF": 1, "CSILIF": 1, "LI": 0,
-                                                                      "DELTA": 0, "SIGMA_DELTA": 0, "SIGMA": 0}
+                                                                      "DELTA": 0, "SIGMA_DELTA": 0, "SIGMA": 0,
+                                                                       "HYBRID": 0, "LI2": 0}
     net = random_network("SILIF", [7, 5, 3], steps=4, seed=12)
     s0, s1 = static_counts(net)
     assert (s0["buffers"], s0["prev_spike_bits"], s1["buffers"], s1["prev_spike_bits"]) == (10, 5, 3, 0)

@@ -416,8 +416,8 @@ def test_int_and_float_carriers_agree_and_step_is_pure(kind):
 
 
 def test_kernels_registry_and_shapes():
-    assert set(KERNELS) == {"CUBA", "SILIF", "CSILIF", "LI", "DELTA", "SIGMA_DELTA", "SIGMA"}
-    assert [k.spiking for k in KERNELS.values()] == [True, True, True, False, False, False, False]
+    assert set(KERNELS) == {"CUBA", "SILIF", "CSILIF", "LI", "DELTA", "SIGMA_DELTA", "SIGMA", "HYBRID", "LI2"}
+    assert [k.spiking for k in KERNELS.values()] == [True, True, True, False, False, False, False, False, False]
     for kernel in KERNELS.values():
         st = kernel.init_state((3, 7))
         assert set(st) == set(kernel.state_names)

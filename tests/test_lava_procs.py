@@ -247,7 +247,7 @@ def test_constructor_errors():
     from silava import lava_models  # noqa: F401
     from silava.lava_models.procs import PROCESSES, SILIF, LIReadout
 
-    assert set(PROCESSES) == {"SILIF", "CSILIF", "LI"}
+    assert set(PROCESSES) == {"SILIF", "CSILIF", "LI", "HYBRID", "LI2"}
     with pytest.raises(ValueError, match="alpha: expected a scalar or shape"):
         LIReadout(shape=(4,), alpha=np.ones(3))
     with pytest.raises(TypeError):

@@ -271,7 +271,7 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> tuple[torch.
     path = _resolve(path)
     ckpt = read_checkpoint(path, map_location=map_location)
     neuron = ckpt["model_config"].get("neuron")
-    if neuron not in NEURONS:
+    if ckpt["model_config"].get("arch") != "hybrid" and neuron not in NEURONS:
         raise CheckpointError(f"unknown neuron type {neuron!r} in {path} (this silava knows "
                               f"{', '.join(sorted(NEURONS))}): update silava or re-train")
     try:

@@ -73,8 +73,20 @@ DEFAULTS: dict[str, Any] = {
     "data": {},              # keyword options for silava.core.data.get_task
     "neuron_kwargs": {},     # extra keyword options for the hidden neurons
     "notes": None,           # free text (provenance of a shipped config); ignored
-    "arch": "sparch",        # sparch | has8-resnet | has8-vgg (HAS-8 fusion models on image tasks)
+    "arch": "sparch",        # sparch | hybrid | has8-resnet | has8-vgg
     "arch_kwargs": {},       # options of a HAS-8 arch (silava.train.has8.OPTIONS: width, depth, path, ...)
+    # the hybrid recurrent network (arch: hybrid, train/hybrid.py; spec neurons.md §7)
+    "spiking_ratio": 0.5,    # hybrid: fraction p of spiking units (floor(p*hidden))
+    "nonspiking": "nsn",     # hybrid: nsn (graded LIF) | ann (tanh)
+    "recurrent": "direct",   # hybrid: direct | separate | none
+    "readout": "max",        # hybrid: max (logits max_t v_t) | sum
+    "train_fraction": 1.0,   # use a seeded (42) random fraction of the train split (reduced-data runs)
+}
+
+#: Defaults per architecture, applied over DEFAULTS (and the neuron defaults) and under the YAML file:
+#: the hybrid network has one recurrent hidden layer, no dropout, and the hybrid work's Adam lr range.
+ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
+    "hybrid": {"layers": 1, "dropout": 0.0, "lr": 1e-2, "hidden": 64},
 }
 
 #: Defaults per hidden neuron type, applied over DEFAULTS and under the YAML file
@@ -94,7 +106,8 @@ _INT_KEYS = {"hidden": 1, "layers": 1, "epochs": 1, "batch_size": 1, "patience":
              "seed": 0, "max_samples": 1, "threads": 1}
 _FLOAT_KEYS = ("lr", "dropout", "factor", "min_lr")
 _CHOICES = {"init_state": ("zeros", "random"), "device": ("cpu", "cuda"),
-            "arch": ("sparch", "has8-resnet", "has8-vgg")}
+            "arch": ("sparch", "hybrid", "has8-resnet", "has8-vgg"),
+            "nonspiking": ("nsn", "ann"), "recurrent": ("direct", "separate", "none"), "readout": ("max", "sum")}
 
 
 class ConfigError(ValueError):
@@ -222,11 +235,12 @@ def merge_configs(*layers: Mapping[str, Any]) -> dict[str, Any]:
     after :data:`DEFAULTS`, under every given layer.
     """
     layers = [_normalise_keys(layer, f"config layer {i}") for i, layer in enumerate(layers)]
-    neuron = DEFAULTS["neuron"]
+    neuron, arch = DEFAULTS["neuron"], DEFAULTS["arch"]
     for layer in layers:
         neuron = layer.get("neuron", neuron)
+        arch = layer.get("arch", arch)
     cfg = copy.deepcopy(DEFAULTS)
-    for layer in [NEURON_DEFAULTS.get(neuron, {}), *layers]:
+    for layer in [NEURON_DEFAULTS.get(neuron, {}), ARCH_DEFAULTS.get(arch, {}), *layers]:
         for key, value in layer.items():
             if key in DICT_KEYS:
                 cfg[key] = {**cfg[key], **copy.deepcopy(value)}
@@ -274,8 +288,14 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         cfg[key] = _as_int(key, cfg[key])
         if cfg[key] < low:
             raise ConfigError(f"'{key}' must be >= {low}, got {cfg[key]}")
-    for key in _FLOAT_KEYS:
+    for key in _FLOAT_KEYS + ("spiking_ratio", "train_fraction"):
         cfg[key] = _as_float(key, cfg[key])
+    if not 0.0 <= cfg["spiking_ratio"] <= 1.0:
+        raise ConfigError(f"'spiking_ratio' must be in [0, 1], got {cfg['spiking_ratio']}")
+    if not 0.0 < cfg["train_fraction"] <= 1.0:
+        raise ConfigError(f"'train_fraction' must be in (0, 1], got {cfg['train_fraction']}")
+    if cfg["arch"] == "hybrid" and cfg["layers"] != 1:
+        raise ConfigError(f"the hybrid network has one recurrent hidden layer: 'layers' must be 1, got {cfg['layers']}")
     if not cfg["lr"] > 0:
         raise ConfigError(f"'lr' must be > 0, got {cfg['lr']}")
     if cfg["lr"] > LR_MAX:
@@ -316,19 +336,36 @@ def parse_key_values(items: list[str] | None, flag: str) -> dict[str, Any]:
 
 
 def model_label(cfg: Mapping[str, Any]) -> str:
-    """A short name of the model a config trains (``csilif``; ``has8-resnet/fusion``)."""
-    if cfg.get("arch", "sparch") == "sparch":
+    """A short name of the model a config trains (``csilif``; ``hybrid 64 p=0.5 nsn direct``;
+    ``has8-resnet/fusion``)."""
+    arch = cfg.get("arch", "sparch")
+    if arch == "sparch":
         return str(cfg["neuron"])
-    return f"{cfg['arch']}/{cfg.get('arch_kwargs', {}).get('path', 'fusion')}"
+    if arch == "hybrid":
+        return f"hybrid {cfg['hidden']} p={cfg['spiking_ratio']:g} {cfg['nonspiking']} {cfg['recurrent']}"
+    return f"{arch}/{cfg.get('arch_kwargs', {}).get('path', 'fusion')}"
 
 
 def model_config(cfg: Mapping[str, Any], n_inputs: int, n_classes: int,
-                 image_shape: tuple[int, int, int] | None = None) -> dict[str, Any]:
+                 image_shape: tuple[int, int, int] | None = None, dt: float | None = None) -> dict[str, Any]:
     """The ``train.model.build_model`` config for a training config and task sizes.
 
-    HAS-8 archs need an image task (``image_shape``: digits-image, cifar10, cifar100, not bit-plane coded).
+    ``arch: hybrid``: :class:`silava.train.hybrid.HybridNet`'s arguments; ``neuron_kwargs`` holds its
+    other options (``shuffle``, ``flexible``, ``nsn_reset``, ``tau_mem``, ``reg``, ...) and ``dt`` (seconds
+    per step of the decays) defaults to the task's. HAS-8 archs need an image task (``image_shape``:
+    digits-image, cifar10, cifar100, not bit-plane coded).
     """
     arch = cfg.get("arch", "sparch")
+    if arch != "has8-resnet" and arch != "has8-vgg" and cfg.get("arch_kwargs"):
+        raise ConfigError("--arch-opt is an option of the HAS-8 archs (--arch has8-resnet or has8-vgg)")
+    if arch == "hybrid":
+        extra = dict(cfg.get("neuron_kwargs", {}))
+        if dt is not None:
+            extra.setdefault("dt", float(dt))
+        return {"arch": "hybrid", "n_inputs": int(n_inputs), "n_hidden": int(cfg["hidden"]),
+                "n_classes": int(n_classes), "spiking_ratio": float(cfg["spiking_ratio"]),
+                "nonspiking": cfg["nonspiking"], "recurrent": cfg["recurrent"], "readout": cfg["readout"],
+                **extra}
     if arch != "sparch":
         if image_shape is None:
             raise ConfigError(f"--arch {arch} needs an image task with graded pixels (digits-image, cifar10, "
@@ -337,8 +374,6 @@ def model_config(cfg: Mapping[str, Any], n_inputs: int, n_classes: int,
             raise ConfigError(f"task image shape {tuple(image_shape)} does not match its {n_inputs} inputs")
         return {"arch": arch, "image_shape": [int(v) for v in image_shape], "n_classes": int(n_classes),
                 **copy.deepcopy(dict(cfg.get("arch_kwargs", {})))}
-    if cfg.get("arch_kwargs"):
-        raise ConfigError("--arch-opt is an option of the HAS-8 archs (--arch has8-resnet or has8-vgg)")
     neuron_kwargs = {"init_state": cfg["init_state"], **cfg.get("neuron_kwargs", {})}
     return {
         "n_inputs": int(n_inputs),

@@ -39,6 +39,10 @@ Neurons, with A = a << 6, B = bias << 6, VTH = vThMant << 6:
 * CSILIF: Xr = X - P*VTH;  X = sat(mul(cos, Xr, D) - mul(sin, Y, D) + A + B);
           Y = sat(mul(sin, Xr, D) + mul(cos, Y, D));  s = X > VTH;  P = s
 * LI:     V = sat(mul(alpha, V, D) + A + B)      (output = V)
+* HYBRID: payload from the carried state (spiking 2^q (V > VTH), graded LIF rnd(clip(V, 0, S) / 2^(s-q)),
+          tanh tanh_q(A + B)); V = mul(S - G, sat(mul(beta, V, D) + mul(2^D - beta, U, D)), s) with G the
+          detached reset (S on a spike, clip(V, 0, S) for a resetting graded unit); U = sat(mul(alpha, U, D) + A + B)
+* LI2:    U = sat(mul(alpha, U, D) + A + B);  V = sat(mul(beta, V, D) + mul(2^D - beta, U, D))   (output = V)
 
 Logical timeline: T steps, layer l at step t sees layer l-1's output of the same step,
 all states start at zero. The network is feed-forward, so each layer runs over all T steps
@@ -67,6 +71,7 @@ import torch
 
 from silava.core.fixedpoint import STATE_MAX
 from silava.core.kinds import KINDS, spiking_kinds
+from silava.core.kinds.hybrid import TANH_STEP_BITS, TANH_TABLE, TANH_TABLE_BITS
 from silava.train.neurons.surrogate import SpikeFunction
 
 WRAP = 2**24
@@ -98,6 +103,7 @@ class IntLayer:
     params: dict[str, Any]
     layer_type: str = "dense"
     weight_rec: Optional[torch.Tensor] = None     # dense_rec: (out, out)
+    weight_rec_exp: Optional[int] = None          # dense_rec: its own exponent (None: weight_exp)
     conv: Any = None                              # conv: the geometry (silava.core.netfile.ConvSpec)
     n_out: int = 0                                # neurons (conv: C·H·W; an input layer: its size)
 
@@ -165,6 +171,7 @@ def layer_params(layer: Any) -> IntLayer:
         params=params,
         layer_type=str(_get(layer, "layer_type", "dense") or "dense"),
         weight_rec=None if weight_rec is None else _tensor(weight_rec),
+        weight_rec_exp=None if _get(layer, "weight_rec_exp") is None else int(_get(layer, "weight_rec_exp")),
         conv=_get(layer, "conv"),
         n_out=int(n_out) if n_out is not None else 0,
     )
@@ -416,8 +423,71 @@ def step_sigma(A: torch.Tensor, st: dict, p: dict, B: torch.Tensor, count: Optio
     return sigma, {"SIGMA": sigma}
 
 
+_TANH = torch.tensor(TANH_TABLE + (TANH_TABLE[-1],), dtype=DTYPE)
+
+
+def round_shift(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """``(x + 2^(bits-1)) >> bits`` = ``floor(x / 2^bits + 1/2)`` (round half up); identity for ``bits = 0``."""
+    if bits <= 0:
+        return x
+    p = x / float(2**bits)
+    return ste(torch.floor(p.detach() + 0.5), p)
+
+
+def tanh_fx(X: torch.Tensor, s: int, q: int) -> torch.Tensor:
+    """The neurocore tanh (silava/core/kinds/hybrid.py): |X| on segments of 2^(s-3) state units,
+    linear interpolation in the 2^16 table, the magnitude rounded to the 2^q payload grid, the sign
+    put back. Gradient: float tanh's (straight through the table)."""
+    h = s - TANH_STEP_BITS
+    Xd = X.detach()
+    mag = Xd.abs()
+    k = torch.clamp(torch.div(mag, float(2**h), rounding_mode="floor"), max=len(TANH_TABLE) - 1)
+    frac = torch.where(k >= len(TANH_TABLE) - 1, torch.zeros_like(mag), mag - k * float(2**h))
+    idx = k.to(torch.int64)
+    table = _TANH.to(X.device)
+    lo, hi = table[idx], table[idx + 1]
+    y16 = lo + torch.div((hi - lo) * frac, float(2**h), rounding_mode="floor")
+    y = torch.floor((y16 + float(2**(TANH_TABLE_BITS - q - 1))) / float(2**(TANH_TABLE_BITS - q))) \
+        if q < TANH_TABLE_BITS else y16
+    value = torch.where(Xd < 0, -y, y)
+    if not X.requires_grad:
+        return value
+    return ste(value, torch.tanh(X / float(2**s)) * float(2**q))
+
+
+def step_hybrid(A: torch.Tensor, st: dict, p: dict, B: torch.Tensor, count: Optional[Count], spike: SpikeFn):
+    """The hybrid layer: every unit's payload from the state carried in (spiking 2^q·(V > VTH); graded LIF
+    clip(V, 0, S) rounded to the 2^q grid; tanh of this step's input), then the LIF units integrate with a
+    multiplicative reset by their output (detached, as the reference); tanh units keep no state."""
+    D, s, q = p["decayBits"], p["stateFracBits"], p["payloadFracBits"]
+    S = float(2**s)
+    unit = p["unit"]
+    is_spk, is_grd, is_tanh = (unit == 1).to(DTYPE), (unit == 0).to(DTYPE), (unit == 2).to(DTYPE)
+    U, V = st["U"], st["V"]
+    spk = spike(V, p["vThMant"] * 64) * is_spk
+    g = ste(torch.clamp(V.detach(), 0, S), V)
+    reset = (spk * S + g * p["softReset"] * is_grd).detach()
+    X = A + B
+    payload = spk * float(2**q) + round_shift(g, s - q) * is_grd
+    if bool(is_tanh.any()):
+        payload = payload + tanh_fx(X, s, q) * is_tanh
+    Vn = sat(mul(p["beta"], V, D) + mul(2**D - p["beta"], U, D), count)
+    V_new = mul(S - reset, Vn, s)
+    U_new = sat(mul(p["alpha"], U, D) + X, count)
+    return payload, {"U": U_new * (1 - is_tanh), "V": V_new * (1 - is_tanh)}
+
+
+def step_li2(A: torch.Tensor, st: dict, p: dict, B: torch.Tensor, count: Optional[Count], spike: SpikeFn):
+    """Two-filter readout: the current U integrates the input, V follows U; the output is V."""
+    D = p["decayBits"]
+    U = sat(mul(p["alpha"], st["U"], D) + A + B, count)
+    V = sat(mul(p["beta"], st["V"], D) + mul(2**D - p["beta"], U, D), count)
+    return V, {"U": U, "V": V}
+
+
 STEPS: dict[str, Callable] = {"CUBA": step_cuba, "SILIF": step_silif, "CSILIF": step_csilif, "LI": step_li,
-                              "DELTA": step_delta, "SIGMA_DELTA": step_sigma_delta, "SIGMA": step_sigma}
+                              "DELTA": step_delta, "SIGMA_DELTA": step_sigma_delta, "SIGMA": step_sigma,
+                              "HYBRID": step_hybrid, "LI2": step_li2}
 
 
 # --------------------------------------------------------------------------- network
@@ -440,7 +510,8 @@ def run_layer(layer: IntLayer, a: torch.Tensor, *, spike: SpikeFn = hard_spike, 
     graded_out = layer.neuron_type not in SPIKING
     for a_t in a.unbind(1):
         if layer.weight_rec is not None and outs:
-            a_t = wrap32(a_t + _dense_sum(layer.weight_rec, layer.weight_exp, outs[-1], graded=graded_out,
+            e_rec = layer.weight_exp if layer.weight_rec_exp is None else layer.weight_rec_exp
+            a_t = wrap32(a_t + _dense_sum(layer.weight_rec, e_rec, outs[-1], graded=graded_out,
                                           count=count), count)
         h, st = step(a_t * float(2**ACT_SHIFT), st, layer.params, B, count, spike)
         outs.append(h)

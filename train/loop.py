@@ -6,6 +6,8 @@
 - ``torch.optim.Adam(lr)`` (default betas, no weight decay) and
   ``ReduceLROnPlateau(mode="max", factor, patience, min_lr)`` stepped once per
   epoch on the validation accuracy.
+- A model with a ``penalty()`` method (the hybrid network's activity regulariser) adds what it
+  returns after a training forward to the loss it is trained on (the reported loss is the CE).
 - The best-validation weights are kept (first epoch wins ties); the caller tests
   on them at the end.
 
@@ -90,10 +92,12 @@ def run_epoch(model: nn.Module, loader: Iterable, *, device: torch.device | str 
             y = y.to(device, non_blocking=True)
             out = model(x)
             loss_sum = loss_fn(out, y)
+            penalty = model.penalty() if training and hasattr(model, "penalty") else None
             if training:
                 check_loss(loss_sum, optimizer.param_groups[0]["lr"])
                 optimizer.zero_grad(set_to_none=True)
-                (loss_sum / y.shape[0]).backward()  # = nn.CrossEntropyLoss()(out, y), mean over batch
+                loss = loss_sum / y.shape[0]         # = nn.CrossEntropyLoss()(out, y), mean over batch
+                (loss if penalty is None else loss + penalty).backward()
                 optimizer.step()
             total_loss += float(loss_sum.detach())
             correct += int((out.detach().argmax(dim=1) == y).sum())

@@ -197,16 +197,20 @@ class SpArchNet(nn.Module):
 
 
 def build_model(model_config: dict) -> nn.Module:
-    """Rebuild a model from ``model.config``: a :class:`SpArchNet` (``"arch"`` key optional) or a
-    HAS-8 network (``arch`` ``has8-resnet`` / ``has8-vgg``, :func:`silava.train.has8.build_has8`)."""
+    """Rebuild a model from ``model.config``: a :class:`SpArchNet` (``"arch"`` key optional), the hybrid
+    recurrent network (``arch: hybrid``, :class:`~silava.train.hybrid.HybridNet`) or a HAS-8 network
+    (``arch`` ``has8-resnet`` / ``has8-vgg``, :func:`silava.train.has8.build_has8`)."""
     cfg = dict(model_config)
     arch = cfg.pop("arch", ARCH)
+    if arch == "hybrid":                      # the hybrid recurrent network (train/hybrid.py)
+        from .hybrid import build_hybrid
+        return build_hybrid(model_config)
     if str(arch).startswith("has8-"):
         from .has8 import build_has8
 
         return build_has8({"arch": arch, **cfg})
     if arch != ARCH:
-        raise ValueError(f"unknown model arch {arch!r} (expected {ARCH!r}, has8-resnet or has8-vgg)")
+        raise ValueError(f"unknown model arch {arch!r} (expected {ARCH!r}, hybrid, has8-resnet or has8-vgg)")
     allowed = {"n_inputs", "hidden_sizes", "n_classes", "neuron", "dropout", "neuron_kwargs", "readout_kwargs"}
     unknown = sorted(set(cfg) - allowed)
     if unknown:

@@ -140,6 +140,24 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     g.add_argument("--neuron-opt", dest="neuron_opt", action="append", metavar="KEY=VALUE",
                    help="extra neuron option, repeatable (e.g. dt_max=5 for csilif)")
 
+    g = p.add_argument_group(
+        "hybrid recurrent network (--arch hybrid; train/hybrid.py)",
+        "One recurrent hidden layer of --hidden units, floor(p*hidden) spiking, the rest non-spiking, "
+        "and a two-filter leaky-integrator readout. More options with --neuron-opt KEY=VALUE: shuffle, "
+        "mask_seed, nsn_reset, flexible, gamma_init, gamma_penalty, tau_syn, tau_mem, tau_readout, dt, "
+        "weight_scale, surrogate_scale, reg (e.g. --neuron-opt flexible=true).")
+    g.add_argument("--arch", choices=("sparch", "hybrid"), help=f"network {_default('arch')}")
+    g.add_argument("--spiking-ratio", dest="spiking_ratio", type=float, metavar="P",
+                   help=f"fraction of spiking units (1 = pure SNN, 0 = pure NSN/RNN) {_default('spiking_ratio')}")
+    g.add_argument("--nonspiking", choices=("nsn", "ann"),
+                   help=f"non-spiking units: nsn (graded LIF) or ann (tanh) {_default('nonspiking')}")
+    g.add_argument("--recurrent", choices=("direct", "separate", "none"),
+                   help=f"recurrent matrix: direct (all units), separate (spiking hear spiking, non-spiking "
+                        f"hear non-spiking) or none {_default('recurrent')}")
+    g.add_argument("--readout", choices=("max", "sum"), help=f"logits: max or sum over time {_default('readout')}")
+    g.add_argument("--train-fraction", dest="train_fraction", type=float, metavar="F",
+                   help=f"train on a seeded random fraction of the train split {_default('train_fraction')}")
+
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, help=f"{_default('epochs')}")
     g.add_argument("--lr", type=float,
@@ -297,6 +315,18 @@ def check_neuron_options(cfg: dict[str, Any]) -> None:
     """``--neuron-opt`` keys the hidden neuron does not take are a :class:`ConfigError` naming the valid ones."""
     from silava.train.neurons import NEURONS
 
+    if cfg.get("arch", "sparch") == "hybrid":        # the hybrid network's own options (train/hybrid.py)
+        import inspect
+
+        from silava.train.hybrid import HybridNet
+
+        fixed = {"n_inputs", "n_hidden", "n_classes", "spiking_ratio", "nonspiking", "recurrent", "readout"}
+        known = [n for n in inspect.signature(HybridNet.__init__).parameters if n not in fixed | {"self"}]
+        for key in cfg.get("neuron_kwargs", {}):
+            if key not in known:
+                raise ConfigError(f"--neuron-opt {key}: the hybrid network has no option {key!r}; its options "
+                                  f"are {', '.join(sorted(known))}")
+        return
     cls = NEURONS.get(cfg["neuron"])
     if cls is None:
         return
@@ -391,6 +421,20 @@ def limit(dataset, max_samples: int | None):
         return dataset
     gen = torch.Generator().manual_seed(0)
     idx = torch.randperm(len(dataset), generator=gen)[:max_samples].sort().values
+    return Subset(dataset, idx.tolist())
+
+
+def fraction(dataset, frac: float, seed: int = 42):
+    """A seeded random ``frac`` of ``dataset`` (at least one sample, order kept); the hybrid work's
+    reduced-data runs use a seed-42 random subset."""
+    import torch
+    from torch.utils.data import Subset
+
+    if dataset is None or frac >= 1.0:
+        return dataset
+    n = max(1, int(round(frac * len(dataset))))
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(dataset), generator=gen)[:n].sort().values
     return Subset(dataset, idx.tolist())
 
 
@@ -535,7 +579,7 @@ def _train_run(cfg: dict[str, Any], dist, *, task: Any, overwrite: bool, resume:
         task = load_task(cfg["task"], cfg["data"])
     name = cfg["task"] or task.name
     data_config = {"name": name, **dict(task.config)}
-    train_set = limit(task.train, cfg["max_samples"])
+    train_set = fraction(limit(task.train, cfg["max_samples"]), cfg.get("train_fraction", 1.0))
     valid_set = limit(task.valid, cfg["max_samples"])
     test_set = limit(task.test, cfg["max_samples"])
     if valid_set is None or len(valid_set) == 0 or task.valid is task.test:
@@ -547,7 +591,8 @@ def _train_run(cfg: dict[str, Any], dist, *, task: Any, overwrite: bool, resume:
     if state is not None:
         check_data(state, facts, splits, out)
     train_config = {**cfg, "task": name, "task_facts": facts, "world_size": dist.world_size}
-    mcfg = model_config(cfg, task.n_inputs, task.n_classes, image_shape=getattr(task, "image_shape", None))
+    mcfg = model_config(cfg, task.n_inputs, task.n_classes, image_shape=getattr(task, "image_shape", None),
+                        dt=task.dt)
     if sparch:
         check_memory(cfg, task.n_inputs, task.n_classes, task.n_steps)
     seed_everything(seed)  # model init does not depend on how much RNG the data builder used
@@ -565,8 +610,12 @@ def _train_run(cfg: dict[str, Any], dist, *, task: Any, overwrite: bool, resume:
     n_params = sum(p.numel() for p in model.parameters())
     _log(f"task {name}: {task.n_inputs} inputs, {task.n_classes} classes, {task.n_steps} steps; "
          f"train/valid/test {len(train_set)}/{len(valid_set)}/{len(test_set)}", quiet)
-    shape = (f"{cfg['layers']}x{cfg['hidden']} {cfg['neuron']} (+ LI readout)" if sparch
-             else f"{model_label(cfg)} {json.dumps(cfg.get('arch_kwargs', {}))}")
+    if sparch:
+        shape = f"{cfg['layers']}x{cfg['hidden']} {cfg['neuron']} (+ LI readout)"
+    elif cfg.get("arch") == "hybrid":
+        shape = f"{model_label(cfg)} (+ LI readout)"
+    else:
+        shape = f"{model_label(cfg)} {json.dumps(cfg.get('arch_kwargs', {}))}"
     _log(f"model: {shape}, {n_params:,} trainable parameters "
          f"(BatchNorm included; the exported model.net folds it into the weights and biases, so its report counts "
          f"fewer); {torch.get_num_threads()} threads, device {device}"
@@ -610,16 +659,18 @@ def _train_loop(cfg, dist, folder, state, model, task, name, data_config, train_
         trained = model
     if main:
         out.mkdir(parents=True, exist_ok=True)
+    hybrid = cfg.get("arch", "sparch") == "hybrid"
     title = (f"{name} / {cfg['neuron']} {cfg['layers']}x{cfg['hidden']} (seed {seed})"
              if cfg.get("arch", "sparch") == "sparch" else f"{name} / {model_label(cfg)} (seed {seed})")
-    summary: dict[str, Any] = {"task": name, "neuron": model_label(cfg), "finished": False,
+    summary: dict[str, Any] = {"task": name, "neuron": "hybrid" if hybrid else model_label(cfg), "finished": False,
                                "best_valid_acc": None, "best_epoch": None, "test_acc": None,
                                "test_loss": None, "train_seconds": None, "n_params": n_params,
                                "history": [], "config": train_config}
 
     def save(state_dict: dict[str, torch.Tensor]) -> None:
         metrics = {k: summary[k] for k in ("best_valid_acc", "best_epoch", "test_acc", "test_loss",
-                                           "train_seconds", "finished", "n_params", "history")}
+                                           "train_seconds", "finished", "n_params", "history", "flexible")
+                   if k in summary}
         save_checkpoint(out / "ckpt.pt", state_dict=state_dict, model_config=model.config,
                         data_config=data_config, train_config=train_config, metrics=metrics, seed=seed)
         folder.checkpoint_written = True
@@ -664,6 +715,16 @@ def _train_loop(cfg, dist, folder, state, model, task, name, data_config, train_
     if result.stopped_early:
         _log(f"warning: stopped early {result.stopped_early}; keeping the best epoch ({result.best_epoch})", not main)
     model.load_state_dict(result.best_state)
+    if hybrid and model.gamma is not None:        # flexible spiking: binarise γ after training
+        from silava.train.hybrid import binarize
+
+        flex = evaluate(model, test_loader, device=device, eval_seed=seed, desc="test (flexible)", progress=progress,
+                        dist=dist)
+        model = binarize(model)
+        summary["flexible"] = {"test_acc_before_binarize": flex.acc, "n_spiking": model.n_spiking}
+        _log(f"flexible spiking: binarised gamma >= 0.5 -> {model.n_spiking}/{cfg['hidden']} spiking units "
+             f"(test acc before {flex.acc:.4f})", quiet)
+        result.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     test = evaluate(model, test_loader, device=device, eval_seed=seed, desc="test", progress=progress, dist=dist)
     summary.update(history=result.history, best_valid_acc=result.best_valid_acc, best_epoch=result.best_epoch,
                    test_acc=test.acc, test_loss=test.loss, finished=True,
@@ -723,7 +784,7 @@ def eval_only(path: str, *, batch_size: int | None = None, max_samples: int | No
     bs = batch_size or int(ckpt["train_config"].get("batch_size", 128))
     progress = sys.stderr.isatty() if progress is None else progress
     results: dict[str, Any] = {"checkpoint": str(path), "task": name,
-                               "neuron": ckpt["model_config"].get("neuron"),
+                               "neuron": (ckpt["model_config"].get("neuron") or ckpt["model_config"].get("arch")),
                                "stored_best_valid_acc": ckpt["metrics"].get("best_valid_acc"),
                                "stored_test_acc": ckpt["metrics"].get("test_acc")}
     for split in ("valid", "test"):
@@ -817,12 +878,14 @@ def qat_run(source: str, out: str, settings, *, epochs: int | None = None, lr: f
     if (out_dir / "ckpt.pt").exists() and not overwrite:
         raise ConfigError(f"{out_dir} already holds a ckpt.pt: pass --overwrite or pick another --out")
     model, ckpt = load_checkpoint(source, map_location="cpu")
-    if not hasattr(model, "layers"):
-        raise QATError(f"--qat fine-tunes SpArch networks; {src_file} holds a {ckpt['model_config'].get('arch')} "
-                       f"model (deploy it with silava fusion export, docs/has8.md)")
-    check_settings(settings, len(model.layers) + 1)
-    with torch.no_grad():
-        quantize_model(model, settings)          # unsupported neuron, unrepresentable weights: fail now
+    hybrid = ckpt["model_config"].get("arch") == "hybrid"
+    if not hybrid and not hasattr(model, "layers"):
+        raise QATError(f"--qat fine-tunes SpArch and hybrid networks; {src_file} holds a "
+                       f"{ckpt['model_config'].get('arch')} model (deploy it with silava fusion export, docs/has8.md)")
+    check_settings(settings, 2 if hybrid else len(model.layers) + 1)
+    if not hybrid:
+        with torch.no_grad():
+            quantize_model(model, settings)      # unsupported neuron, unrepresentable weights: fail now
     src_cfg = dict(ckpt["train_config"])
     cfg = {**src_cfg}
     cfg["epochs"] = int(epochs if epochs is not None else QAT_DEFAULTS["epochs"])
@@ -863,9 +926,17 @@ def qat_run(source: str, out: str, settings, *, epochs: int | None = None, lr: f
     test_loader = make_loader(test_set, cfg["batch_size"], collate, shuffle=False)
 
     model.to(dev)
-    qnet = QATNet(model, settings, input_message_bits=bits)
+    extra: dict[str, Any] = {}
+    if hybrid:                                   # the hybrid network (train/hybrid_qat.py)
+        from silava.train.hybrid_qat import HybridQATNet, calibration_inputs, choose_payload_bits
+
+        q = choose_payload_bits(model, calibration_inputs(task), settings.state_frac_bits_for(0))
+        qnet = HybridQATNet(model, settings, payload_bits=q, input_message_bits=bits)
+        extra["payload_bits"] = q
+    else:
+        qnet = QATNet(model, settings, input_message_bits=bits)
     sha = sha256_file(src_file)
-    cfg["qat"] = {**settings.to_dict(), "from": sha, "from_path": str(src_file), "init_state": "zeros",
+    cfg["qat"] = {**settings.to_dict(), **extra, "from": sha, "from_path": str(src_file), "init_state": "zeros",
                   "batchnorm": "running statistics (frozen)", "input_message_bits": bits,
                   "timeline": "logical", "selection": "fixed-point validation accuracy"}
     eval_seed = int(ckpt["seed"])
@@ -905,7 +976,7 @@ def _qat_loop(folder, model, qnet, ckpt, cfg, settings, name, bits, before, accu
     out_dir = folder.out
     out_dir.mkdir(parents=True, exist_ok=True)
     title = f"QAT {name} / {ckpt['model_config'].get('neuron')} (fixed-point valid)"
-    summary: dict[str, Any] = {"task": name, "neuron": ckpt["model_config"].get("neuron"), "qat": True,
+    summary: dict[str, Any] = {"task": name, "neuron": (ckpt["model_config"].get("neuron") or ckpt["model_config"].get("arch")), "qat": True,
                                "finished": False, "best_valid_acc": before["fixed_point"]["valid_acc"],
                                "best_epoch": 0, "test_acc": None, "test_loss": None, "train_seconds": None,
                                "n_params": sum(p.numel() for p in model.parameters()),

@@ -1,6 +1,6 @@
-"""Lava Processes of silava's own neuron kinds (model.net types SILIF, CSILIF, LI).
+"""Lava Processes of silava's own neuron kinds (model.net types SILIF, CSILIF, LI, HYBRID, LI2).
 
-One module per kind (:mod:`.silif`, :mod:`.csilif`, :mod:`.li`), each with its
+One module per kind (:mod:`.silif`, :mod:`.csilif`, :mod:`.li`, :mod:`.hybrid`, :mod:`.li2`), each with its
 ``AbstractProcess`` and two ``PyLoihiProcessModel`` s:
 
 * ``fixed_pt`` — the integer step of docs/fixed_point.md §3 written here, in Lava's idiom
@@ -40,11 +40,13 @@ from __future__ import annotations
 
 from silava.lava_models.procs.base import NeuronModel, NeuronProcess, lava_types, lava_types_for
 from silava.lava_models.procs.csilif import CSILIF
+from silava.lava_models.procs.hybrid import HybridLayer
 from silava.lava_models.procs.li import LIReadout
+from silava.lava_models.procs.li2 import LI2Readout
 from silava.lava_models.procs.silif import SILIF
 
 __all__ = ["NeuronProcess", "NeuronModel", "lava_types", "lava_types_for", "PROCESSES", "SILIF", "CSILIF",
-           "LIReadout"]
+           "LIReadout", "HybridLayer", "LI2Readout"]
 
 #: model.net neuron type -> Process class (CUBA uses Lava's own ``LIFReset``; see builder)
-PROCESSES: dict[str, type[NeuronProcess]] = {p.TYPE: p for p in (SILIF, CSILIF, LIReadout)}
+PROCESSES: dict[str, type[NeuronProcess]] = {p.TYPE: p for p in (SILIF, CSILIF, LIReadout, HybridLayer, LI2Readout)}

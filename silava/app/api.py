@@ -67,7 +67,8 @@ def _checkpoint_path(source: Any) -> Optional[Path]:
 
 #: fit() keyword -> training config key (``silava train`` flag)
 _TRAIN_KEYS = ("neuron", "hidden", "layers", "dropout", "init_state", "epochs", "lr", "batch_size", "patience",
-               "factor", "min_lr", "seed", "max_samples", "threads", "device", "neuron_kwargs")
+               "factor", "min_lr", "seed", "max_samples", "threads", "device", "neuron_kwargs",
+               "arch", "spiking_ratio", "nonspiking", "recurrent", "readout", "train_fraction")
 
 
 def fit(data: Any, out: PathLike, *, valid: Any = None, test: Any = None, valid_fraction: float = 0.2,
@@ -78,7 +79,9 @@ def fit(data: Any, out: PathLike, *, valid: Any = None, test: Any = None, valid_
         batch_size: Optional[int] = None, patience: Optional[int] = None, factor: Optional[float] = None,
         min_lr: Optional[float] = None, seed: Optional[int] = None, max_samples: Optional[int] = None,
         neuron_kwargs: Optional[Mapping[str, Any]] = None, threads: Optional[int] = None,
-        device: Optional[str] = None, resume: bool = False, overwrite: bool = False,
+        device: Optional[str] = None, arch: Optional[str] = None, spiking_ratio: Optional[float] = None,
+        nonspiking: Optional[str] = None, recurrent: Optional[str] = None, readout: Optional[str] = None,
+        train_fraction: Optional[float] = None, resume: bool = False, overwrite: bool = False,
         progress: Optional[bool] = None, quiet: bool = False) -> TrainResult:
     """Train a SpArch spiking network (``silava train``) and write the run folder ``out``.
 
@@ -89,7 +92,8 @@ def fit(data: Any, out: PathLike, *, valid: Any = None, test: Any = None, valid_
     is its validation dataset (default: a seeded ``valid_fraction`` of ``data`` held out) and
     ``test`` its test dataset (default: the validation split), ``dt`` the seconds per step.
     ``config``: a YAML config (path or shipped name) or a dict of config keys. The other keywords
-    are the training flags (``None``: the config's value, else the default of ``silava train --help``;
+    are the training flags (``arch="hybrid"`` with ``spiking_ratio``, ``nonspiking``, ``recurrent``,
+    ``readout`` trains the hybrid recurrent network of ``silava.train.hybrid``; ``None``: the config's value, else the default of ``silava train --help``;
     ``threads`` defaults to torch's current setting). ``resume``: continue the interrupted run in
     ``out`` (same settings, ``epochs`` may grow); ``overwrite``: replace a finished one.
 

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("silava.app.demo", "end-to-end demo on a built-in dataset"),
     "fusion": ("silava.app.fusion", "HAS-8 ANN/SNN fusion networks: export, host + hwsim, host + Lava"),
     "sweep": ("silava.app.sweep", "a grid of training runs (params x seeds) in parallel, one results table"),
+    "landscape": ("silava.app.landscape", "loss landscape of a checkpoint: surfaces, SAM sharpness, ELA"),
 }
 
 

@@ -69,7 +69,7 @@ from silava.core.fixedpoint import (BIAS_MAX, BIAS_MIN, CUBA_DECAY_BITS, DECAY_B
                                STATE_MAX, VTH_MAX, VTH_MIN, WEIGHT_EXP_MAX, WEIGHT_EXP_MIN, WEIGHT_MAX, WEIGHT_MIN)
 
 INPUT_ENCODINGS = ("binary", "counts", "graded")
-DECISIONS = ("softmax_sum", "sum_v")
+DECISIONS = ("softmax_sum", "sum_v", "max_v")
 TIMELINES = ("lava", "logical")
 
 #: required / optional neuron keys per type (file names), from the kind declarations
@@ -153,6 +153,9 @@ class Layer:
     weight_rec: np.ndarray | None = None
     conv: ConvSpec | None = None
     shape: tuple[int, ...] | None = None
+    #: a dense_rec layer's recurrent weight exponent (``weightRecExp``; None: ``weight_exp``): the hybrid
+    #: layer's recurrent Dense takes graded payloads, its feed-forward one spikes (docs/fixed_point.md §8)
+    weight_rec_exp: int | None = None
 
     @property
     def neuron_shape(self) -> tuple[int, ...]:
@@ -186,6 +189,11 @@ class Layer:
     @property
     def recurrent(self) -> bool:
         return self.layer_type == "dense_rec"
+
+    @property
+    def rec_exp(self) -> int:
+        """The exponent of the recurrent Dense: ``weight_rec_exp``, else ``weight_exp``."""
+        return int(self.weight_exp if self.weight_rec_exp is None else self.weight_rec_exp)
 
     @property
     def synaptic(self) -> bool:
@@ -456,6 +464,15 @@ def _check_layer(i: int, layer: Any) -> None:
             raise NetFileError(f"{where}/weight_rec: expected shape {_shape_str((n, n))}, got {_shape_str(wr.shape)}")
     elif layer.weight_rec is not None:
         raise NetFileError(f"{where}/weight_rec: only a dense_rec layer has recurrent weights")
+    if layer.weight_rec_exp is not None:
+        if layer.layer_type != "dense_rec":
+            raise NetFileError(f"{where}/weightRecExp: only a dense_rec layer has a recurrent weight exponent")
+        if not _is_int_scalar(layer.weight_rec_exp):
+            raise NetFileError(f"{where}/weightRecExp: expected an int, got {type(layer.weight_rec_exp).__name__}")
+        _check_range(f"{where}/weightRecExp", int(layer.weight_rec_exp), WEIGHT_EXP_MIN, WEIGHT_EXP_MAX)
+        if kind.netx_native and int(layer.weight_rec_exp) != 0:
+            raise NetFileError(f"{where}/weightRecExp: {kind.name} layers take no weight exponent, got "
+                               f"{int(layer.weight_rec_exp)}")
     n_out = layer.out_features
     if kind.netx_native and layer.layer_type in ("dense", "dense_rec"):
         if not np.any(layer.weight) and (layer.weight_rec is None or not np.any(layer.weight_rec)):
@@ -630,6 +647,8 @@ def _write_layer(group: h5py.Group, layer: Layer, native: tuple[Optional[str], O
     if layer.bias is not None:
         group.create_dataset("bias", data=_netx_order(layer, np.asarray(layer.bias)).astype(np.float32))
     group.create_dataset("weightExp", data=np.int64(layer.weight_exp))
+    if layer.weight_rec_exp is not None:
+        group.create_dataset("weightRecExp", data=np.int64(layer.weight_rec_exp))
     group.create_dataset("inputMessageBits", data=np.int64(layer.input_message_bits))
     file_type, keys = native
     if keys is None:
@@ -915,6 +934,8 @@ def _read_layer(group: h5py.Group, where: str, ltype: str, prev_shape: Optional[
     if ltype == "input" and "weight" in group and notes is not None:
         notes.append(f"{where}/weight: ignored (netx does not apply an input layer's transform)")
     weight_exp = _file_int(f"{where}/weightExp", _dataset(group, where, "weightExp")) if "weightExp" in group else 0
+    weight_rec_exp = (_file_int(f"{where}/weightRecExp", _dataset(group, where, "weightRecExp"))
+                      if "weightRecExp" in group else None)
     imb = (_file_int(f"{where}/inputMessageBits", _dataset(group, where, "inputMessageBits"))
            if "inputMessageBits" in group else int(input_bits))
     float_params = None
@@ -930,7 +951,7 @@ def _read_layer(group: h5py.Group, where: str, ltype: str, prev_shape: Optional[
             float_params[key] = value.astype(np.float64)
     return Layer(neuron_type=neuron_type, weight=weight, neuron=neuron, bias=bias, weight_exp=weight_exp,
                  input_message_bits=imb, float_params=float_params, layer_type=ltype, weight_rec=weight_rec,
-                 conv=conv, shape=shape if ltype == "input" else None)
+                 conv=conv, shape=shape if ltype == "input" else None, weight_rec_exp=weight_rec_exp)
 
 
 #: the file layer types silava reads; ``input`` without a neuron and ``flatten`` hold no neurons
@@ -1143,7 +1164,7 @@ def networks_equal(a: Network, b: Network) -> bool:
     for la, lb in zip(a.layers, b.layers):
         if la.neuron_type != lb.neuron_type or int(la.weight_exp) != int(lb.weight_exp) \
                 or int(la.input_message_bits) != int(lb.input_message_bits) or la.layer_type != lb.layer_type \
-                or la.conv != lb.conv or la.neuron_shape != lb.neuron_shape:
+                or la.conv != lb.conv or la.neuron_shape != lb.neuron_shape or la.weight_rec_exp != lb.weight_rec_exp:
             return False
         if not (_values_equal(la.weight, lb.weight) and _values_equal(la.bias, lb.bias)
                 and _values_equal(la.weight_rec, lb.weight_rec)

@@ -14,6 +14,8 @@ bin width is ``max_time / (n_steps - 1)`` and events with ``t >= max_time``
 (which the reference writes out of range) are dropped explicitly. Events in
 the same (step, channel) are summed (counts). Channels are then summed in
 groups of ``spatial_bin`` (channel ``i`` = raw ``spatial_bin*i ... +spatial_bin-1``).
+``binning="frames"`` bins as the hybrid work's tonic pipeline instead (:func:`bin_frames`:
+``n_steps`` frames of ``max_time / n_steps`` from the first event).
 
 SHD ships no validation file: as in the reference, ``valid`` is the test set
 unless ``valid_fraction > 0`` holds out a deterministic part of the train file.
@@ -62,6 +64,37 @@ def bin_events(times: np.ndarray, units: np.ndarray, n_steps: int, max_time: flo
     chans = units[keep] // spatial_bin
     n_out = math.ceil(n_channels / spatial_bin)
     counts = np.bincount(steps * n_out + chans, minlength=n_steps * n_out)
+    return counts.reshape(n_steps, n_out).astype(np.float32)
+
+
+#: temporal binnings of SHD-format events: the SpArch/SiLIF one (:func:`bin_events`) and the hybrid
+#: work's tonic pipeline (:func:`bin_frames`)
+BINNINGS = ("sparch", "frames")
+
+
+def bin_frames(times: np.ndarray, units: np.ndarray, n_steps: int, max_time: float,
+               spatial_bin: int = 1, n_channels: int = N_CHANNELS) -> np.ndarray:
+    """Dense spike counts ``float32[n_steps, ceil(n_channels / spatial_bin)]``, the hybrid work's binning.
+
+    Spec ``neurons.md`` §7.3 ([HYB] ``maren_data/helpers.py``): tonic ``Downsample`` (channel
+    ``floor(unit / spatial_bin)``) → ``CropTime(max=max_time)`` (keep ``0 <= t <= max_time``) →
+    ``ToFrame(time_window=Δt, include_incomplete=True)`` with ``Δt = max_time / n_steps``: frames
+    start at the sample's first kept event, ``step = floor((t − t_first) / Δt)``; the frames are
+    zero-padded to ``n_steps`` (tonic pads per batch; a fixed length is what the chip runs). Events
+    of the same (step, channel) are summed (counts).
+    """
+    times = np.asarray(times, dtype=np.float64)
+    units = np.asarray(units, dtype=np.int64)
+    keep = (times >= 0) & (times <= max_time)
+    times, units = times[keep], units[keep]
+    n_out = math.ceil(n_channels / spatial_bin)
+    if times.size == 0:
+        return np.zeros((n_steps, n_out), dtype=np.float32)
+    dt = float(max_time) / n_steps
+    steps = np.floor((times - times.min()) / dt).astype(np.int64)
+    inside = steps < n_steps
+    chans = units[inside] // spatial_bin
+    counts = np.bincount(steps[inside] * n_out + chans, minlength=n_steps * n_out)
     return counts.reshape(n_steps, n_out).astype(np.float32)
 
 
@@ -204,7 +237,11 @@ class SpikeH5Dataset(Dataset):
     """
 
     def __init__(self, path: str | os.PathLike, n_steps: int, max_time: float, spatial_bin: int = 1,
-                 n_channels: int = N_CHANNELS, in_memory: bool = False, n_classes: int | None = None) -> None:
+                 n_channels: int = N_CHANNELS, in_memory: bool = False, n_classes: int | None = None,
+                 binning: str = "sparch") -> None:
+        if binning not in BINNINGS:
+            raise ValueError(f"binning must be one of {', '.join(BINNINGS)}, got {binning!r}")
+        self.binning = binning
         self.path = str(path)
         self.n_steps = n_steps
         self.max_time = max_time
@@ -241,7 +278,8 @@ class SpikeH5Dataset(Dataset):
         times, units = self.events(i)
         if len(units) and (int(np.min(units)) < 0 or int(np.max(units)) >= self.n_channels):
             raise DataError(f"{self.path}: sample {i} has unit ids outside [0, {self.n_channels}); fix the file")
-        x = bin_events(times, units, self.n_steps, self.max_time, self.spatial_bin, self.n_channels)
+        binner = bin_frames if getattr(self, "binning", "sparch") == "frames" else bin_events
+        x = binner(times, units, self.n_steps, self.max_time, self.spatial_bin, self.n_channels)
         return x, int(self.labels[i])
 
     def __getstate__(self) -> dict:
@@ -254,7 +292,7 @@ class SpikeH5Dataset(Dataset):
 def spike_files_task(name: str, files: dict[str, str], config: dict, n_steps: int, max_time: float,
                      spatial_bin: int, n_classes: int | None = None, valid_fraction: float = 0.0,
                      valid_seed: int = 0, in_memory: bool = False, notes: str = "",
-                     missing_hint: str = "") -> Task:
+                     missing_hint: str = "", binning: str = "sparch") -> Task:
     """A Task over SHD-format files ``files = {'train': path, 'test': path[, 'valid': path]}``.
 
     Without a ``valid`` file, ``valid`` is the test set (reference behaviour)
@@ -272,8 +310,10 @@ def spike_files_task(name: str, files: dict[str, str], config: dict, n_steps: in
     for split, path in files.items():
         if not os.path.isfile(path):
             raise MissingDataError(f"{name}: {split} file not found: {path}. {missing_hint}".rstrip())
+    if binning not in BINNINGS:
+        raise ValueError(f"{name}: binning must be one of {', '.join(BINNINGS)}, got {binning!r}")
     kw = dict(n_steps=int(n_steps), max_time=float(max_time), spatial_bin=int(spatial_bin),
-              in_memory=in_memory, n_classes=n_classes)
+              in_memory=in_memory, n_classes=n_classes, binning=binning)
     train = SpikeH5Dataset(files["train"], **kw)
     test = SpikeH5Dataset(files["test"], **kw)
     if valid_fraction > 0:
@@ -291,13 +331,14 @@ def spike_files_task(name: str, files: dict[str, str], config: dict, n_steps: in
         n_classes = max(len(base.keys), int(base.labels.max()) + 1 if len(base) else 0)
     return Task(name=name, train=train, valid=valid, test=test,
                 n_inputs=math.ceil(N_CHANNELS / spatial_bin), n_classes=n_classes, n_steps=int(n_steps),
-                dt=float(max_time) / (n_steps - 1), encoding="counts", config=config,
+                dt=float(max_time) / (n_steps if binning == "frames" else n_steps - 1), encoding="counts",
+                config=config,
                 class_names=list(base.keys), notes=notes.strip())
 
 
 def shd_task(data_dir: str | None = None, n_steps: int = 250, max_time: float = 1.0,
              spatial_bin: int = 5, valid_fraction: float = 0.0, valid_seed: int = 0,
-             in_memory: bool = False) -> Task:
+             in_memory: bool = False, binning: str = "sparch") -> Task:
     """Spiking Heidelberg Digits (20 classes), 4 ms bins on 140 channels by default.
 
     Files ``data_dir/shd_{train,test}.h5`` (default ``data_dir``: ``$SILAVA_DATA/shd``
@@ -309,15 +350,15 @@ def shd_task(data_dir: str | None = None, n_steps: int = 250, max_time: float = 
     files = {s: os.path.join(data_dir, f"shd_{s}.h5") for s in ("train", "test")}
     config = dict(name="shd", data_dir=data_dir, n_steps=int(n_steps), max_time=float(max_time),
                   spatial_bin=int(spatial_bin), valid_fraction=float(valid_fraction),
-                  valid_seed=int(valid_seed), in_memory=bool(in_memory))
+                  valid_seed=int(valid_seed), in_memory=bool(in_memory), binning=binning)
     return spike_files_task("shd", files, config, n_steps, max_time, spatial_bin, n_classes=20,
-                            valid_fraction=valid_fraction, valid_seed=valid_seed, in_memory=in_memory,
+                            valid_fraction=valid_fraction, valid_seed=valid_seed, in_memory=in_memory, binning=binning,
                             notes="SHD.", missing_hint=SOURCES["shd"])
 
 
 def ssc_task(data_dir: str | None = None, n_steps: int = 300, max_time: float = 1.2,
              spatial_bin: int = 5, valid_fraction: float = 0.0, valid_seed: int = 0,
-             in_memory: bool = False) -> Task:
+             in_memory: bool = False, binning: str = "sparch") -> Task:
     """Spiking Speech Commands (35 classes), 4 ms bins on 140 channels by default.
 
     Files ``data_dir/ssc_{train,valid,test}.h5`` (default ``data_dir``:
@@ -329,7 +370,7 @@ def ssc_task(data_dir: str | None = None, n_steps: int = 300, max_time: float = 
     files = {s: os.path.join(data_dir, f"ssc_{s}.h5") for s in splits}
     config = dict(name="ssc", data_dir=data_dir, n_steps=int(n_steps), max_time=float(max_time),
                   spatial_bin=int(spatial_bin), valid_fraction=float(valid_fraction),
-                  valid_seed=int(valid_seed), in_memory=bool(in_memory))
+                  valid_seed=int(valid_seed), in_memory=bool(in_memory), binning=binning)
     return spike_files_task("ssc", files, config, n_steps, max_time, spatial_bin, n_classes=35,
-                            valid_fraction=valid_fraction, valid_seed=valid_seed, in_memory=in_memory,
+                            valid_fraction=valid_fraction, valid_seed=valid_seed, in_memory=in_memory, binning=binning,
                             notes="SSC.", missing_hint=SOURCES["ssc"])

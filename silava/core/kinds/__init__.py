@@ -38,9 +38,9 @@ STATE_BITS = 24
 #: bits of the bias mantissa (13-bit signed, [-4096, 4095])
 BIAS_BITS = 13
 
-ROLES = ("constant", "threshold", "decay_bits", "state_frac_bits", "fixed", "integer")
-GRIDS = ("decay", "state")
-OUTPUTS = ("binary", "graded")
+ROLES = ("constant", "threshold", "decay_bits", "state_frac_bits", "fixed", "integer", "setting")
+GRIDS = ("decay", "state", "unit")
+OUTPUTS = ("binary", "graded", "mixed")
 RESETS = ("subtract", "zero", "none")
 GAINS = ("1", "1-alpha", "b")
 #: model.net layer types (docs/fixed_point.md §7): a Dense, a Dense plus a recurrent Dense from the
@@ -87,11 +87,14 @@ class Param:
     ``role``:
 
     * ``constant`` — a per-neuron constant, ``clip(rnd(source · 2^G), range)`` with ``G = D``
-      (``grid="decay"``) or ``G = s`` (``grid="state"``); ``source`` names the float constant;
+      (``grid="decay"``), ``G = s`` (``grid="state"``) or ``G = 0`` (``grid="unit"``: an integer
+      code of the model, e.g. a hybrid unit's type); ``source`` names the float constant;
     * ``threshold`` — ``vThMant = threshold · 2^s / 64`` (must be an integer in range);
     * ``decay_bits`` / ``state_frac_bits`` — the layer's D and s (one value per layer);
     * ``fixed`` — a value netx expects (``value``: an int, a bool, or a string; the string ``""``
       accepts any string, e.g. slayer's ``activation`` name that netx ignores), one per layer;
+    * ``setting`` — a layer setting the exporter chooses (e.g. a graded layer's payload fraction
+      bits), one per layer, passed to :meth:`Kind.integer_params` in ``settings``;
     * ``integer`` — an integer read from the file as it is (kinds trained elsewhere, e.g. the
       sigma-delta threshold ``vThMant`` written by lava-dl); no float source.
 
@@ -143,6 +146,10 @@ class Param:
         if self.role == "state_frac_bits":
             return STATE_FRAC_BITS_RANGE.bits(0)
         return self.range.bits(decay_bits)
+
+    def scale_bits(self, decay_bits: int, state_frac_bits: int) -> int:
+        """``G`` of a constant: the exponent of its grid (``D``, ``s`` or 0)."""
+        return {"decay": int(decay_bits), "state": int(state_frac_bits), "unit": 0}[self.grid]
 
 
 @dataclass(frozen=True)
@@ -216,8 +223,8 @@ class Kind:
             raise ValueError(f"{self.name}: input_gain must be one of {GAINS}")
         if self.membrane not in self.state_names:
             raise ValueError(f"{self.name}: membrane {self.membrane!r} is not a state")
-        if (self.threshold is None) == self.spiking:
-            raise ValueError(f"{self.name}: a binary-output kind has a threshold, a graded one has none")
+        if (self.threshold is None) != (self.output == "graded"):
+            raise ValueError(f"{self.name}: a binary- or mixed-output kind has a threshold, a graded one has none")
         keys = [p.key for p in self.params]
         if len(set(keys)) != len(keys) or len({p.var for p in self.params}) != len(keys):
             raise ValueError(f"{self.name}: duplicate parameter keys or Var names")
@@ -238,7 +245,8 @@ class Kind:
 
     @property
     def spiking(self) -> bool:
-        """True if the output is a binary spike (else a graded value sent every step)."""
+        """True if the output is a binary spike (else a graded value sent every step; a ``mixed``
+        kind — the hybrid layer — sends graded payloads, its spiking units a constant one)."""
         return self.output == "binary"
 
     @property
@@ -298,20 +306,22 @@ class Kind:
         return self.threshold * 2.0 ** int(state_frac_bits) / 64
 
     def integer_params(self, decay_bits: int, state_frac_bits: int,
-                       constant: Callable[[Param, int, int, int], Any]) -> dict[str, Any]:
+                       constant: Callable[[Param, int, int, int], Any],
+                       settings: Optional[dict[str, int]] = None) -> dict[str, Any]:
         """A quantized layer's ``neuron`` keys, in declaration order.
 
         ``constant(param, G, lo, hi)`` quantizes one float constant (``clip(rnd(source · 2^G), lo,
         hi)``, with ``G = D`` on the decay grid or ``s`` in state units): the exporter (numpy) and
         QAT (torch) each pass their own rounding. The rest is set here: ``vThMant`` from the
-        threshold, the layer settings D and s (an optional D is left out), netx's fixed keys.
+        threshold, the layer settings D and s (an optional D is left out), netx's fixed keys, and
+        the exporter's ``settings`` (role ``setting``; a missing one is an error).
         """
         D, s = int(decay_bits), int(state_frac_bits)
         out: dict[str, Any] = {}
         for p in self.params:
             if p.role == "constant":
                 lo, hi = p.range.at(D)
-                out[p.key] = constant(p, D if p.grid == "decay" else s, lo, hi)
+                out[p.key] = constant(p, p.scale_bits(D, s), lo, hi)
             elif p.role == "threshold":
                 out[p.key] = int(self.vth_mant(s))
             elif p.role == "fixed":
@@ -320,6 +330,10 @@ class Kind:
                 out[p.key] = s
             elif p.role == "decay_bits" and p.required:
                 out[p.key] = D
+            elif p.role == "setting":
+                if not settings or p.key not in settings:
+                    raise ValueError(f"{self.name}: the layer setting {p.key!r} ({p.doc}) is needed")
+                out[p.key] = int(settings[p.key])
         return out
 
     def float_keys(self) -> tuple[str, ...]:
@@ -329,7 +343,7 @@ class Kind:
 
 # --------------------------------------------------------------------------- registry
 #: the modules of this package that declare a kind (each defines ``KIND``)
-_MODULES = ("cuba", "silif", "csilif", "li", "delta", "sigma_delta", "sigma")
+_MODULES = ("cuba", "silif", "csilif", "li", "delta", "sigma_delta", "sigma", "hybrid", "li2")
 
 
 def _load() -> dict[str, Kind]:
