@@ -130,9 +130,10 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     g.add_argument("--init-state", dest="init_state", choices=("zeros", "random"),
                    help=f"initial neuron states: zeros, or U[0,1) per sample as the paper "
                         f"{_default('init_state')}")
-    g.add_argument("--arch", choices=("sparch", "has8-resnet", "has8-vgg"),
-                   help="network: sparch (spiking layers + LI readout, the default) or a HAS-8 ANN/SNN fusion "
-                        "model on an image task (digits-image, cifar10, cifar100; docs/has8.md)")
+    g.add_argument("--arch", choices=("sparch", "hybrid", "has8-resnet", "has8-vgg"),
+                   help="network: sparch (spiking layers + LI readout, the default), hybrid (one recurrent layer "
+                        "of spiking and non-spiking units, options below) or a HAS-8 ANN/SNN fusion model on an "
+                        "image task (digits-image, cifar10, cifar100; docs/has8.md)")
     g.add_argument("--arch-opt", dest="arch_opt", action="append", metavar="KEY=VALUE",
                    help="HAS-8 option, repeatable: width, depth, mult, blocks, hidden, path (fusion|ann|snn), "
                         "neuron (lif|if), tau, surrogate (fourier|sigsine|tanhsine|none), surrogate_param, "
@@ -146,7 +147,6 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         "and a two-filter leaky-integrator readout. More options with --neuron-opt KEY=VALUE: shuffle, "
         "mask_seed, nsn_reset, flexible, gamma_init, gamma_penalty, tau_syn, tau_mem, tau_readout, dt, "
         "weight_scale, surrogate_scale, reg (e.g. --neuron-opt flexible=true).")
-    g.add_argument("--arch", choices=("sparch", "hybrid"), help=f"network {_default('arch')}")
     g.add_argument("--spiking-ratio", dest="spiking_ratio", type=float, metavar="P",
                    help=f"fraction of spiking units (1 = pure SNN, 0 = pure NSN/RNN) {_default('spiking_ratio')}")
     g.add_argument("--nonspiking", choices=("nsn", "ann"),
