@@ -1,7 +1,8 @@
-"""Benchmark: one training step (forward + backward + Adam) of a SpArch SNN on CPU.
+"""Benchmark: one training step (forward + backward + Adam) of a SpArch SNN, per hidden width.
 
-Compares ``train.model.SpArchNet`` (fused per-neuron autograd kernels) with a
-baseline written here: the same network whose neurons and readout are a plain
+Compares ``train.model.SpArchNet`` (fused per-neuron autograd kernels: **ours** = the C kernels of
+``train/neurons/fused.c`` on the CPU, **ours-python** = the Python fused kernels, ``SILAVA_NATIVE=0``)
+with a baseline written here: the same network whose neurons and readout are a plain
 per-time-step autograd loop of the same equations (inputs split with ``unbind``,
 the same box-car surrogate function). Before timing it checks that both give
 identical spikes and allclose loss and gradients on the same batch.
@@ -9,20 +10,25 @@ identical spikes and allclose loss and gradients on the same batch.
 ``--ref-style`` also times the loop written like the SpArch / SiLIF reference code
 (``I[:, t, :]`` indexing, whose backward allocates a full-size gradient per step).
 
-Timings are wall-clock per training step, both implementations interleaved, median
-(and min) over ``--iters`` steps after ``--warmup`` steps. ``OMP_WAIT_POLICY`` defaults
-to ``PASSIVE`` here (see the note in bench/README.md).
+Timings are wall-clock per training step, the implementations interleaved, median
+(and min) over ``--iters`` steps after ``--warmup`` steps, plus the process CPU time; the load
+average before and after is printed (the machine may be shared). ``OMP_WAIT_POLICY`` defaults
+to ``PASSIVE`` here (see the note in bench/README.md). ``--device cuda`` runs everything on the
+GPU (ours = the Python fused kernels there; CUDA is synchronised around every timed call).
 
 Usage::
 
-    .venv/bin/python bench/train_step.py                      # SiLIF and C-SiLIF, 140-128-128-20, B=32, T=250
-    .venv/bin/python bench/train_step.py --neurons silif --iters 10 --ref-style
-    .venv/bin/python bench/train_step.py --neurons multiout --multiout n_states=4 reset_action=classic
+    .venv/bin/python bench/train_step.py                      # SiLIF and C-SiLIF, widths 128, 512, 1024
+    .venv/bin/python bench/train_step.py --widths 512 --neurons silif --iters 10 --ref-style
+    .venv/bin/python bench/train_step.py --hidden 256 128     # one arbitrary shape
+    .venv/bin/python bench/train_step.py --device cuda --ref-style --json gpu.json
+    .venv/bin/python bench/train_step.py --widths 128 --neurons multiout --multiout n_states=4 reset_action=classic
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import platform
 import statistics
@@ -40,6 +46,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from silava.train.model import SpArchNet  # noqa: E402
+from silava.train.neurons import native  # noqa: E402
 from silava.train.neurons.surrogate import SpikeFunction  # noqa: E402
 
 
@@ -200,14 +207,32 @@ def check_equal(ours: SpArchNet, base: SpArchNet, x, y, seed: int) -> str:
             f"max relative gradient difference {worst:.1e}")
 
 
-def time_interleaved(runs: dict, iters: int, warmup: int) -> dict[str, dict[str, float]]:
+def python_kernels(fn):
+    """``fn`` run with the Python fused kernels (the C ones switched off around the call)."""
+    def run():
+        old = native.set_enabled(False)
+        try:
+            return fn()
+        finally:
+            native.set_enabled(old)
+    return run
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_interleaved(runs: dict, iters: int, warmup: int, device: str = "cpu") -> dict[str, dict[str, float]]:
     """Run each callable ``warmup + iters`` times, interleaved (background load hits all alike)."""
     wall: dict[str, list[float]] = {k: [] for k in runs}
     cpu: dict[str, list[float]] = {k: [] for k in runs}
     for it in range(warmup + iters):
         for k, fn in runs.items():
+            _sync(device)
             w0, c0 = time.perf_counter(), time.process_time()
             fn()
+            _sync(device)
             if it >= warmup:
                 wall[k].append((time.perf_counter() - w0) * 1e3)
                 cpu[k].append((time.process_time() - c0) * 1e3)
@@ -225,43 +250,52 @@ def report(res: dict, iters: int) -> None:
                   f"{res[k]['min'] / res['ours']['min']:.2f}x min, {res[k]['cpu'] / res['ours']['cpu']:.2f}x CPU")
 
 
-def bench(neuron: str, args) -> dict:
+def bench(neuron: str, sizes: list[int], args) -> dict:
+    dev = torch.device(args.device)
     torch.manual_seed(args.seed)
-    sizes = args.hidden
     kw = dict(NEURON_KW.get(neuron, {}))
     if neuron == "multiout":
         for item in args.multiout:
             key, _, value = item.partition("=")
             kw[key] = int(value) if value.isdigit() else {"true": True, "false": False}.get(value.lower(), value)
-    ours = SpArchNet(args.inputs, sizes, args.classes, neuron, dropout=args.dropout, neuron_kwargs=kw)
+    ours = SpArchNet(args.inputs, sizes, args.classes, neuron, dropout=args.dropout, neuron_kwargs=kw).to(dev)
     base = copy.deepcopy(ours)
-    x = (torch.rand(args.batch, args.steps, args.inputs) < args.input_rate).float()
-    y = torch.randint(0, args.classes, (args.batch,))
+    x = (torch.rand(args.batch, args.steps, args.inputs) < args.input_rate).float().to(dev)
+    y = torch.randint(0, args.classes, (args.batch,)).to(dev)
     print(f"\n[{neuron}] {args.inputs}-{'-'.join(map(str, sizes))}-{args.classes}, batch {args.batch}, "
-          f"T={args.steps}, dropout {args.dropout}" + (f", {kw}" if kw else ""))
+          f"T={args.steps}, dropout {args.dropout}, device {args.device}" + (f", {kw}" if kw else ""))
     print("  check:", check_equal(ours, base, x, y, args.seed))
+    with_python = args.device == "cpu" and native.available() and not args.no_python
 
     models = {"ours": (ours, ours_fwd), "baseline": (base, lambda m, xx: naive_forward(m, xx)[0])}
+    if with_python:
+        models["ours-python"] = (copy.deepcopy(ours), ours_fwd)
     if args.ref_style:
         models["reference-style"] = (copy.deepcopy(base), lambda m, xx: naive_forward(m, xx, ref_style=True)[0])
     if neuron == "multiout" and args.textbook:
         models["textbook"] = (copy.deepcopy(base), lambda m, xx: naive_forward(m, xx, textbook=True)[0])
     opts = {k: torch.optim.Adam(m.parameters(), lr=1e-3) for k, (m, _) in models.items()}
     runs = {k: (lambda k=k, m=m, f=f: train_step(m, opts[k], x, y, f)) for k, (m, f) in models.items()}
+    if with_python:
+        runs["ours-python"] = python_kernels(runs["ours-python"])
     print("  training step (forward + backward + Adam):")
-    res = time_interleaved(runs, args.iters, args.warmup)
+    res = time_interleaved(runs, args.iters, args.warmup, args.device)
     report(res, args.iters)
 
     # the neuron layer alone: forward + backward over I[B,T,H] of the first hidden layer
     neuron_mod = ours.layers[0].neuron
-    I = torch.randn(args.batch, args.steps, sizes[0]).requires_grad_()
-    g = torch.randn(args.batch, args.steps, neuron_mod.output_size)
+    I = torch.randn(args.batch, args.steps, sizes[0], device=dev).requires_grad_()
+    g = torch.randn(args.batch, args.steps, neuron_mod.output_size, device=dev)
     loop = NAIVE[neuron]
     layer_runs = {"ours": lambda: neuron_mod(I).backward(g), "baseline": lambda: loop(neuron_mod, I).backward(g)}
+    if with_python:
+        layer_runs["ours-python"] = python_kernels(layer_runs["ours"])
+    if args.ref_style:
+        layer_runs["reference-style"] = lambda: loop(neuron_mod, I, ref_style=True).backward(g)
     if neuron == "multiout" and args.textbook:
         layer_runs["textbook"] = lambda: textbook_multiout(neuron_mod, I).backward(g)
     print(f"  first hidden layer's neurons only (forward + backward, {args.batch}x{args.steps}x{sizes[0]}):")
-    layer_res = time_interleaved(layer_runs, args.iters, args.warmup)
+    layer_res = time_interleaved(layer_runs, args.iters, args.warmup, args.device)
     report(layer_res, args.iters)
     return {"step": res, "layer": layer_res}
 
@@ -270,7 +304,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--neurons", nargs="+", default=["silif", "csilif"], choices=sorted(NAIVE))
     p.add_argument("--inputs", type=int, default=140)
-    p.add_argument("--hidden", type=int, nargs="+", default=[128, 128])
+    p.add_argument("--widths", type=int, nargs="+", default=[128, 512, 1024],
+                   help="hidden widths W, each timed as two hidden layers W-W (default 128 512 1024)")
+    p.add_argument("--hidden", type=int, nargs="+", default=None,
+                   help="one explicit list of hidden sizes instead of --widths")
     p.add_argument("--classes", type=int, default=20)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--steps", type=int, default=250)
@@ -285,19 +322,39 @@ def main(argv: list[str] | None = None) -> int:
                    help="multiout: also time the textbook-form loop (x~ = Ax + Bu, y = Cx~: two products per step)")
     p.add_argument("--multiout", nargs="*", default=[], metavar="KEY=VALUE",
                    help="options of the multi-output neuron (default n_states=2 n_outputs=2), e.g. reset_action=classic")
+    p.add_argument("--no-python", action="store_true", help="do not time the Python fused kernels")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--json", metavar="FILE", help="write every timing as JSON")
     args = p.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: CUDA is not available here")
     if args.threads:
         torch.set_num_threads(args.threads)
+    load0 = os.getloadavg()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, OMP_WAIT_POLICY="
           f"{os.environ.get('OMP_WAIT_POLICY')}, python {platform.python_version()}, {os.cpu_count()} CPUs, "
-          f"{platform.processor() or platform.machine()}")
-    results = {n: bench(n, args) for n in args.neurons}
-    print("\nsummary (median ms/step, training step):")
-    for n, r in results.items():
-        st = r["step"]
-        print(f"  {n:7s} ours {st['ours']['median']:7.1f}  baseline {st['baseline']['median']:7.1f}  "
-              f"speed-up {st['baseline']['median'] / st['ours']['median']:.2f}x   "
-              f"(neurons only: {r['layer']['baseline']['median'] / r['layer']['ours']['median']:.2f}x)")
+          f"{platform.processor() or platform.machine()}; {native.status()}")
+    if args.device == "cuda":
+        print(f"GPU: {torch.cuda.get_device_name()}")
+    print(f"load average (1/5/15 min) at start: {load0[0]:.1f} / {load0[1]:.1f} / {load0[2]:.1f}")
+    shapes = [args.hidden] if args.hidden else [[w, w] for w in args.widths]
+    results = {(n, tuple(h)): bench(n, h, args) for h in shapes for n in args.neurons}
+    load1 = os.getloadavg()
+    print(f"\nload average (1/5/15 min) at the end: {load1[0]:.1f} / {load1[1]:.1f} / {load1[2]:.1f}")
+    print("summary (median ms/step; speed-up = baseline / ours, median and min):")
+    for (n, h), r in results.items():
+        st, ly = r["step"], r["layer"]
+        extra = f"  ours-python {st['ours-python']['median']:7.1f}" if "ours-python" in st else ""
+        print(f"  {n:7s} {'x'.join(map(str, h)):>9}  ours {st['ours']['median']:7.1f}{extra}  "
+              f"baseline {st['baseline']['median']:7.1f}  step {st['baseline']['median'] / st['ours']['median']:.2f}x "
+              f"(min {st['baseline']['min'] / st['ours']['min']:.2f}x)   neurons only "
+              f"{ly['baseline']['median'] / ly['ours']['median']:.2f}x (min {ly['baseline']['min'] / ly['ours']['min']:.2f}x)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "torch": torch.__version__, "threads": torch.get_num_threads(), "device": args.device,
+            "kernels": native.status(), "load_start": load0, "load_end": load1, "batch": args.batch,
+            "steps": args.steps, "iters": args.iters,
+            "results": [{"neuron": n, "hidden": list(h), **r} for (n, h), r in results.items()]}, indent=1) + "\n")
     return 0
 
 

@@ -185,3 +185,27 @@ def fold_model(model: Any) -> FoldedNetwork:
         notes.append(f"the model was trained with init_state={init!r}; the deployed network starts from "
                      f"zero states (a small model change)")
     return FoldedNetwork(layers=layers, source_neuron=source, notes=notes)
+
+
+def folded_from_network(net: Any) -> FoldedNetwork:
+    """The folded float network stored in a model.net's ``float`` groups (what :func:`fold_model` gave the exporter).
+
+    Raises :class:`FoldError` if a layer has no ``float`` group (a file not written by silava's
+    exporter, e.g. lava-dl's): only its integers are known then.
+    """
+    layers = []
+    for i, layer in enumerate(net.layers):
+        fp = layer.float_params
+        kind = KINDS[layer.neuron_type]
+        missing = [] if fp is None else [k for k in ("weight", "bias", *kind.float_params) if k not in fp]
+        if fp is None or missing:
+            raise FoldError(f"layer {i}: model.net has no float parameters{' ' + ', '.join(missing) if missing else ''} "
+                            f"(the float group of silava export); export from the checkpoint instead")
+        n = layer.out_features
+        params = {k: np.broadcast_to(np.asarray(fp[k], dtype=np.float64), (n,)).copy() for k in kind.float_params}
+        threshold = float(np.asarray(fp.get("threshold", kind.threshold or 0.0)).reshape(-1)[0])
+        layers.append(FoldedLayer(neuron_type=layer.neuron_type, source=net.meta.source_neuron or layer.neuron_type,
+                                  weight=np.asarray(fp["weight"], dtype=np.float64),
+                                  bias=np.broadcast_to(np.asarray(fp["bias"], dtype=np.float64), (n,)).copy(),
+                                  threshold=threshold, params=params))
+    return FoldedNetwork(layers=layers, source_neuron=net.meta.source_neuron)

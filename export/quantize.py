@@ -17,6 +17,9 @@ Neuron constants, each ``rnd(value * 2^D)`` clipped to its range:
           spikeAdapt = rnd(b S) in +-(2^23 - 1);  vThMant = S / 64 (threshold 1)
 * CSILIF: cosDecay = rnd(lam_re 2^D), sinDecay = rnd(lam_im 2^D) in [-2^D, 2^D];
           vThMant = S / 128 (threshold 0.5; needs s >= 7)
+* LI:     alpha in [0, 2^D]; behind CUBA layers (an all-netx-native network) its exponent is
+          folded into its state scale like CUBA's (``s <- s - e``), so that it can be written as a
+          CUBA layer that cannot spike (silava.core.netxform) and plain netx loads the whole file
 * LI:     alpha in [0, 2^D]
 * RF:     cosDecay = rnd(re 2^D), sinDecay = rnd(im 2^D) in [-2^D, 2^D]; vThMant = S / 64
 * MULTIOUT: transition, readout, resetRead = rnd(. 2^D); inputVec = rnd(B/max|B| 2^D) in [-2^D, 2^D];
@@ -43,10 +46,11 @@ from typing import Any
 import numpy as np
 
 from silava.export.fold import FoldedLayer, FoldedNetwork
-from silava.core.kinds import KINDS, Kind, Param
+from silava.core.kinds import KINDS, Kind, Param, folds_exponent
+from silava.core.netxform import readout_bound_problem
 from silava.core.netfile import BIAS_MAX, BIAS_MIN, WEIGHT_EXP_MIN, Layer, Meta, Network, validate
 from silava.core import fixedpoint
-from silava.core.fixedpoint import QuantConfig  # noqa: F401  (re-exported: silava.export.quantize.QuantConfig)
+from silava.core.fixedpoint import STATE_FRAC_BITS_MAX, QuantConfig  # noqa: F401  (QuantConfig re-exported)
 
 ROUNDING = "round half away from zero: rnd(x) = sign(x) * floor(|x| + 0.5)"
 
@@ -192,15 +196,25 @@ def check_constant_ranges(where: str, kind: Kind, params: dict[str, Any], clippe
             "--state-frac-bits (or --layer-state-frac-bits for this layer)"
         raise QuantError(f"{where}: {clipped[p.key]} {p.key} values do not fit [{lo}, {hi}] on the 2^{grid} grid "
                          f"(max |{p.source}| = {peak:.4g}); lower {knob}")
+def _readout_native(fl: FoldedLayer, kind: Kind, s: int, D: int, config: QuantConfig) -> bool:
+    """Whether the readout quantized at state scale 2^s with no exponent has an exact CUBA form
+    (its inputs are spikes, x <= 1)."""
+    w, _ = quantize_weights(fl.weight, s, 0, config.weight_bits)
+    bias, _ = quantize_bias(fl.bias, s)
+    neuron, _ = quantize_constants(kind, fl.params, D, s)
+    return bool(np.any(w)) and readout_bound_problem(w, bias, neuron[kind.role("constant").key], 1) is None
 
 
 def quantize_layer(fl: FoldedLayer, i: int, config: QuantConfig,
-                   input_message_bits: int = 0) -> tuple[Layer, LayerStats]:
+                   input_message_bits: int = 0, fold_exponent: bool | None = None) -> tuple[Layer, LayerStats]:
     """Quantize one folded layer (index ``i``) to a netfile :class:`Layer` (see the module docstring).
 
     What the neuron keys are and how each is quantized comes from the kind declaration
     (:mod:`silava.core.kinds`). A netx-native kind (CUBA) has no weight exponent in netx, so its
     exponent is folded into the state scale (``s <- s - e``, ``e <- 0``) and its decays are 12-bit.
+    ``fold_exponent``: fold it for this layer too (default: netx-native kinds only;
+    :func:`quantize_network` also folds an LI readout behind CUBA layers,
+    :func:`silava.core.kinds.folds_exponent`).
     """
     kind = KINDS[fl.neuron_type]
     where = _where(i, fl.neuron_type)
@@ -217,7 +231,10 @@ def quantize_layer(fl: FoldedLayer, i: int, config: QuantConfig,
                          f"have {fixed_D}-bit decays; drop --layer-decay-bits for layer {i}")
     D = fixed_D if fixed_D is not None else config.decay_bits_for(i)
     check_decay_bits(where, D)
-    if kind.netx_native:
+    fold = kind.netx_native if fold_exponent is None else bool(fold_exponent)
+    if fold and not kind.netx_native:    # a readout folds only to refine a state that cannot saturate
+        fold = e <= 0 and s - e <= STATE_FRAC_BITS_MAX and D == 12 and _readout_native(fl, kind, s - e, D, config)
+    if fold:
         s_fold = s - e
         check_state_frac_bits(where, s_fold, hint=f" after folding the weight exponent {e} into s = {s} "
                                                     f"(max |W'| = {peak:.4g})")
@@ -262,8 +279,10 @@ def quantize_network(folded: FoldedNetwork, config: QuantConfig | None = None, *
         if bad:
             raise QuantError(f"{key}: layer index {bad[0]} out of range [0, {n - 1}] (the readout is layer {n - 1})")
     layers, stats = [], []
+    types = [fl.neuron_type for fl in folded.layers]
     for i, fl in enumerate(folded.layers):
-        layer, st = quantize_layer(fl, i, config, input_message_bits if i == 0 else 0)
+        layer, st = quantize_layer(fl, i, config, input_message_bits if i == 0 else 0,
+                                   fold_exponent=folds_exponent(types, i))
         layers.append(layer)
         stats.append(st)
     if meta is None:

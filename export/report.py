@@ -66,7 +66,7 @@ def _collapses(kind: Kind, n: dict, p: dict, D: int, s: int) -> tuple[dict[str, 
             continue
         x = np.asarray(p[param.source], dtype=np.float64)
         q = np.asarray(n[param.key])
-        scale = 2.0 ** (D if param.grid == "decay" else s)
+        scale = 2.0 ** param.scale_bits(D, s)
         err[param.source] = float(np.max(np.abs(q / scale - x))) if x.size else 0.0
         if param.key in pair:
             continue
@@ -109,6 +109,7 @@ def layer_report(i: int, fl: Any, layer: Any, st: LayerStats) -> dict[str, Any]:
             "row_bits_min": int(bits.min()) if bits.size else 0,
             "row_bits_median": float(np.median(bits)) if bits.size else 0.0,
             "row_bits_max": int(bits.max()) if bits.size else 0,
+            "rows_low_bits": int(np.count_nonzero(bits <= 2)),
         },
         "bias": {"saturated": st.bias_saturated,
                  "max_abs_int": int(np.max(np.abs(layer.bias))) if layer.bias is not None else 0,
@@ -135,7 +136,14 @@ def _warnings(r: dict[str, Any]) -> list[str]:
         if count:
             w.append(f"{count} {key} values clipped to their range")
     if r["weights"]["row_bits_min"] <= 2:
-        w.append(f"some rows use <= {r['weights']['row_bits_min']} effective weight bits")
+        low = r["weights"].get("rows_low_bits", 0)
+        bits = r["weights"]["row_bits_min"]
+        what = ("all their weights round to 0: those neurons get no input" if bits <= 0 else
+                f"their largest weight is only {bits} bit(s) wide, so every weight of the row takes one of "
+                f"{2 ** bits} values")
+        w.append(f"{low}/{n} neurons (weight rows) use <= 2 effective weight bits, the fewest {bits}: {what}; the "
+                 f"layer's shared exponent is set by its largest weights: raise --weight-bits (up to 8), or retrain (QAT, "
+                 f"weight decay) so the rows' magnitudes are closer")
     return w
 
 

@@ -23,8 +23,9 @@ import math
 
 import numpy as np
 
+from silava.core.kinds import folds_exponent
 from silava.core.netfile import (NEURON_TYPES, STATE_FRAC_BITS_MAX, STATE_FRAC_BITS_MIN, WEIGHT_EXP_MAX,
-                            WEIGHT_EXP_MIN, Layer, Meta, Network, validate)
+                                 WEIGHT_EXP_MIN, ConvSpec, Layer, Meta, Network, validate)
 
 EDGE_PROB = 0.03          # per neuron and per kind of edge case
 BIAS_EDGE_PROB = 0.01
@@ -47,10 +48,11 @@ def _edge(rng: np.random.Generator, n: int, p: float = EDGE_PROB) -> np.ndarray:
     return rng.random(n) < p
 
 
-def _input_moments(first: bool, input_message_bits: int, rate: float) -> tuple[float, float]:
+def _input_moments(first: bool, input_message_bits: int, rate: float,
+                   hidden_rate: float = HIDDEN_RATE) -> tuple[float, float]:
     """(E[x], E[x^2]) of one input element per step."""
     if not first:
-        return HIDDEN_RATE, HIDDEN_RATE
+        return hidden_rate, hidden_rate
     if input_message_bits > 0:
         # random_inputs: nonzero with prob `rate`, value ~ geometric(0.4) >= 1 (mean 2.5, E[v^2] = 10)
         return rate * 2.5, rate * 10.0
@@ -234,7 +236,8 @@ def _runaway(rng: np.random.Generator, ntype: str, neuron: dict, w: np.ndarray, 
 
 def random_network(neuron_type: str, sizes: list[int], steps: int, seed: int, *, readout: bool = True,
                    input_message_bits: int = 0, decay_bits: int = 12, state_frac_bits: int = 12,
-                   bias: bool = True, weight_exp: int | None = None, n_states: int = 4,
+                   bias: bool = True, weight_exp: int | None = None, recurrent: bool = False,
+                   hidden_rate: float = HIDDEN_RATE, input_rate: float = 0.2, n_states: int = 4,
                    n_outputs: int = 2, multiout: dict | None = None) -> Network:
     """A random, valid, active integer network.
 
@@ -245,6 +248,11 @@ def random_network(neuron_type: str, sizes: list[int], steps: int, seed: int, *,
     largest weight; CUBA layers fold the exponent into the state scale (``s - e``, ``e = 0``).
     MULTIOUT layers have ``n_states`` state words and ``n_outputs`` outputs per neuron (the next layer
     then takes ``n_outputs × size`` inputs); ``multiout`` passes options to :func:`multiout_constants`.
+    ``recurrent``: the hidden layers are ``dense_rec`` (a recurrent weight matrix on the same
+    exponent as the input weights, drawn so that the recurrence is a fraction of the drive; not for
+    MULTIOUT layers, which are dense only).
+    ``input_rate`` / ``hidden_rate``: the spike rates the weights are scaled for (network input,
+    hidden layers).
     """
     ntype = neuron_type.upper()
     if ntype not in NEURON_TYPES:
@@ -269,23 +277,32 @@ def random_network(neuron_type: str, sizes: list[int], steps: int, seed: int, *,
             neuron, gain = multiout_constants(rng, n_out, D, s, n_states, n_outputs, **(multiout or {}))
         else:
             neuron, gain = _neuron(rng, ltype, n_out, D, s)
-        mean_x, mean_x2 = _input_moments(i == 0, input_message_bits, 0.2)
+        mean_x, mean_x2 = _input_moments(i == 0, input_message_bits, input_rate, hidden_rate)
         w_f, c_f = _float_layer(rng, n_in, n_out, mean_x, mean_x2, gain, bias)
-        if ltype == "CUBA":
-            _, e = _weights(rng, w_f, s, weight_exp)
+        rec = recurrent and ltype not in ("LI", "MULTIOUT")
+        if rec:   # the recurrence: about a third of the drive, mixed signs
+            wr_f = rng.normal(0.0, 0.35 / math.sqrt(max(n_out * HIDDEN_RATE, 1e-9)), (n_out, n_out)) * gain[:, None]
+            w_f = np.concatenate([w_f, wr_f], axis=1)
+        types = [ltype if j == i else ntype for j in range(i + 1)]
+        w, e = _weights(rng, w_f, s, weight_exp)
+        if folds_exponent(types, i) and (ltype == "CUBA" or e <= 0):   # CUBA, or an LI readout behind CUBA
             s = int(min(max(s - e, STATE_FRAC_BITS_MIN), STATE_FRAC_BITS_MAX))
             w, _ = _weights(rng, w_f, s, 0)
             if not np.any(w):
                 w[0, 0] = 2
             e = 0
-            neuron.update(vThMant=2**s // 64, stateFracBits=s)
-        else:
-            w, e = _weights(rng, w_f, s, weight_exp)
+            neuron.update(stateFracBits=s)
+            if ltype == "CUBA":
+                neuron["vThMant"] = 2**s // 64
+        w_rec = None
+        if rec:
+            w, w_rec = w[:, :n_in], w[:, n_in:]
         b = _bias(rng, c_f, s) if bias else None
         if b is not None:
             _runaway(rng, ltype, neuron, w, b)
         layers.append(Layer(neuron_type=ltype, weight=w, neuron=neuron, bias=b, weight_exp=e,
-                            input_message_bits=int(input_message_bits) if i == 0 else 0))
+                            input_message_bits=int(input_message_bits) if i == 0 else 0,
+                            layer_type="dense_rec" if rec else "dense", weight_rec=w_rec))
         width = layers[-1].output_width
     meta = Meta(steps=int(steps), n_inputs=int(sizes[0]), n_classes=width,
                 input_encoding="counts" if input_message_bits else "binary", source_neuron=ntype.lower(),
@@ -327,13 +344,15 @@ def full_range_network(seed: int, *, n_layers: int | None = None, steps: int = 1
     ``stateFracBits``; weights even in [−256, 254] with a random exponent in [−8, 7] (a netx-native
     kind keeps ``weightExp = 0``); biases in [−4096, 4095]; the first layer takes graded inputs
     of up to 16 bits half of the time, so the int32 wraps of Lava's Dense and LIF are reached.
-    The last layer is a graded (non-spiking) kind; hidden layers are spiking kinds.
+    The last layer is a graded (non-spiking) kind; hidden layers are spiking kinds (of ``kinds``,
+    default the kinds silava trains; :func:`random_sdnn_network` draws lava-dl's sigma-delta ones).
     """
     from silava.core.kinds import KINDS
 
     rng = np.random.default_rng(seed)
-    spiking = [k for k in (kinds or tuple(KINDS)) if KINDS[k].spiking]
-    graded = [k for k in (kinds or tuple(KINDS)) if not KINDS[k].spiking]
+    kinds = kinds or tuple(k for k, kind in KINDS.items() if kind.trainable)   # lava-dl's kinds: their own synth
+    spiking = [k for k in kinds if KINDS[k].spiking]
+    graded = [k for k in kinds if KINDS[k].output == "graded"]   # readouts (not the hybrid layer)
     n_layers = int(n_layers or rng.integers(1, 4))
     sizes = [int(n) for n in rng.integers(1, 24, n_layers + 1)]
     bits = int(rng.choice([0, int(rng.integers(1, 17))]))
@@ -385,3 +404,177 @@ def full_range_inputs(net: Network, batch: int, seed: int) -> np.ndarray:
     if bits == 0:
         return (rng.random(shape) < 0.5).astype(np.int64)
     return rng.integers(0, 2**bits, shape).astype(np.int64)
+
+
+def random_conv_network(neuron_type: str, in_shape: tuple[int, int, int], channels: list[int], steps: int,
+                        seed: int, *, kernel: int = 3, stride: int = 1, padding: int = 1, dilation: int = 1,
+                        groups: int = 1, dense: list[int] | None = None, readout: bool = True,
+                        input_message_bits: int = 0, state_frac_bits: int = 12, decay_bits: int = 12,
+                        bias: bool = True) -> Network:
+    """A random active network of ``conv`` layers (then optional dense layers), like :func:`random_network`.
+
+    ``in_shape = (C, H, W)``; ``channels``: output channels of each conv layer (``kernel``,
+    ``stride``, ``padding``, ``dilation``, ``groups`` for all of them); ``dense``: sizes of the
+    dense layers after them (the last one is an LI readout if ``readout``; without dense layers
+    the last conv layer is ``neuron_type`` too). Neuron constants are drawn per channel (as slayer
+    shares them), biases per channel with a few per-neuron edge values. Conv layers have no
+    weight exponent (Lava's Conv ignores it): like CUBA, the exponent is folded into the state
+    scale (``s - e``).
+    """
+    ntype = neuron_type.upper()
+    if ntype not in NEURON_TYPES or ntype == "LI":
+        raise ValueError(f"neuron_type must be a spiking kind ({', '.join(NEURON_TYPES)}), got {neuron_type!r}")
+    rng = np.random.default_rng(seed)
+    layers: list[Layer] = []
+    shape = tuple(int(v) for v in in_shape)
+    for i, c_out in enumerate(channels):
+        spec = ConvSpec(in_shape=shape, stride=stride, padding=padding, dilation=dilation, groups=groups)
+        c_in = shape[0]
+        cg = c_in // groups
+        s = int(state_frac_bits)
+        D = 12 if ntype == "CUBA" else int(decay_bits)
+        neuron, gain = _neuron(rng, ntype, int(c_out), D, s)
+        mean_x, mean_x2 = _input_moments(i == 0, input_message_bits, 0.25, 0.08)
+        fan_in = cg * kernel * kernel
+        w_f, c_f = _float_layer(rng, fan_in, int(c_out), mean_x, mean_x2, gain, bias)
+        _, e = _weights(rng, w_f, s, None)
+        s = int(min(max(s - e, STATE_FRAC_BITS_MIN + (1 if ntype == "CSILIF" else 0)), STATE_FRAC_BITS_MAX))
+        w, _ = _weights(rng, w_f, s, 0)
+        w = w.reshape(int(c_out), cg, kernel, kernel)
+        if ntype == "CSILIF":
+            neuron.update(vThMant=2**s // 128, stateFracBits=s)
+        else:
+            neuron.update(vThMant=2**s // 64)
+            if "stateFracBits" in neuron or ntype == "CUBA":
+                neuron["stateFracBits"] = s
+        layer = Layer(neuron_type=ntype, weight=w, neuron={}, layer_type="conv", conv=spec,
+                      input_message_bits=int(input_message_bits) if i == 0 else 0)
+        hw = int(np.prod(layer.neuron_shape[1:]))
+        layer.neuron = {k: (np.repeat(v, hw) if isinstance(v, np.ndarray) else v) for k, v in neuron.items()}
+        if bias:
+            b = np.repeat(np.clip(rnd(c_f * 2.0**s / 64), -4096, 4095).astype(np.int64), hw)
+            edge = _edge(rng, b.size, BIAS_EDGE_PROB)
+            b[edge] = rng.choice([-4096, 4095], size=int(edge.sum()))
+            layer.bias = b
+        layers.append(layer)
+        shape = layer.neuron_shape
+    n_in = int(np.prod(shape))
+    if dense:
+        tail = random_network(ntype, [n_in] + list(dense), steps, seed + 7919, readout=readout,
+                              decay_bits=decay_bits, state_frac_bits=state_frac_bits, bias=bias,
+                              input_rate=0.04, hidden_rate=0.1)
+        for layer in tail.layers:
+            layer.input_message_bits = 0
+        layers += tail.layers
+    meta = Meta(steps=int(steps), n_inputs=int(np.prod(in_shape)), n_classes=layers[-1].out_features,
+                input_encoding="counts" if input_message_bits else "binary", source_neuron=ntype.lower(),
+                task={"name": "synth-conv", "seed": int(seed), "in_shape": [int(v) for v in in_shape]},
+                quantization={"synth": True})
+    net = Network(layers=layers, meta=meta)
+    validate(net)
+    return net
+
+
+def random_sdnn_network(sizes: list[int], steps: int, seed: int, *, conv_shape: tuple[int, int, int] | None = None,
+                        conv_channels: tuple[int, ...] = (), recurrent: bool = False, input_bits: int = 8,
+                        vth: tuple[int, int] = (1, 12)) -> Network:
+    """A random lava-dl style sigma-delta network: a ``DELTA`` input layer, ``SIGMA_DELTA`` (ReLU)
+    hidden layers and a ``SIGMA`` output, graded payloads between all of them.
+
+    ``sizes = [n_inputs, hidden..., n_out]`` for the dense part; with ``conv_shape = (C, H, W)`` the
+    input layer has that shape and ``conv_channels`` 3x3 sigma-delta conv layers (padding 1)
+    come first, then the dense layers (``sizes[0]`` is ignored). ``recurrent``: dense hidden
+    layers are ``dense_rec``. Thresholds ``vThMant`` uniform in ``vth``; weights even integers
+    with a spread of about ±48/√fan-in (the ±256 limits on a few); inputs graded with ``input_bits``.
+    """
+    rng = np.random.default_rng(seed)
+
+    def weights(shape: tuple[int, ...], fan_in: int) -> np.ndarray:
+        w = 2 * np.round(rng.normal(0.0, 48.0 / math.sqrt(max(fan_in, 1)), shape) / 2).astype(np.int64)
+        w = np.clip(w, -256, 254)
+        hot = rng.random(shape) < 0.002
+        w[hot] = rng.choice([-256, 254], size=int(hot.sum()))
+        return w
+
+    def vthm() -> int:
+        return int(rng.integers(vth[0], vth[1] + 1))
+
+    layers: list[Layer] = []
+    in_shape = tuple(conv_shape) if conv_shape is not None else (int(sizes[0]),)
+    layers.append(Layer("DELTA", None, {"vThMant": vthm(), "activation": "relu"}, layer_type="input",
+                        shape=in_shape, input_message_bits=int(input_bits)))
+    shape = in_shape
+    for c_out in conv_channels:
+        spec = ConvSpec(in_shape=shape, padding=1)
+        w = weights((int(c_out), shape[0], 3, 3), shape[0] * 9)
+        layer = Layer("SIGMA_DELTA", w, {"vThMant": vthm(), "activation": "relu"}, layer_type="conv", conv=spec,
+                      input_message_bits=16)
+        layer.bias = np.repeat(rng.integers(-8, 9, int(c_out)), int(np.prod(layer.neuron_shape[1:]))).astype(np.int64)
+        layers.append(layer)
+        shape = layer.neuron_shape
+    dense_sizes = [int(np.prod(shape))] + [int(n) for n in sizes[1:]]
+    for i in range(len(dense_sizes) - 1):
+        n_in, n_out = dense_sizes[i], dense_sizes[i + 1]
+        last = i == len(dense_sizes) - 2
+        kind = "SIGMA" if last else "SIGMA_DELTA"
+        neuron = {"sigma_output": True} if last else {"vThMant": vthm(), "activation": "relu"}
+        rec = recurrent and not last
+        layers.append(Layer(kind, weights((n_out, n_in), n_in), neuron,
+                            bias=None if last else rng.integers(-8, 9, n_out).astype(np.int64),
+                            input_message_bits=16, layer_type="dense_rec" if rec else "dense",
+                            weight_rec=weights((n_out, n_out), 4 * n_out) if rec else None))
+    meta = Meta(steps=int(steps), n_inputs=int(np.prod(in_shape)), n_classes=layers[-1].out_features,
+                input_encoding="graded", source_neuron="sdnn", decision="sum_v",
+                task={"name": "synth-sdnn", "seed": int(seed)}, quantization={"synth": True})
+    net = Network(layers=layers, meta=meta)
+    validate(net)
+    return net
+
+
+def random_graded_inputs(net: Network, batch: int, seed: int, smooth: float = 0.8) -> np.ndarray:
+    """Slowly varying graded inputs ``[B, T, F]`` in ``[0, 2^bits − 1]`` (a sigma-delta network's
+    input): a random walk with persistence ``smooth``, a few features held at the top value."""
+    rng = np.random.default_rng(seed)
+    bits = max(1, int(net.layers[0].input_message_bits))
+    top = (1 << min(bits, 8)) - 1
+    shape = (int(batch), int(net.meta.steps), int(net.meta.n_inputs))
+    base = rng.integers(0, top + 1, (shape[0], 1, shape[2])).astype(np.float64)
+    noise = rng.normal(0.0, top * 0.15, shape)
+    x = np.empty(shape)
+    prev = base[:, 0]
+    for t in range(shape[1]):
+        prev = smooth * prev + (1 - smooth) * rng.integers(0, top + 1, (shape[0], shape[2])) + noise[:, t] * 0.2
+        x[:, t] = prev
+    x = np.clip(np.rint(x), 0, top).astype(np.int64)
+    x[:, :, :: max(1, shape[2] // 3)][rng.random((shape[0], shape[1], len(range(0, shape[2], max(1, shape[2] // 3))))) < 0.01] = top
+    return x
+
+
+def random_hybrid_network(nonspiking: str, recurrent: str, seed: int, *, n_in: int = 7, n_hidden: int = 9,
+                          n_classes: int = 3, steps: int = 12):
+    """A random hybrid network (``silava.train.hybrid``; torch): ``(model, net, config, payload_bits)``.
+
+    Random spiking ratio (0 … 1, a shuffled mask), nsn reset, time constants, weight scale and readout
+    rule; quantized by ``silava.export.hybrid`` with a random state scale ``s`` in [9, 14], decay grid
+    ``D`` in [10, 14] and payload bits ``q`` in [2, min(s, 9)]. For the equivalence ladder of the hybrid
+    kinds (tests/test_hybrid_deploy.py).
+    """
+    import torch
+
+    from silava.core.fixedpoint import QuantConfig
+    from silava.export.hybrid import fold, quantize
+    from silava.train.hybrid import HybridNet
+
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    model = HybridNet(n_in, n_hidden, n_classes, spiking_ratio=float(rng.choice([0.0, 0.25, 0.5, 0.75, 1.0])),
+                      nonspiking=nonspiking, recurrent=recurrent, shuffle=True, mask_seed=seed,
+                      nsn_reset=bool(rng.integers(0, 2)), tau_mem=float(rng.uniform(2e-3, 3e-2)),
+                      tau_syn=float(rng.uniform(1e-3, 2e-2)), tau_readout=float(rng.uniform(5e-3, 5e-2)),
+                      weight_scale=float(rng.uniform(1.0, 6.0)), readout=str(rng.choice(["max", "sum"])))
+    s = int(rng.integers(9, 15))
+    q = int(rng.integers(2, min(s, 9) + 1))
+    config = QuantConfig(state_frac_bits=s, decay_bits=int(rng.integers(10, 15)))
+    net, _ = quantize(fold(model), config, payload_bits=q)
+    net.meta.steps = int(steps)
+    return model, net, config, q

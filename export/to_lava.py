@@ -7,9 +7,20 @@ input gains folded, docs/fixed_point.md §4) -> :func:`export.quantize.quantize_
 :func:`silava.core.netfile.write`. All outputs are written to temporary files first and moved into
 place only when everything succeeded: on any error no output file is left behind.
 
+Quantization settings: the flags, else the checkpoint's QAT settings (a checkpoint fine-tuned with
+``silava train --qat`` is exported the way QAT trained it), else 8/12/12 (:func:`quant_config_for`).
+
+Outputs are refused before any work if one of them is the checkpoint (``-o ckpt.pt``) or two are the
+same file; the three files are committed as a unit (:class:`silava.core.fileio.atomic_group`): all
+are replaced or none is, also on a full disk, Ctrl-C or SIGTERM.
+
+``meta/created`` is the export time in UTC, or ``SOURCE_DATE_EPOCH`` when that is set (reproducible
+builds, https://reproducible-builds.org/specs/source-date-epoch/), or empty with ``--no-timestamp``:
+two exports of the same checkpoint with the same settings are then byte-identical.
+
 Bad input (a damaged or foreign checkpoint, an unsupported neuron, NaN/Inf parameters, weights
 that cannot be represented, an unwritable output path, bad options) prints one line on stderr
-naming the problem and the fix, and exits with status 2.
+naming the problem and the fix, and exits with status 2 (:func:`silava.core.cliutil.run_command`).
 """
 from __future__ import annotations
 
@@ -18,7 +29,6 @@ import datetime as _dt
 import math
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -30,13 +40,14 @@ if __name__ == "__main__" and __package__ in (None, ""):
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from silava.core import netfile  # noqa: E402
-from silava.core.cliutil import parse_layer_bits  # noqa: E402
-from silava.core.fileio import sha256_file  # noqa: E402
+from silava.core.cliutil import command_name, parse_layer_bits, run_command  # noqa: E402
+from silava.core.fileio import (OutputPathError, atomic_group, check_outputs, check_writable_file,  # noqa: E402
+                                name_output, sha256_file)
 from silava.export.fold import FoldError, fold_model  # noqa: E402
 from silava.export.quantize import QuantConfig, QuantError, check_decay_bits, check_state_frac_bits, check_weight_bits  # noqa: E402
 from silava.export.report import build_report, report_json, report_text  # noqa: E402
 
-PROG = "to_lava.py"
+PROG = "silava export"
 INPUT_MESSAGE_BITS = {"binary": 0, "counts": 8}
 
 
@@ -47,29 +58,39 @@ class ExportError(Exception):
         super().__init__(" ".join(str(message).split()))
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line instead of usage + message
-        raise ExportError(f"{message} (see `{self.prog} --help`)")
-
-
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
-    p = _Parser(prog=prog, description="Quantize a silava checkpoint to Loihi 2 fixed point and write "
-                                       "model.net (netx HDF5) plus a quantization report.")
-    p.add_argument("checkpoint", help="ckpt.pt written by train/train.py (or its run directory)")
+    from silava.core.cliutil import one_line_parser
+
+    p = one_line_parser(ExportError, prog=prog, description="Quantize a silava checkpoint to Loihi 2 fixed point "
+                                                            "and write model.net (netx HDF5) plus a quantization "
+                                                            "report.")
+    p.add_argument("checkpoint", help="ckpt.pt written by silava train (or its run directory)")
     p.add_argument("-o", "--output", help="output model.net (default: model.net next to the checkpoint)")
-    p.add_argument("--weight-bits", type=int, default=8, help="weight mantissa bits, 2..8 (default 8)")
-    p.add_argument("--decay-bits", type=int, default=12,
-                   help="decay/rotation grid bits D of SILIF/CSILIF/LI layers, 8..24 (default 12 = Loihi; CUBA is always 12)")
-    p.add_argument("--state-frac-bits", type=int, default=12,
+    q = p.add_argument_group("quantization (default: the checkpoint's QAT settings if it was fine-tuned with "
+                             "silava train --qat, else 8/12/12)")
+    q.add_argument("--weight-bits", type=int, default=None, help="weight mantissa bits, 2..8 (default 8)")
+    q.add_argument("--decay-bits", type=int, default=None,
+                   help="decay/rotation grid bits D of SILIF/CSILIF/LI layers, 8..24 (default 12 = Loihi; CUBA is "
+                        "always 12)")
+    q.add_argument("--state-frac-bits", type=int, default=None,
                    help="state fraction bits s (float 1.0 = 2^s state units), 6..22 (default 12)")
-    p.add_argument("--layer-decay-bits", nargs="+", action="extend", default=[], metavar="I=D",
+    q.add_argument("--layer-decay-bits", nargs="+", action="extend", default=None, metavar="I=D",
                    help="per-layer decay bits, e.g. 1=16 (layer indices count the readout)")
-    p.add_argument("--layer-state-frac-bits", nargs="+", action="extend", default=[], metavar="I=S",
+    q.add_argument("--layer-state-frac-bits", nargs="+", action="extend", default=None, metavar="I=S",
                    help="per-layer state fraction bits, e.g. 0=10")
     p.add_argument("--dt-scale", type=float, default=1.0, metavar="RHO",
                    help="re-discretise for input bins RHO times as wide as in training (new/trained bin width; "
                         "export/dtscale.py): A -> A^RHO with the matching input gains, steps and dt rescaled")
     p.add_argument("--report-dir", help="folder for model.quant.json / model.quant.txt (default: next to model.net)")
+    p.add_argument("--to", choices=("net", "nir", "onnx", "onnx-int"), default="net",
+                   help="output format: net (model.net + quantization report, default), nir (the float network as a "
+                        "NIR graph), onnx (the float network), onnx-int (the integer network, bit-exact with hwsim); "
+                        "the source may also be a model.net for nir/onnx/onnx-int (docs/interop.md)")
+    p.add_argument("--onnx-dtype", choices=("float32", "float64"), default="float32",
+                   help="float type of --to onnx (default float32)")
+    p.add_argument("--no-timestamp", action="store_true",
+                   help="leave meta/created empty (two exports are then byte-identical; SOURCE_DATE_EPOCH also "
+                        "fixes the time)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the output paths")
     return p
 
@@ -133,51 +154,60 @@ def output_paths(ckpt: Path, output: Optional[str], report_dir: Optional[str]) -
     return net_path, rdir / f"{stem}.quant.json", rdir / f"{stem}.quant.txt"
 
 
-def _temp_for(path: Path) -> Path:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise ExportError(f"cannot write {path}: {exc.strerror or exc}; choose a writable output path "
-                          f"(-o / --report-dir)") from None
-    os.close(fd)
-    return Path(tmp)
+def check_export_outputs(ckpt: Path, paths: tuple[Path, Path, Path]) -> None:
+    """Refuse, before any work, outputs that are the checkpoint or each other, or cannot be written."""
+    from silava.train.checkpoint import not_a_checkpoint
+
+    problem = not_a_checkpoint(ckpt)
+    if problem:
+        raise ExportError(problem)
+    net_path, json_path, text_path = paths
+    real = ckpt / "ckpt.pt" if ckpt.is_dir() else ckpt
+    check_outputs({"-o": net_path, "report": json_path, "report text": text_path},
+                  {"checkpoint": real}, ExportError)
+    check_writable_file(net_path, "-o", ExportError, create_parents=True, seekable=True)
+    for path in (json_path, text_path):
+        check_writable_file(path, "--report-dir", ExportError, create_parents=True, seekable=True)
 
 
 def write_outputs(net: netfile.Network, files: dict[Path, str | None]) -> None:
-    """Write model.net (``None`` content) and text files atomically, all or nothing."""
-    temps: dict[Path, Path] = {}
-    placed: list[Path] = []
+    """Write model.net (``None`` content) and text files as one :class:`atomic_group`: all or nothing.
+
+    Everything is rendered in memory first (model.net by :func:`silava.core.netfile.to_bytes`);
+    a write that fails (full disk, read-only folder) raises ``OSError`` with every destination
+    as it was and no temp file left.
+    """
+    data = {path: netfile.to_bytes(net) if text is None else text.encode("utf-8") for path, text in files.items()}
+    path = None
     try:
-        for path, text in files.items():
-            temps[path] = _temp_for(path)
-            try:
-                if text is None:
-                    os.unlink(temps[path])
-                    netfile.write(temps[path], net)
-                else:
-                    temps[path].write_text(text, encoding="utf-8")
-            except OSError as exc:
-                raise ExportError(f"cannot write {path}: {exc.strerror or exc}; choose a writable output "
-                                  f"path (-o / --report-dir)") from None
-        mask = os.umask(0)
-        os.umask(mask)
-        for path, tmp in temps.items():
-            os.chmod(tmp, 0o666 & ~mask)
-            os.replace(tmp, path)
-            placed.append(path)
-    except BaseException:
-        for tmp in temps.values():
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-        for path in placed:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
+        with atomic_group() as group:
+            for path, content in data.items():
+                with open(group.path(path), "wb") as fh:
+                    fh.write(content)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+    except OutputPathError as exc:
+        raise ExportError(f"{exc}") from None
+    except OSError as exc:
+        name_output(exc, path if exc.filename is None else exc.filename)
         raise
+
+
+def created_time(no_timestamp: bool = False) -> str:
+    """``meta/created``: empty with ``no_timestamp``; ``SOURCE_DATE_EPOCH`` (seconds since 1970, UTC) when set;
+    else now. ISO 8601 in UTC, whole seconds."""
+    if no_timestamp:
+        return ""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch is not None and epoch.strip():
+        try:
+            when = _dt.datetime.fromtimestamp(int(epoch.strip()), _dt.timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            raise ExportError(f"SOURCE_DATE_EPOCH={epoch!r}: expected whole seconds since 1970-01-01 UTC "
+                              f"(e.g. $(git log -1 --format=%ct)); unset it or fix it") from None
+    else:
+        when = _dt.datetime.now(_dt.timezone.utc)
+    return when.replace(microsecond=0).isoformat()
 
 
 # --------------------------------------------------------------------------- main
@@ -201,18 +231,57 @@ def _versions(ckpt: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def qat_settings(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """The quantization settings a QAT checkpoint (``silava train --qat``) was fine-tuned under
+    (``QuantConfig`` keyword arguments; empty for a plain checkpoint)."""
+    qat = (ckpt.get("train_config") or {}).get("qat")
+    base: dict[str, Any] = {}
+    if not isinstance(qat, dict):
+        return base
+    for key in ("weight_bits", "decay_bits", "state_frac_bits"):
+        if isinstance(qat.get(key), int) and not isinstance(qat.get(key), bool):
+            base[key] = int(qat[key])
+    for key in ("layer_decay_bits", "layer_state_frac_bits"):
+        if isinstance(qat.get(key), dict):
+            try:
+                base[key] = {int(k): int(v) for k, v in qat[key].items()}
+            except (TypeError, ValueError):
+                raise ExportError(f"the checkpoint's QAT setting {key} = {qat[key]!r} is not a map of layer to "
+                                  f"bits: pass --{key.replace('_', '-')} explicitly") from None
+    return base
+
+
+def quant_config_for(ckpt: dict[str, Any], *, weight_bits: Optional[int] = None, decay_bits: Optional[int] = None,
+                     state_frac_bits: Optional[int] = None, layer_decay_bits: Optional[dict[int, int]] = None,
+                     layer_state_frac_bits: Optional[dict[int, int]] = None) -> QuantConfig:
+    """The checked :class:`QuantConfig`: given values > the checkpoint's QAT settings (:func:`qat_settings`) >
+    the defaults (8/12/12). What ``silava export``, ``silava compare`` and :func:`silava.quantize` use."""
+    base = qat_settings(ckpt)
+    for key, value in (("weight_bits", weight_bits), ("decay_bits", decay_bits), ("state_frac_bits", state_frac_bits),
+                       ("layer_decay_bits", layer_decay_bits), ("layer_state_frac_bits", layer_state_frac_bits)):
+        if value is not None:
+            base[key] = value
+    defaults = QuantConfig()
+    return quant_settings(base.get("weight_bits", defaults.weight_bits), base.get("decay_bits", defaults.decay_bits),
+                          base.get("state_frac_bits", defaults.state_frac_bits), base.get("layer_decay_bits"),
+                          base.get("layer_state_frac_bits"))
+
+
 def qat_mismatch(ckpt: dict[str, Any], config: QuantConfig) -> Optional[str]:
     """A warning if the checkpoint was fine-tuned with QAT (train/train.py --qat) under other settings."""
     qat = (ckpt.get("train_config") or {}).get("qat")
     if not isinstance(qat, dict):
         return None
     wanted = config.to_dict()
-    trained = {k: qat.get(k) for k in wanted}
+    try:
+        trained = quant_config_for(ckpt).to_dict()      # the QAT settings, missing ones at their defaults
+    except (ExportError, QuantError):
+        trained = {k: qat.get(k) for k in wanted}
     if trained == wanted:
         return None
     diff = ", ".join(f"{k} {trained[k]!r} (QAT) vs {wanted[k]!r}" for k in wanted if trained[k] != wanted[k])
     return (f"the checkpoint was fine-tuned with quantization-aware training under other settings ({diff}); "
-            f"export with the QAT settings for the accuracy QAT measured")
+            f"drop the quantization flags to export with the QAT settings, for the accuracy QAT measured")
 
 
 @dataclass
@@ -236,11 +305,12 @@ class Exported(Quantized):
 def quantize_model(model, *, steps: int, dt: float, encoding: str, config: Optional[QuantConfig] = None,
                    task: Optional[dict[str, Any]] = None, checkpoint: str = "", checkpoint_sha256: str = "",
                    float_accuracy: float = math.nan, versions: Optional[dict[str, Any]] = None,
-                   dt_scale: float = 1.0) -> Quantized:
+                   dt_scale: float = 1.0, created: Optional[str] = None) -> Quantized:
     """Fold and quantize a trained ``SpArchNet`` (in memory): the core of :func:`export_checkpoint`.
 
     ``steps`` / ``dt`` / ``encoding`` (``binary`` | ``counts``) describe the inputs; ``task`` (the
-    task config) and the checkpoint fields go into ``meta``. Raises :class:`ExportError` (one line).
+    task config) and the checkpoint fields go into ``meta``; ``created`` (default :func:`created_time`) is
+    ``meta/created``. Raises :class:`ExportError` (one line).
     """
     config = config or QuantConfig()
     if encoding not in INPUT_MESSAGE_BITS:
@@ -263,7 +333,7 @@ def quantize_model(model, *, steps: int, dt: float, encoding: str, config: Optio
         steps=int(steps), n_inputs=folded.n_inputs, n_classes=folded.n_classes, dt=float(dt), input_encoding=encoding,
         decision="softmax_sum", timeline="lava", source_neuron=str(getattr(model, "config", {}).get("neuron", "")),
         checkpoint_sha256=checkpoint_sha256, float_accuracy=float_accuracy, task=dict(task or {}),
-        created=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat())
+        created=created_time() if created is None else created)
     from silava.export.quantize import quantize_network
 
     try:
@@ -283,29 +353,46 @@ def quantize_model(model, *, steps: int, dt: float, encoding: str, config: Optio
 
 
 def quantize_checkpoint(ckpt_path: str | os.PathLike, config: Optional[QuantConfig] = None,
-                        dt_scale: float = 1.0) -> Quantized:
+                        dt_scale: float = 1.0, *, created: Optional[str] = None) -> Quantized:
     """Load a checkpoint (file or run directory) and quantize it in memory; nothing is written.
 
+    ``config``: default :func:`quant_config_for` (the checkpoint's QAT settings, else 8/12/12).
     What ``silava export`` (:func:`export_checkpoint`), ``silava compare`` and :func:`silava.quantize`
     run. Raises :class:`ExportError` (one-line message) for every bad input.
     """
     from silava.train.checkpoint import CheckpointError, load_checkpoint
 
-    config = config or QuantConfig()
     ckpt_path = Path(ckpt_path)
     try:
         model, ckpt = load_checkpoint(ckpt_path)
     except CheckpointError as exc:
         raise ExportError(str(exc)) from None
+    config = config or quant_config_for(ckpt)
     real_ckpt = ckpt_path / "ckpt.pt" if ckpt_path.is_dir() else ckpt_path
+    if str(ckpt["model_config"].get("arch", "")).startswith("has8-"):
+        raise ExportError(f"{real_ckpt} holds a HAS-8 fusion model (ANN paths on the host, SNN paths on the chip): "
+                          f"deploy it with `silava fusion export {ckpt_path} -o DIR` (docs/has8.md)")
     steps, dt, encoding = task_facts(dict(ckpt["data_config"]), (ckpt.get("train_config") or {}).get("task_facts"))
     metrics = ckpt.get("metrics") or {}
     acc = metrics.get("test_acc")
     float_accuracy = float(acc) if isinstance(acc, (int, float)) and not isinstance(acc, bool) else math.nan
+    if ckpt["model_config"].get("arch") == "hybrid":     # the hybrid recurrent network (export/hybrid.py)
+        from silava.export.hybrid import quantize_hybrid_model
+
+        try:
+            net, report = quantize_hybrid_model(model, ckpt, config, steps=steps, dt=dt, encoding=encoding,
+                                                checkpoint=str(real_ckpt), checkpoint_sha256=sha256_file(real_ckpt),
+                                                float_accuracy=float_accuracy, task=dict(ckpt["data_config"]))
+        except (QuantError, netfile.NetFileError) as exc:
+            raise ExportError(str(exc)) from None
+        versions = _versions(ckpt)
+        net.meta.silava_version = versions["silava"]
+        net.meta.quantization["versions"] = versions
+        return Quantized(network=net, report=report, warnings=[w for w in [qat_mismatch(ckpt, config)] if w])
     result = quantize_model(model, steps=steps, dt=dt, encoding=encoding, config=config,
                             task=dict(ckpt["data_config"]), checkpoint=str(real_ckpt),
                             checkpoint_sha256=sha256_file(real_ckpt), float_accuracy=float_accuracy,
-                            versions=_versions(ckpt), dt_scale=dt_scale)
+                            versions=_versions(ckpt), dt_scale=dt_scale, created=created)
     result.warnings = [w for w in [qat_mismatch(ckpt, config)] if w]
     return result
 
@@ -332,39 +419,75 @@ def write_export(q: Quantized, net_path: Path, json_path: Path, text_path: Path)
 
 def export_checkpoint(ckpt_path: str | os.PathLike, *, output: Optional[str] = None,
                       config: Optional[QuantConfig] = None, report_dir: Optional[str] = None,
-                      dt_scale: float = 1.0) -> Exported:
+                      dt_scale: float = 1.0, created: Optional[str] = None) -> Exported:
     """Export ``ckpt_path``: :func:`quantize_checkpoint`, then write model.net and the report (all or nothing).
 
-    Raises :class:`ExportError` (one-line message) for every bad input.
+    The outputs are checked first (:func:`check_export_outputs`: none may be the checkpoint). Raises
+    :class:`ExportError` (one-line message) for every bad input, ``OSError`` if a write fails.
     """
     paths = output_paths(Path(ckpt_path), output, report_dir)
-    return write_export(quantize_checkpoint(ckpt_path, config, dt_scale=dt_scale), *paths)
+    check_export_outputs(Path(ckpt_path), paths)
+    return write_export(quantize_checkpoint(ckpt_path, config, dt_scale=dt_scale, created=created), *paths)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command line entry (also ``silava export``); returns the exit status."""
-    prog = PROG if argv is None else "silava export"
+def config_from_args(args: argparse.Namespace, ckpt_path: str) -> QuantConfig:
+    """The quantization settings of the command line: flags > the checkpoint's QAT settings > 8/12/12."""
+    from silava.train.checkpoint import CheckpointError, read_checkpoint
+
     try:
+        ckpt = read_checkpoint(ckpt_path)
+    except CheckpointError as exc:
+        raise ExportError(str(exc)) from None
+    return quant_config_for(
+        ckpt, weight_bits=args.weight_bits, decay_bits=args.decay_bits, state_frac_bits=args.state_frac_bits,
+        layer_decay_bits=None if args.layer_decay_bits is None else
+        parse_layer_bits(args.layer_decay_bits, "--layer-decay-bits", ExportError),
+        layer_state_frac_bits=None if args.layer_state_frac_bits is None else
+        parse_layer_bits(args.layer_state_frac_bits, "--layer-state-frac-bits", ExportError))
+
+
+def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> int:
+    """Command line entry (``silava export``); returns the exit status (:func:`silava.core.cliutil.run_command`)."""
+    prog = command_name("export", prog)
+
+    def body() -> int:
         args = build_parser(prog).parse_args(list(sys.argv[1:] if argv is None else argv))
-        config = quant_settings(args.weight_bits, args.decay_bits, args.state_frac_bits,
-                                parse_layer_bits(args.layer_decay_bits, "--layer-decay-bits", ExportError),
-                                parse_layer_bits(args.layer_state_frac_bits, "--layer-state-frac-bits", ExportError))
         if not math.isfinite(args.dt_scale) or args.dt_scale <= 0:
             raise ExportError(f"--dt-scale {args.dt_scale:g}: must be a positive finite ratio (new bin width / "
                               f"trained bin width), e.g. 2 for bins twice as wide")
+        if args.to != "net" and args.dt_scale != 1.0:
+            raise ExportError(f"--dt-scale applies to model.net exports only, not --to {args.to}; "
+                              f"export a model.net with --dt-scale, or drop the option")
+        if args.to != "net":      # another format (silava.export.interop)
+            import h5py
+
+            from silava.export.interop import InteropError, export_to
+
+            source = Path(args.checkpoint)
+            config = None if source.is_file() and h5py.is_hdf5(source) else config_from_args(args, args.checkpoint)
+            try:
+                path = export_to(args.to, args.checkpoint, args.output, config=config, onnx_dtype=args.onnx_dtype)
+            except InteropError as exc:
+                raise ExportError(str(exc)) from None
+            print(f"wrote {path}")
+            return 0
+        paths = output_paths(Path(args.checkpoint), args.output, args.report_dir)
+        check_export_outputs(Path(args.checkpoint), paths)
+        config = config_from_args(args, args.checkpoint)
         result = export_checkpoint(args.checkpoint, output=args.output, config=config, report_dir=args.report_dir,
-                                   dt_scale=args.dt_scale)
-    except (ExportError, QuantError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
-    for warning in result.warnings:
-        print(f"{prog}: warning: {warning}", file=sys.stderr)
-    if not args.quiet:
-        sys.stdout.write(report_text(result.report))
-    print(f"wrote {result.net}")
-    print(f"wrote {result.json}")
-    print(f"wrote {result.text}")
-    return 0
+                                   dt_scale=args.dt_scale, created=created_time(args.no_timestamp))
+        for warning in result.warnings:
+            print(f"{prog}: warning: {warning}", file=sys.stderr)
+        if not args.quiet:
+            sys.stdout.write(report_text(result.report))
+        print(f"wrote {result.net}")
+        print(netfile.netx_summary(result.network))
+        print(f"wrote {result.json}")
+        print(f"wrote {result.text}")
+        return 0
+
+    return run_command(prog, body, (ExportError, QuantError),
+                       interrupted="nothing was written; the outputs are as they were")
 
 
 if __name__ == "__main__":

@@ -85,6 +85,13 @@ def route_times_ns(mapping: "Mapping", const: Constants) -> tuple[np.ndarray, fl
             bounds = mapping.bounds[i]
             reach = np.stack([conn[a:b].any(axis=0) for a, b in zip(bounds[:-1], bounds[1:])])
         t = np.where(reach, hx * tx + hy * ty, 0.0)
+        rec = mapping.rec_rows[i] if mapping.rec_rows else 0
+        if rec:                       # a recurrent layer also sends to its own cores
+            own = mapping.conn[i][-rec:]
+            bounds = mapping.bounds[i]
+            reach_own = np.stack([own[a:b].any(axis=0) for a, b in zip(bounds[:-1], bounds[1:])])
+            hx, hy = mapping.hop_matrix(cores, cores)
+            t = np.concatenate([t, np.where(reach_own, hx * tx + hy * ty, 0.0)], axis=1)
         routes[cores] = t.max(axis=1)
     hx, hy = mapping.hop_matrix(None, mapping.layer_cores[0])
     reach = mapping.conn[0].any(axis=0)[None, :]

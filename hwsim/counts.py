@@ -21,6 +21,13 @@ Other counts (per layer l, sample, step):
 
 * output events: spikes (spiking types) or non-zero graded outputs (LI readout, sent every step);
 * activation sparsity = zeros / total neuron outputs (NeuroBench ``ActivationSparsity``);
+* membrane updates (NeuroBench 2.3.0 ``MembraneUpdates``): per neuron and step, 1 if the
+  membrane state (the kind's ``membrane``: CUBA V, SILIF U, CSILIF X, LI V) after the step differs
+  from the one before it; every neuron counts at the first step (NeuroBench counts the whole
+  first call). From the recorded states, or a second, recording run (:func:`membrane_updates`);
+* effective ops on the float model's weights ("NeuroBench on the float model"): the same
+  count with ``nnz`` of the file's ``float`` weights (before quantization) on the same input
+  rasters; quantization rounds some small weights to zero, so the deployed count is lower;
 * neuron updates: every neuron every step (Loihi services all compartments); an update is
   *active* when the neuron received at least one synaptic event (an input j with x_j ≠ 0 and
   W_ij ≠ 0) or has a non-zero bias — SANA-FE's rule (sim.c: ``spike_count || bias || force``);
@@ -112,9 +119,15 @@ def param_bits(kind: Kind, key: str, decay_bits: int) -> int:
 
 
 def layer_name(net: "Network", i: int) -> str:
-    """``layer/i (TYPE in->out)``: how reports and error messages name a layer."""
+    """``layer/i (TYPE in->out)``: how reports and error messages name a layer (``conv``,
+    ``dense_rec`` and ``input`` layers say so: ``layer/0 (CUBA conv 2x6x6->4x6x6)``)."""
     layer = net.layers[i]
-    return f"layer/{i} ({layer.neuron_type} {layer.in_features}->{layer.out_features})"
+    if layer.layer_type == "dense":
+        return f"layer/{i} ({layer.neuron_type} {layer.in_features}->{layer.out_features})"
+
+    def dims(shape: tuple) -> str:
+        return "x".join(str(int(v)) for v in shape)
+    return f"layer/{i} ({layer.neuron_type} {layer.layer_type} {dims(layer.in_shape)}->{dims(layer.neuron_shape)})"
 
 
 def neuron_memory_bits(layer: "Layer") -> dict[str, int]:
@@ -147,32 +160,50 @@ def neuron_memory_bits(layer: "Layer") -> dict[str, int]:
             "param_bits_per_neuron": per_neuron, "shared_param_bits": shared}
 
 
+def stored_weights(layer: "Layer") -> tuple[int, int]:
+    """``(weights, non-zero weights)`` a layer stores: a dense matrix (and the recurrent one), a
+    conv layer's kernel (shared by every position), none for an input layer."""
+    mats = [m for m in (layer.weight, layer.weight_rec) if m is not None]
+    return (sum(int(np.size(m)) for m in mats), sum(int(np.count_nonzero(m)) for m in mats))
+
+
+def dense_ops_per_step(layer: "Layer") -> int:
+    """Synaptic operations of one step computed densely: every synapse of every neuron (a conv
+    neuron has ``in/groups · kh · kw`` of them; a recurrent layer ``in + out``; an input layer none)."""
+    if layer.layer_type == "input":
+        return 0
+    if layer.layer_type == "conv":
+        w = np.shape(layer.weight)
+        return layer.out_features * int(w[1] * w[2] * w[3])
+    return layer.out_features * (layer.in_features + (layer.out_features if layer.recurrent else 0))
+
+
 def static_counts(net: "Network") -> list[dict[str, Any]]:
     """Per layer: sizes, parameters, connection sparsity, buffers and memory at deployed widths."""
     out = []
     for i, layer in enumerate(net.layers):
-        w = np.asarray(layer.weight)
-        n_out, n_in = w.shape
-        nnz = int(np.count_nonzero(w))
+        n_out, n_in = layer.out_features, layer.in_features
+        n_w, nnz = stored_weights(layer)
         cost = NeuronCost.for_layer(layer)
         mem = neuron_memory_bits(layer)
         n_params_neuron = sum(int(np.size(v)) for k, v in layer.neuron.items()
                               if isinstance(v, np.ndarray) and v.ndim >= 1)
-        weight_bits = n_out * n_in * WEIGHT_MANTISSA_BITS + WEIGHT_EXP_BITS
+        weight_bits = n_w * WEIGHT_MANTISSA_BITS + (WEIGHT_EXP_BITS if n_w else 0)
         bias_bits = n_out * BIAS_BITS if layer.bias is not None else 0
         param_bits_total = mem["param_bits_per_neuron"] * n_out + mem["shared_param_bits"] - bias_bits
         state_bits = STATE_BITS * cost.state_words * n_out
         spike_bits = cost.prev_spike_bits * n_out
         out.append({
             "index": i, "name": layer_name(net, i), "neuron_type": layer.neuron_type,
+            "layer_type": layer.layer_type, "shape": list(layer.neuron_shape),
             "in_features": n_in, "out_features": n_out, "graded_input": int(layer.input_message_bits) > 0,
             "input_message_bits": int(layer.input_message_bits), "weight_exp": int(layer.weight_exp),
-            "weights": n_out * n_in, "nonzero_weights": nnz,
-            "connection_sparsity": round(1.0 - nnz / float(n_out * n_in), 4),
+            "weights": n_w, "nonzero_weights": nnz,
+            "connection_sparsity": round(1.0 - nnz / float(n_w), 4) if n_w else 0.0,
             "bias": n_out if layer.bias is not None else 0,
             "neuron_params": n_params_neuron,
-            "parameters": n_out * n_in + (n_out if layer.bias is not None else 0) + n_params_neuron,
-            "dense_ops_per_step": n_out * n_in,
+            "parameters": n_w + (n_out if layer.bias is not None else 0) + n_params_neuron,
+            "dense_ops_per_step": dense_ops_per_step(layer),
             "outputs_per_neuron": cost.outputs_per_neuron, "output_width": n_out * cost.outputs_per_neuron,
             "state_words_per_neuron": cost.state_words, "state_labels": list(cost.state_labels),
             "buffers": cost.state_words * n_out,
@@ -198,6 +229,7 @@ class LayerCounts:
     n_out: int
     graded_input: bool
     spiking: bool
+    dense_ops: int
     input_events: np.ndarray
     effective_acs: np.ndarray
     effective_macs: np.ndarray
@@ -213,6 +245,11 @@ class LayerCounts:
     core_messages: np.ndarray         # [B, T, k] messages sent by each core
     outputs_per_neuron: int = 1       # M of a multi-output layer: it sends n_out · M values per step
     ops_per_update: Optional[int] = None   # the layer's own (multi-output neuron); None: the kind's
+    #: [B, T] effective ACs / MACs with the float model's weights (None without a float group)
+    float_effective_acs: Optional[np.ndarray] = None
+    float_effective_macs: Optional[np.ndarray] = None
+    #: [B, T] neurons whose membrane changed at each step (None unless counted, :func:`membrane_updates`)
+    membrane_updates: Optional[np.ndarray] = None
 
     @property
     def effective_ops(self) -> np.ndarray:
@@ -220,7 +257,7 @@ class LayerCounts:
 
     @property
     def dense_ops_per_step(self) -> int:
-        return self.n_in * self.n_out
+        return self.dense_ops
 
     @property
     def n_outputs(self) -> int:
@@ -264,13 +301,15 @@ def _chunk_samples(steps: int, width: int, rows: int = 1 << 15) -> int:
 
 
 def count_activity(net: "Network", x: np.ndarray, outputs: Sequence[np.ndarray],
-                   mapping: "Optional[Mapping]" = None) -> Counts:
+                   mapping: "Optional[Mapping]" = None,
+                   membranes: Optional[Sequence[np.ndarray]] = None) -> Counts:
     """Count the activity of a run from its per-step arrays.
 
     ``x``: int ``[B, T, F]`` network input (raw: binary layers take ``x ≠ 0``, graded layers the
     payload clipped to ``[0, 2^bits − 1]``); ``outputs[l]``: layer l's output ``[B, T, n_l]``
     (spikes 0/1, or V for an LI readout) on the same T steps. ``mapping`` defaults to
-    :func:`hwsim.mapper.map_network` with default limits.
+    :func:`hwsim.mapper.map_network` with default limits. ``membranes[l]`` (optional): layer l's
+    membrane state after each of the T steps, for the membrane-update count.
     """
     from silava.hwsim.mapper import map_network
 
@@ -295,6 +334,7 @@ def count_activity(net: "Network", x: np.ndarray, outputs: Sequence[np.ndarray],
         layers.append(LayerCounts(
             index=i, name=layer_name(net, i), neuron_type=layer.neuron_type, n_in=layer.in_features,
             n_out=layer.out_features, graded_input=int(layer.input_message_bits) > 0,
+            dense_ops=dense_ops_per_step(layer),
             spiking=NEURON_COSTS[layer.neuron_type].spiking,
             input_events=zeros(), effective_acs=zeros(), effective_macs=zeros(), output_events=zeros(),
             active_neurons=zeros(), messages=zeros(), hops_x=zeros(), hops_y=zeros(),
@@ -307,6 +347,8 @@ def count_activity(net: "Network", x: np.ndarray, outputs: Sequence[np.ndarray],
         lc = layers[i]
         src = x if i == 0 else outputs[i - 1]
         _count_layer(net, i, mapping, src, outputs[i], lc, layers[i - 1] if i > 0 else None, host)
+        if membranes is not None:
+            lc.membrane_updates = count_membrane_updates(membranes[i])
     last = layers[-1]
     _count_host_output(mapping, outputs[-1], last)
     return Counts(layers=layers, samples=batch, steps=steps, host_messages=host["messages"],
@@ -322,81 +364,115 @@ def _slice_onehot(bounds: np.ndarray, n: int) -> np.ndarray:
     return onehot
 
 
+def _shift_one(out: np.ndarray) -> np.ndarray:
+    """``out [B, T, n]`` one step later (zeros at the first step): a recurrent layer's own input."""
+    shifted = np.zeros_like(out)
+    shifted[:, 1:] = out[:, :-1]
+    return shifted
+
+
 def _count_layer(net: "Network", i: int, mapping: "Mapping", src: np.ndarray, out: np.ndarray,
                  lc: LayerCounts, prev: Optional[LayerCounts], host: dict) -> None:
-    """Fill ``lc`` (inputs, SOPs, active, outputs) and the sender's messages, chunk by chunk."""
+    """Fill ``lc`` (inputs, SOPs, active, outputs) and the senders' messages, chunk by chunk.
+
+    The layer's inputs are the previous layer's outputs (or the network input) and, for a
+    ``dense_rec`` layer, its own outputs of the step before (:mod:`hwsim.synapses`).
+    """
+    from silava.hwsim.synapses import synapses
+
     layer = net.layers[i]
-    w = np.asarray(layer.weight)
-    nz = w != 0
-    n_out, n_in = w.shape
+    syn = synapses(layer)
+    n_out, n_in, n_tot = layer.out_features, syn.n_in, syn.n_total
     bounds = mapping.bounds[i]
     k = len(bounds) - 1
     graded = int(layer.input_message_bits) > 0
-    ftype = _exact_float(n_in * n_out)
-    # nnz of each column per core slice: [n_in, k]
-    nnz_slices = np.stack([nz[a:b].sum(axis=0) for a, b in zip(bounds[:-1], bounds[1:])], axis=1).astype(ftype)
+    ftype = _exact_float(max(n_tot, 1) * max(n_out, 1))
+    # synapses of each input per core slice: [n_tot, k]
+    nnz_slices = np.stack([syn.col_nnz(a, b) for a, b in zip(bounds[:-1], bounds[1:])], axis=1).astype(ftype)
+    if not syn.ops:                                   # an input layer: no synaptic operations
+        nnz_slices[:] = 0
     nnz_col = nnz_slices.sum(axis=1)
+    float_w = (layer.float_params or {}).get("weight")
+    nnz_col_float = None
+    if float_w is not None and layer.layer_type == "dense" and np.shape(float_w) == np.shape(layer.weight):
+        nnz_col_float = (np.asarray(float_w) != 0).sum(axis=0).astype(ftype)
+        lc.float_effective_acs = np.zeros_like(lc.effective_acs)
+        lc.float_effective_macs = np.zeros_like(lc.effective_macs)
     bias = np.zeros(n_out, dtype=bool) if layer.bias is None else np.asarray(layer.bias) != 0
     biased_per_core = np.add.reduceat(bias.astype(np.int64), bounds[:-1]) if n_out else np.zeros(k, np.int64)
     quiet = np.flatnonzero(~bias)                     # neurons whose activity depends on input
-    quiet_w = nz[quiet].T.astype(np.float32) if quiet.size else None          # [n_in, q]
+    quiet_nz = syn.rows(quiet).astype(np.float32) if quiet.size else None     # [q, n_tot]
     quiet_onehot = _slice_onehot(bounds, n_out)[quiet] if quiet.size else None  # [q, k]
-    # senders: the previous layer's cores, or the host
-    conn = mapping.conn[i].astype(np.float32)          # [n_in, k]
+    conn = mapping.conn[i].astype(np.float32)          # [n_tot, k]
+    # senders: the previous layer's cores (or the host), and a recurrent layer's own cores
+    parts = []
     if prev is None:
-        src_bounds = np.array([0, n_in])
         hx, hy = mapping.hop_matrix(None, mapping.layer_cores[i])
+        parts.append((0, n_in, np.array([0, n_in]), hx, hy, None))
     else:
-        src_bounds = mapping.bounds[i - 1] * prev.outputs_per_neuron     # neuron slices -> their output channels
         hx, hy = mapping.hop_matrix(mapping.layer_cores[i - 1], mapping.layer_cores[i])
+        # the previous layer's neuron slices -> their output channels (M per neuron of a multi-output layer)
+        parts.append((0, n_in, mapping.bounds[i - 1] * prev.outputs_per_neuron, hx, hy, prev))
+    own = None
+    if syn.n_rec:
+        hx, hy = mapping.hop_matrix(mapping.layer_cores[i], mapping.layer_cores[i])
+        parts.append((n_in, n_tot, bounds, hx, hy, lc))
+        own = _shift_one(np.asarray(out))
     batch, steps = lc.input_events.shape
-    per = _chunk_samples(steps, max(n_in, n_out))
+    per = _chunk_samples(steps, max(n_tot, n_out))
     for s0 in range(0, batch, per):
         s1 = min(batch, s0 + per)
         rows = (s1 - s0) * steps
         xin = np.asarray(src[s0:s1]).reshape(rows, n_in)
-        if prev is None:                                  # the network input, as the first Dense receives it
+        if prev is None:                                  # the network input, as the first layer receives it
             xin = _delivered(xin, int(layer.input_message_bits))
+        is_ac = (xin.max(axis=1, initial=0) <= 1) & (xin.min(axis=1, initial=0) >= -1) if graded \
+            else np.ones(rows, dtype=bool)
+        if own is not None:
+            mine = own[s0:s1].reshape(rows, n_out)
+            is_ac &= (mine.max(axis=1, initial=0) <= 1) & (mine.min(axis=1, initial=0) >= -1)
+            xin = np.concatenate([xin != 0, mine != 0], axis=1)
         xb = (xin != 0).astype(ftype)
         shape = (s1 - s0, steps)
         lc.input_events[s0:s1] = xb.sum(axis=1, dtype=np.float64).reshape(shape)
         eff = (xb @ nnz_col).reshape(shape)
         core_syn = xb @ nnz_slices                                        # [rows, k]
-        if graded:
-            is_ac = (xin.max(axis=1) <= 1) & (xin.min(axis=1) >= -1)
-        else:
-            is_ac = np.ones(rows, dtype=bool)
         is_ac2 = is_ac.reshape(shape)
         lc.effective_acs[s0:s1] = np.where(is_ac2, eff, 0)
         lc.effective_macs[s0:s1] = np.where(is_ac2, 0, eff)
+        if nnz_col_float is not None:
+            eff_f = (xb @ nnz_col_float).reshape(shape)
+            lc.float_effective_acs[s0:s1] = np.where(is_ac2, eff_f, 0)
+            lc.float_effective_macs[s0:s1] = np.where(is_ac2, 0, eff_f)
         lc.core_synops[s0:s1] = core_syn.reshape(shape + (k,))
         lc.core_macs[s0:s1] = np.where(is_ac[:, None], 0, core_syn).reshape(shape + (k,))
         # active neurons: biased ones always, the others when they received a synaptic event
         active = np.broadcast_to(biased_per_core.astype(np.float64), (rows, k)).copy()
-        if quiet_w is not None:
-            got = (xb.astype(np.float32, copy=False) @ quiet_w) > 0          # [rows, q]
+        if quiet_nz is not None:
+            got = np.asarray(quiet_nz @ xb.astype(np.float32, copy=False).T).T > 0       # [rows, q]
             active += got.astype(np.float32) @ quiet_onehot
         lc.core_active[s0:s1] = active.reshape(shape + (k,))
         lc.active_neurons[s0:s1] = active.sum(axis=1).reshape(shape)
-        # messages from each sender core (slice of the inputs) to this layer's cores
+        # messages from each sender core (a slice of the inputs) to this layer's cores
         xb32 = xb.astype(np.float32, copy=False)
-        sent = np.zeros((rows, len(src_bounds) - 1))
-        hops_x = np.zeros(rows)
-        hops_y = np.zeros(rows)
-        for s, (a, b) in enumerate(zip(src_bounds[:-1], src_bounds[1:])):
-            m = xb32[:, a:b] @ conn[a:b]                                   # [rows, k] messages s -> c
-            sent[:, s] = m.sum(axis=1)
-            hops_x += m @ hx[s].astype(np.float64)
-            hops_y += m @ hy[s].astype(np.float64)
-        if prev is None:
-            host["messages"][s0:s1] = sent.sum(axis=1).reshape(shape)
-            host["hops_x"][s0:s1] = hops_x.reshape(shape)
-            host["hops_y"][s0:s1] = hops_y.reshape(shape)
-        else:
-            prev.core_messages[s0:s1] = sent.reshape(shape + (len(src_bounds) - 1,))
-            prev.messages[s0:s1] = sent.sum(axis=1).reshape(shape)
-            prev.hops_x[s0:s1] = hops_x.reshape(shape)
-            prev.hops_y[s0:s1] = hops_y.reshape(shape)
+        for lo, hi, src_bounds, hx, hy, sender in parts:
+            sent = np.zeros((rows, len(src_bounds) - 1))
+            hops_x = np.zeros(rows)
+            hops_y = np.zeros(rows)
+            for c, (a, b) in enumerate(zip(src_bounds[:-1], src_bounds[1:])):
+                m = xb32[:, lo + a:lo + b] @ conn[lo + a:lo + b]                 # [rows, k] messages c -> d
+                sent[:, c] = m.sum(axis=1)
+                hops_x += m @ hx[c].astype(np.float64)
+                hops_y += m @ hy[c].astype(np.float64)
+            if sender is None:
+                host["messages"][s0:s1] += sent.sum(axis=1).reshape(shape).astype(np.int64)
+                host["hops_x"][s0:s1] += hops_x.reshape(shape).astype(np.int64)
+                host["hops_y"][s0:s1] += hops_y.reshape(shape).astype(np.int64)
+            else:
+                sender.core_messages[s0:s1] += sent.reshape(shape + (len(src_bounds) - 1,)).astype(np.int64)
+                sender.messages[s0:s1] += sent.sum(axis=1).reshape(shape).astype(np.int64)
+                sender.hops_x[s0:s1] += hops_x.reshape(shape).astype(np.int64)
+                sender.hops_y[s0:s1] += hops_y.reshape(shape).astype(np.int64)
         # outputs
         onz = (np.asarray(out[s0:s1]).reshape(rows, lc.n_outputs) != 0).view(np.uint8)
         core_out = np.add.reduceat(onz, bounds[:-1] * lc.outputs_per_neuron, axis=1, dtype=np.int64)
@@ -408,17 +484,63 @@ def _count_host_output(mapping: "Mapping", out: np.ndarray, last: LayerCounts) -
     """The last layer sends each output event to the host (one message each)."""
     i = last.index
     hx, hy = mapping.hop_matrix(mapping.layer_cores[i], None)          # [k, 1]
-    last.core_messages[...] = last.core_output_events
-    last.messages[...] = last.output_events
-    last.hops_x[...] = (last.core_output_events * hx[:, 0]).sum(axis=-1)
-    last.hops_y[...] = (last.core_output_events * hy[:, 0]).sum(axis=-1)
+    last.core_messages[...] += last.core_output_events
+    last.messages[...] += last.output_events
+    last.hops_x[...] += (last.core_output_events * hx[:, 0]).sum(axis=-1)
+    last.hops_y[...] += (last.core_output_events * hy[:, 0]).sum(axis=-1)
 
 
-def counts_from_sim(net: "Network", x: np.ndarray, sim: Any, mapping: "Optional[Mapping]" = None) -> Counts:
+def count_membrane_updates(membrane: np.ndarray) -> np.ndarray:
+    """NeuroBench 2.3.0 ``MembraneUpdates`` per sample and step (int64 ``[B, T]``).
+
+    ``membrane``: ``[B, T, n]`` the membrane state after each step (``[B, T, n, N]`` for a neuron with
+    N membrane words: it counts as updated when any word changed). Step 0 counts every neuron
+    (NeuroBench adds the size of the first call's membrane); step t > 0 counts the neurons
+    whose membrane differs from step t − 1 (``count_nonzero(pre_fire_mem − post_fire_mem)``).
+    """
+    m = np.asarray(membrane)
+    m = m.reshape(m.shape[:3] + (-1,))        # [B, T, n, words]: a multi-output neuron's N state words
+    out = np.empty(m.shape[:2], dtype=np.int64)
+    if m.shape[1]:
+        out[:, 0] = m.shape[2]
+        out[:, 1:] = np.count_nonzero((m[:, 1:] != m[:, :-1]).any(axis=-1), axis=-1)
+    return out
+
+
+def _in_window_membranes(net: "Network", sim: Any, steps: int) -> list[np.ndarray]:
+    offsets = list(getattr(sim, "offsets", []) or [0] * len(net.layers))
+    return [sim.states[i][KINDS[layer.neuron_type].membrane][:, offsets[i]:offsets[i] + steps]
+            for i, layer in enumerate(net.layers)]
+
+
+def membrane_updates(net: "Network", x: np.ndarray, sim: Any = None, *, batch_size: int = 32) -> list[np.ndarray]:
+    """Per layer ``[B, T]`` membrane updates (:func:`count_membrane_updates`) of ``net`` on ``x``.
+
+    Uses ``sim.states`` when the run recorded them; otherwise runs the bit-exact simulation
+    again with ``record=True`` in batches of ``batch_size`` samples (logical timeline: its
+    in-window states are those of either timeline), keeping only the counts.
+    """
+    steps = int(getattr(sim, "steps", 0) or net.meta.steps)
+    if sim is not None and getattr(sim, "states", None) is not None:
+        return [count_membrane_updates(m) for m in _in_window_membranes(net, sim, steps)]
+    from silava.hwsim.simulate import simulate
+
+    x = np.asarray(x)
+    parts: list[list[np.ndarray]] = [[] for _ in net.layers]
+    for start in range(0, x.shape[0], batch_size):
+        run = simulate(net, x[start:start + batch_size], record=True, threads=1)
+        for i, m in enumerate(_in_window_membranes(net, run, steps)):
+            parts[i].append(count_membrane_updates(m))
+    return [np.concatenate(p, axis=0) if p else np.zeros((0, steps), np.int64) for p in parts]
+
+
+def counts_from_sim(net: "Network", x: np.ndarray, sim: Any, mapping: "Optional[Mapping]" = None, *,
+                    membrane: bool = False) -> Counts:
     """Counts of a :class:`hwsim.simulate.SimResult` on input ``x`` (the same ``x`` given to ``simulate``).
 
     Works for both timelines: each layer's in-window steps (``sim.offsets``) are used, so the
-    counts are those of the T logical steps per sample.
+    counts are those of the T logical steps per sample. Membrane updates are counted when the
+    run recorded its states, or with ``membrane=True`` (which re-runs the simulation if needed).
     """
     steps = int(getattr(sim, "steps", 0) or net.meta.steps)
     x = np.asarray(x)
@@ -429,17 +551,25 @@ def counts_from_sim(net: "Network", x: np.ndarray, sim: Any, mapping: "Optional[
         x = np.concatenate([x, np.zeros((x.shape[0], steps - x.shape[1], x.shape[2]), dtype=x.dtype)], axis=1)
     x = x[:, :steps]
     offsets = list(getattr(sim, "offsets", []) or [0] * len(net.layers))
+    all_outputs = list(getattr(sim, "outputs", []) or [])
     spikes = iter(sim.spikes)
     outputs = []
     for i, layer in enumerate(net.layers):
         last = i == len(net.layers) - 1
-        arr = next(spikes) if NEURON_COSTS[layer.neuron_type].spiking else None
-        if arr is None:
-            if not last:
-                raise ValueError(f"counts_from_sim: {layer_name(net, i)} is non-spiking but not the last layer")
-            arr = sim.readout
+        if all_outputs:
+            arr = all_outputs[i]
+        else:
+            arr = next(spikes) if NEURON_COSTS[layer.neuron_type].spiking else None
+            if arr is None:
+                if not last:
+                    raise ValueError(f"counts_from_sim: {layer_name(net, i)} is non-spiking but not the last layer")
+                arr = sim.readout
         outputs.append(arr[:, offsets[i]:offsets[i] + steps])
-    return count_activity(net, x, outputs, mapping)
+    counts = count_activity(net, x, outputs, mapping)
+    if membrane or getattr(sim, "states", None) is not None:
+        for lc, updates in zip(counts.layers, membrane_updates(net, x, sim)):
+            lc.membrane_updates = updates
+    return counts
 
 
 # --------------------------------------------------------------------------- summaries
@@ -456,6 +586,12 @@ def layer_summary(lc: LayerCounts) -> dict[str, Any]:
     def per_sample(a: np.ndarray) -> float:
         return float(a.sum()) / b
 
+    def maybe(a: Optional[np.ndarray]) -> Optional[float]:
+        return None if a is None else per_sample(a)
+
+    float_ops = (None if lc.float_effective_acs is None or lc.float_effective_macs is None
+                 else lc.float_effective_acs + lc.float_effective_macs)
+
     return {
         "name": lc.name, "neuron_type": lc.neuron_type, "graded_input": lc.graded_input,
         "per_sample": {
@@ -467,6 +603,10 @@ def layer_summary(lc: LayerCounts) -> dict[str, Any]:
             "hops": per_sample(lc.hops_x + lc.hops_y),
             "neuron_updates": float(updates), "active_neuron_updates": per_sample(lc.active_neurons),
             "neuron_ops": float(updates * ops_per_update),
+            "membrane_updates": maybe(lc.membrane_updates),
+            "float_effective_acs": maybe(lc.float_effective_acs),
+            "float_effective_macs": maybe(lc.float_effective_macs),
+            "float_effective_sops": maybe(float_ops),
         },
         "activation_sparsity": zeros / total_outputs if total_outputs else 0.0,
         "zeros": zeros, "outputs": int(total_outputs),
@@ -483,11 +623,16 @@ def layer_summary(lc: LayerCounts) -> dict[str, Any]:
     }
 
 
+def _total(values: list[Optional[float]]) -> Optional[float]:
+    """Sum over layers; None if any layer lacks the figure (no float group, membranes not counted)."""
+    return None if any(v is None for v in values) else float(sum(values))
+
+
 def summarize(counts: Counts) -> dict[str, Any]:
     """Per-layer summaries and network totals (per sample), NeuroBench-style names."""
     layers = [layer_summary(lc) for lc in counts.layers]
     keys = layers[0]["per_sample"].keys() if layers else []
-    total = {k: float(sum(s["per_sample"][k] for s in layers)) for k in keys}
+    total = {k: _total([s["per_sample"][k] for s in layers]) for k in keys}
     zeros = sum(s["zeros"] for s in layers)
     outputs = sum(s["outputs"] for s in layers)
     hidden = [s for s, lc in zip(layers, counts.layers) if lc.spiking]
@@ -515,6 +660,12 @@ def summarize(counts: Counts) -> dict[str, Any]:
             "active_neuron_updates": "neuron updates with >= 1 synaptic event or a non-zero bias (SANA-FE rule)",
             "messages": "one per (output event, destination core); host input and readout output included",
             "neuron_ops": "neuron updates x integer ops per update of docs/fixed_point.md §3",
+            "membrane_updates": "NeuroBench 2.3.0 MembraneUpdates: neurons whose membrane state changed in a step "
+                                "(every neuron at the first step), per sample",
+            "float_effective_sops": "NeuroBench on the float model: the same count with the non-zero weights of the "
+                                    "float model (model.net float group, before quantization) on this run's input "
+                                    "rasters; 'effective_sops' is the deployed count (quantized weights, some of "
+                                    "which round to zero)",
         },
     }
 

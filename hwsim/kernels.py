@@ -272,6 +272,99 @@ def dense(weight: np.ndarray, x: np.ndarray, weight_exp: int, graded: bool,
 
 
 # ---------------------------------------------------------------------------
+# Conv synapses (docs/fixed_point.md §2; Lava 0.10.0 PyConvModelFixed)
+# ---------------------------------------------------------------------------
+def wrap24_conv(x: np.ndarray, counters: Optional[Counters] = None) -> np.ndarray:
+    """In place: Lava's Conv ``signed_clamp(x, 24) = ((x + 2^23) mod 2^24) − 2^23`` — a two's-complement
+    *wrap* to 24 bits despite its name (``lava/proc/conv/utils.py``); wrapped elements counted as
+    ``"conv_wrap"``."""
+    if x.size and (x.max() > WRAP_BOUND - 1 or x.min() < -WRAP_BOUND):
+        xi = x.astype(np.int64)
+        if counters is not None:
+            counters.add("conv_wrap", np.count_nonzero((xi > WRAP_BOUND - 1) | (xi < -WRAP_BOUND)))
+        xi += WRAP_BOUND
+        xi &= 2 * WRAP_BOUND - 1
+        xi -= WRAP_BOUND
+        x[...] = xi
+    return x
+
+
+def conv_bound(weight: np.ndarray, x_max: int) -> int:
+    """Upper bound of ``|acc|`` of one conv output for inputs in ``[−x_max, x_max]``."""
+    w = np.abs(np.asarray(weight, dtype=np.int64))
+    return int(w.reshape(w.shape[0], -1).sum(axis=1).max(initial=0)) * int(x_max)
+
+
+def conv_taps(spec, kernel: tuple[int, int]):
+    """For each kernel tap ``(ky, kx)``: the slices of the padded input it reads at every output position."""
+    ho, wo = spec.out_hw(kernel)
+    (sh, sw), (dh, dw) = spec.stride, spec.dilation
+    for ky in range(kernel[0]):
+        for kx in range(kernel[1]):
+            y0, x0 = ky * dh, kx * dw
+            yield ky, kx, slice(y0, y0 + sh * (ho - 1) + 1, sh), slice(x0, x0 + sw * (wo - 1) + 1, sw)
+
+
+def conv_float(weight: np.ndarray, x: np.ndarray, spec, graded: bool, counters: Optional[Counters] = None,
+               *, spikes01: bool = False) -> np.ndarray:
+    """Lava's fixed-point Conv (bit-accurate): ``x [..., C·H·W] -> [..., C_out·H_out·W_out]`` as exact
+    integers in a float array (float32 where exact).
+
+    Inputs and outputs are flat in C order of [C, H, W] (PyTorch's layout). Binary input: any
+    non-zero counts as 1 (Lava casts to bool); graded: the integer payload. The output is the
+    cross-correlation (PyTorch ``conv2d``, which netx's kernel flip turns Lava's convolution into)
+    with zero padding, stride, dilation and groups, **without** the weight exponent (Lava's Conv
+    declares ``weight_exp`` but does not apply it); Lava computes it in float64 and casts to int32
+    (a value outside int32 is counted as ``int32_overflow`` and wrapped), then wraps it to 24 bits
+    (:func:`wrap24_conv`).
+    """
+    w = np.asarray(weight)
+    x = np.asarray(x)
+    c, h, wd = spec.in_shape
+    if x.shape[-1] != c * h * wd:
+        raise ValueError(f"conv: input has {x.shape[-1]} features, the layer expects {c}x{h}x{wd}")
+    lead = x.shape[:-1]
+    x4 = x.reshape(-1, c, h, wd)
+    if graded:
+        x_max = int(np.abs(x4).max()) if x4.size else 0
+    else:
+        x_max = 1
+        if not (spikes01 and x4.dtype in (np.float32, np.float64)):
+            x4 = x4 != 0
+    bound = conv_bound(w, x_max)
+    big = bound > I32_MAX
+    ftype = np.float32 if bound < F32_EXACT else np.float64
+    ctype = np.int64 if big else ftype
+    kernel = (w.shape[2], w.shape[3])
+    ho, wo = spec.out_hw(kernel)
+    ph, pw = spec.padding
+    xp = np.zeros((x4.shape[0], c, h + 2 * ph, wd + 2 * pw), dtype=ctype)
+    xp[:, :, ph:ph + h, pw:pw + wd] = x4
+    g = spec.groups
+    og, cg = w.shape[0] // g, c // g
+    out = np.zeros((x4.shape[0], w.shape[0], ho, wo), dtype=ctype)
+    wc = w.astype(ctype)
+    for ky, kx, ys, xs in conv_taps(spec, kernel):
+        for k in range(g):
+            tap = wc[k * og:(k + 1) * og, :, ky, kx]                       # (og, cg)
+            if not np.any(tap):
+                continue
+            patch = xp[:, k * cg:(k + 1) * cg, ys, xs]                     # (N, cg, ho, wo)
+            out[:, k * og:(k + 1) * og] += np.einsum("oc,nchw->nohw", tap, patch)
+    out = out.reshape(lead + (w.shape[0] * ho * wo,))
+    if big:
+        wrap32(out, counters)                          # float64 -> int32 cast in Lava
+        wrap24_conv(out, counters)
+        return out.astype(np.float64)
+    return wrap24_conv(out, counters)
+
+
+def conv(weight: np.ndarray, x: np.ndarray, spec, graded: bool, counters: Optional[Counters] = None) -> np.ndarray:
+    """:func:`conv_float` as int64."""
+    return conv_float(weight, x, spec, graded, counters).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------
 # neurons (docs/fixed_point.md §3)
 # ---------------------------------------------------------------------------
 class NeuronKernel:
@@ -647,9 +740,217 @@ class MultioutKernel(NeuronKernel):
         else:
             r_new = s.max(axis=-1)
         return s.reshape(*s.shape[:-2], -1), {"X": x_new, "P": s, "R": r_new}
+#: netx's sigma-delta exponents (``Network(spike_exp=6)``, ``state_exp = 6``)
+SDNN_SPIKE_EXP = 6
+SDNN_STATE_EXP = 6
+
+
+def _abs32(x: np.ndarray) -> np.ndarray:
+    """``|x|`` as int32 numpy computes it: ``|−2^31| = −2^31``."""
+    mag = np.abs(x)
+    return np.where(x == I32_MIN, I32_MIN, mag) if x.size and x.min() == I32_MIN else mag
+
+
+def _delta(act: np.ndarray, state: dict, vth, counters: Optional[Counters]) -> tuple[np.ndarray, np.ndarray]:
+    """Lava 0.10.0 ``delta_dynamics`` (cum_error off) in int32: returns ``(payload, residue)``."""
+    delta = act - state["ACT"]
+    delta += state["RESIDUE"]
+    wrap32(delta, counters)
+    s = np.where(_abs32(delta) >= vth, delta, 0).astype(delta.dtype)
+    residue = wrap32(delta - s, counters)
+    return np.floor(s / (1 << SDNN_STATE_EXP)) if s.dtype == np.float64 else s >> SDNN_STATE_EXP, residue
+
+
+class DeltaKernel(NeuronKernel):
+    """DELTA: lava-dl's sigma-delta input, exactly Lava 0.10.0 ``PyDeltaModelFixed`` (int32) with
+    netx's ``spike_exp = state_exp = 6``::
+
+        A = wrap32(a << 12);  delta = wrap32(A − ACT + RESIDUE);  s = delta if |delta| ≥ vThMant << 12
+        RESIDUE = wrap32(delta − s);  ACT = A;  output = s >> 6
+    """
+
+    kind = KINDS["DELTA"]
+
+    def _constants(self, params: dict) -> dict:
+        return {"d": 0, "vth": _param(params, "vThMant") << (SDNN_SPIKE_EXP + SDNN_STATE_EXP)}
+
+    def step_prepared(self, a, state, prep, counters=None):
+        act = np.multiply(a, float(1 << (SDNN_SPIKE_EXP + SDNN_STATE_EXP)), dtype=prep["dtype"]) \
+            if prep["dtype"] == np.float64 else np.left_shift(np.asarray(a, np.int64), SDNN_SPIKE_EXP + SDNN_STATE_EXP)
+        wrap32(act, counters)
+        out, residue = _delta(act, state, prep["vth"], counters)
+        return out, {"ACT": act, "RESIDUE": residue}
+
+
+class SigmaDeltaKernel(NeuronKernel):
+    """SIGMA_DELTA: lava-dl's sigma-delta ReLU, exactly Lava 0.10.0 ``PySigmaDeltaModelFixed`` (int32,
+    ReLU) with netx's ``spike_exp = state_exp = 6``::
+
+        SIGMA = wrap32(SIGMA + a);  act = max(wrap32(SIGMA + (bias << 12)), 0)
+        delta = wrap32(act − ACT + RESIDUE);  s = delta if |delta| ≥ vThMant << 12
+        RESIDUE = wrap32(delta − s);  ACT = act;  output = s >> 6
+    """
+
+    kind = KINDS["SIGMA_DELTA"]
+
+    def _constants(self, params: dict) -> dict:
+        shift = SDNN_SPIKE_EXP + SDNN_STATE_EXP
+        return {"d": 0, "vth": _param(params, "vThMant") << shift,
+                "b": _as_int64(params.get("bias", 0)) << shift}
+
+    def step_prepared(self, a, state, prep, counters=None):
+        sigma = np.add(state["SIGMA"], a, dtype=prep["dtype"])
+        wrap32(sigma, counters)
+        act = sigma + prep["b"]
+        wrap32(act, counters)
+        np.maximum(act, 0, out=act)
+        out, residue = _delta(act, state, prep["vth"], counters)
+        return out, {"SIGMA": sigma, "ACT": act, "RESIDUE": residue}
+
+
+class SigmaKernel(NeuronKernel):
+    """SIGMA: lava-dl's sigma-delta output, Lava 0.10.0 ``PySigmaModelFixed``:
+    ``SIGMA = wrap32(SIGMA + a)``, sent every step."""
+
+    kind = KINDS["SIGMA"]
+
+    def _constants(self, params: dict) -> dict:
+        return {"d": 0}
+
+    def step_prepared(self, a, state, prep, counters=None):
+        sigma = np.add(state["SIGMA"], a, dtype=prep["dtype"])
+        wrap32(sigma, counters)
+        return sigma, {"SIGMA": sigma}
+
+
+# ---------------------------------------------------------------------------
+# the hybrid network's kinds: HYBRID (the hybrid recurrent layer) and LI2 (its two-filter readout),
+# silava/core/kinds/hybrid.py and li2.py. HYBRID's output is the integer payload every unit sends
+# (spiking: 2^q or 0; graded LIF and tanh: the value rounded on the 2^q grid).
+# ---------------------------------------------------------------------------
+from silava.core.kinds.hybrid import (TANH_STEP_BITS, TANH_TABLE, TANH_TABLE_BITS, UNIT_GRADED,  # noqa: E402
+                                      UNIT_SPIKING, UNIT_TANH)
+
+_TABLE = np.asarray(TANH_TABLE + (TANH_TABLE[-1],), dtype=np.int64)
+
+
+def tanh_payload(x: np.ndarray, state_frac_bits: int, payload_bits: int) -> np.ndarray:
+    """The fixed-point tanh of ``x`` (state units, scale ``2^s``) as a payload on the ``2^q`` grid (int64).
+
+    Table ``T[k] = rnd(tanh(k/8)·2^16)``, ``h = s − 3``, ``k = |x| >> h``; ``y16 = T[k] +
+    (((T[k+1] − T[k])·(|x| − (k << h))) >> h)`` (``T[48]`` for ``k ≥ 48``); payload
+    ``sign(x)·((y16 + 2^(15−q)) >> (16 − q))``.
+    """
+    s, q = int(state_frac_bits), int(payload_bits)
+    h = s - TANH_STEP_BITS
+    xi = np.asarray(x).astype(np.int64)
+    mag = np.abs(xi)
+    k = mag >> h
+    big = k >= len(TANH_TABLE) - 1
+    k = np.minimum(k, len(TANH_TABLE) - 1)
+    frac = np.where(big, 0, mag - (k << h))
+    y16 = _TABLE[k] + (((_TABLE[k + 1] - _TABLE[k]) * frac) >> h)
+    shift = TANH_TABLE_BITS - q
+    if shift:
+        y16 = (y16 + (1 << (shift - 1))) >> shift
+    return np.where(xi < 0, -y16, y16)
+
+
+class HybridKernel(NeuronKernel):
+    """HYBRID (silava/core/kinds/hybrid.py)::
+
+        spiking  s = V > VTH,  G = S·s,            payload = 2^q·s
+        graded   g = clip(V, 0, S),  G = g·softReset,  payload = (g + 2^(s−q−1)) >> (s−q)
+        tanh     payload = tanh_q(A + B),  U = V = 0
+        Vn = sat(mul(beta, V, D) + mul(2^D − beta, U, D));  V' = mul(S − G, Vn, s)
+        U' = sat(mul(alpha, U, D) + A + B)
+    """
+
+    kind = KINDS["HYBRID"]
+    _grid_keys = ("alpha", "beta", "beta_c")
+    _ints = ("s", "q")
+
+    def _constants(self, params: dict) -> dict:
+        d = _scalar(params, "decayBits", LIF_DECAY_BITS)
+        s = _scalar(params, "stateFracBits")
+        q = _scalar(params, "payloadFracBits")
+        if not 1 <= q <= min(s, TANH_TABLE_BITS) or s < TANH_STEP_BITS:
+            raise ValueError(f"HYBRID: payloadFracBits {q} must be in [1, min(stateFracBits {s}, 16)]")
+        unit = _param(params, "unit")
+        beta = _param(params, "beta")
+        return {"d": d, "s": s, "q": q, "alpha": _param(params, "alpha"), "beta": beta, "beta_c": (1 << d) - beta,
+                "vth": _param(params, "vThMant") << ACT_SHIFT, "b": self._bias(params),
+                "spk": (unit == UNIT_SPIKING).astype(np.int64), "grd": (unit == UNIT_GRADED).astype(np.int64),
+                "tnh": (unit == UNIT_TANH).astype(np.int64),
+                "reset": _param(params, "softReset") * (unit == UNIT_GRADED)}
+
+    def prepare(self, params: dict, dtype=np.int64, shape: Optional[tuple[int, ...]] = None) -> dict:
+        ints = {k: self._constants(params)[k] for k in self._ints}
+        prep = super().prepare(params, dtype, shape)
+        prep.update(ints)
+        return prep
+
+    def step_prepared(self, a, state, prep, counters: Optional[Counters] = None):
+        dt, d, s, q = prep["dtype"], prep["d"], prep["s"], prep["q"]
+        S = float(1 << s) if dt == np.float64 else 1 << s
+        U, V = state["U"], state["V"]
+        spike = (V > prep["vth"]) * prep["spk"]
+        g = np.clip(V, 0, S)
+        G = spike * S + g * prep["reset"]
+        A = _act(a, dt)
+        A += prep["b"]
+        if s > q:
+            graded = g + (1 << (s - q - 1))
+            graded = np.floor(graded / float(1 << (s - q))) if dt == np.float64 else graded >> (s - q)
+        else:
+            graded = g.copy()
+        payload = spike * (1 << q) + graded * prep["grd"]
+        if np.any(prep["tnh"]):
+            payload = payload + tanh_payload(A, s, q).astype(dt) * prep["tnh"]
+        vn = _mul(prep["beta"], V, d)
+        vn += _mul(prep["beta_c"], U, d)
+        sat(vn, counters)
+        p = (S - G) * vn
+        if dt == np.float64:
+            v_new = np.trunc(p * 2.0 ** -s)
+        else:
+            v_new = _shr0(p.astype(np.int64), s)
+        u_new = _mul(prep["alpha"], U, d)
+        u_new += A
+        sat(u_new, counters)
+        keep = 1 - prep["tnh"]
+        return payload, {"U": u_new * keep, "V": v_new * keep}
+
+
+class Li2Kernel(NeuronKernel):
+    """LI2 (silava/core/kinds/li2.py)::
+
+        U = sat(mul(alpha, U, D) + A + B);  V = sat(mul(beta, V, D) + mul(2^D − beta, U, D))
+    """
+
+    kind = KINDS["LI2"]
+    _grid_keys = ("alpha", "beta", "beta_c")
+
+    def _constants(self, params: dict) -> dict:
+        d = _scalar(params, "decayBits", LIF_DECAY_BITS)
+        beta = _param(params, "beta")
+        return {"d": d, "alpha": _param(params, "alpha"), "beta": beta, "beta_c": (1 << d) - beta,
+                "b": self._bias(params)}
+
+    def step_prepared(self, a, state, prep, counters: Optional[Counters] = None):
+        d = prep["d"]
+        u = _mul(prep["alpha"], state["U"], d)
+        u += _act(a, prep["dtype"])
+        u += prep["b"]
+        sat(u, counters)
+        v = _mul(prep["beta"], state["V"], d)
+        v += _mul(prep["beta_c"], u, d)
+        sat(v, counters)
+        return v, {"U": u, "V": v}
 
 
 #: neuron type name (as stored in model.net) -> kernel; one per kind declaration (tests check both lists)
 KERNELS: dict[str, NeuronKernel] = {k.type_name: k for k in (CubaKernel(), SilifKernel(), CsilifKernel(), LiKernel(),
-                                                             RfKernel(), MultioutKernel())}
-
+                                                              RfKernel(), MultioutKernel(),
+                                                              DeltaKernel(), SigmaDeltaKernel(), SigmaKernel(),
+                                                              HybridKernel(), Li2Kernel())}

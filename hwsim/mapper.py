@@ -6,17 +6,23 @@ split into ``k`` contiguous, nearly equal neuron slices (sizes ``ceil(n/k)`` and
 the smallest ``k`` for which every core passes every rule. Layers are mapped from the last
 to the first, because a core's fan-out depends on how the next layer is split.
 
-Per core (docs/fixed_point.md widths; ``wb`` = deployed weight width, 8-bit mantissa)::
+Per core (docs/fixed_point.md widths; ``wb`` = deployed weight width, 8-bit mantissa; a layer's
+inputs are its synapses' inputs, :mod:`hwsim.synapses`: a ``dense_rec`` layer's own outputs count)::
 
     neurons       = slice size n_s
     synapse bits  = n_s · in_features · wb                       ("dense" encoding, default)
                   = nnz(W[slice]) · (wb + ceil(log2 in_features)) ("sparse": index per synapse)
+                  conv: one kernel copy per output channel the core holds neurons of (weight sharing):
+                  channels · (in/groups · kh · kw) · wb (sparse: the kernels' non-zeros with an index)
+                  input layer: none (its neurons take the source payload)
     state bits    = n_s · (24 · state words + previous-spike bit)  (silava.hwsim.counts.NEURON_COSTS)
     param bits    = Σ per-neuron parameter widths · n_s + shared (scalar) parameter widths
-    fan-in        = input axons: in_features (dense) or inputs with a non-zero weight into the slice
+    fan-in        = input axons: in_features (dense encoding of a dense layer) or the inputs with a
+                    synapse into the slice (sparse; always for conv: a conv neuron's receptive field)
     fan-out       = output axons: Σ_{neurons j of the slice} #destination cores of j
-                    (a neuron sends one message per destination core; the last layer: one to the host;
-                    a multi-output neuron: summed over its M output channels)
+                    (a neuron sends one message per destination core, its own layer's cores for a
+                    recurrent layer included; the last layer: one to the host; a multi-output
+                    neuron: summed over its M output channels)
 
 Rule checks (:data:`RULES`) are plain functions ``rule(usage, limits) -> str | None``; a
 failure message names the layer, the limit and the amount over, e.g.
@@ -42,6 +48,7 @@ from silava.hwsim.counts import layer_name, neuron_memory_bits
 
 if TYPE_CHECKING:  # pragma: no cover
     from silava.core.netfile import Network
+    from silava.hwsim.synapses import Synapses
 
 #: where each default limit comes from (shown in the report); "assumption" marks guesses
 LIMIT_SOURCES: dict[str, str] = {
@@ -253,6 +260,8 @@ class Mapping:
     layer_names: list[str]
     host_tile: tuple[int, int] = (0, 0)
     notes: list[str] = field(default_factory=list)
+    #: per layer, the rows of ``conn`` (its last ones) that are its own outputs (a recurrent layer)
+    rec_rows: list[int] = field(default_factory=list)
 
     @property
     def n_cores(self) -> int:
@@ -318,45 +327,88 @@ def _slice_sums(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
 @dataclass
 class _LayerInfo:
     name: str
-    n_in: int
+    n_in: int                     # inputs of the connectivity (a recurrent layer's own outputs included)
     n_out: int
-    nz: np.ndarray                # bool (out, in): non-zero weights
+    syn: "Synapses"               # hwsim.synapses: the connectivity (dense bool or sparse)
+    layer_type: str
     row_nnz: np.ndarray           # int64 (out,)
     state_bits: np.ndarray        # int64 (out,) per neuron
     param_bits: np.ndarray        # int64 (out,) per neuron
     shared_param_bits: int
+    channel_size: int = 1         # conv: neurons per output channel
+    kernel_words: int = 0         # conv: weights stored per output channel
+    kernel_nnz: Optional[np.ndarray] = None   # conv: non-zero weights per output channel
+
+    @property
+    def n_rec(self) -> int:
+        return self.syn.n_rec
 
 
 def _layer_info(net: "Network", i: int) -> _LayerInfo:
+    from silava.hwsim.synapses import kernel_words, synapses
+
     layer = net.layers[i]
-    w = np.asarray(layer.weight)
-    nz = w != 0
+    syn = synapses(layer)
     mem = neuron_memory_bits(layer)
     n = layer.out_features
-    return _LayerInfo(name=layer_name(net, i), n_in=layer.in_features, n_out=n, nz=nz,
-                      row_nnz=nz.sum(axis=1).astype(np.int64),
+    info = _LayerInfo(name=layer_name(net, i), n_in=syn.n_total, n_out=n, syn=syn, layer_type=layer.layer_type,
+                      row_nnz=syn.row_nnz(),
                       state_bits=np.full(n, mem["state_bits_per_neuron"], dtype=np.int64),
                       param_bits=np.full(n, mem["param_bits_per_neuron"], dtype=np.int64),
                       shared_param_bits=int(mem["shared_param_bits"]))
+    if layer.layer_type == "conv":
+        w = np.asarray(layer.weight)
+        info.channel_size = int(np.prod(layer.neuron_shape[1:]))
+        info.kernel_words = kernel_words(layer)
+        info.kernel_nnz = np.count_nonzero(w.reshape(w.shape[0], -1), axis=1).astype(np.int64)
+    return info
+
+
+def _channels(info: _LayerInfo, bounds: np.ndarray) -> list[np.ndarray]:
+    """Output channels each slice of a conv layer holds neurons of."""
+    first = bounds[:-1] // info.channel_size
+    last = (np.maximum(bounds[1:], bounds[:-1] + 1) - 1) // info.channel_size
+    return [np.arange(a, b + 1) for a, b in zip(first, last)]
 
 
 def _usages_arrays(info: _LayerInfo, bounds: np.ndarray, fanout: np.ndarray,
                    limits: CoreLimits) -> dict[str, np.ndarray]:
-    """Per-slice usage arrays for slices ``bounds`` (fanout: int64 (out,) destinations per neuron)."""
+    """Per-slice usage arrays for slices ``bounds`` (fanout: int64 (out,) destinations per neuron).
+
+    Synaptic memory: dense layers store every synapse of the slice (dense encoding: ``n_s · in ·
+    wb``; sparse: non-zero synapses with an input index); a conv slice stores one kernel copy per
+    output channel it holds (weight sharing); an input layer none. Fan-in: dense encoding, every
+    input (a recurrent layer's own outputs too); otherwise, and always for conv and input
+    layers, the inputs with a synapse into the slice.
+    """
     sizes = np.diff(bounds)
     wb = limits.weight_bits
-    if limits.synapse_encoding == "dense":
+    idx_bits = max(1, math.ceil(math.log2(max(info.n_in, 2))))
+    single = len(sizes) == info.n_out
+
+    def hit_columns() -> np.ndarray:
+        if single:
+            return info.row_nnz.copy()
+        return np.array([int(np.count_nonzero(info.syn.cols_hit(int(a), int(b))))
+                         for a, b in zip(bounds[:-1], bounds[1:])], dtype=np.int64)
+
+    if info.layer_type == "input":
+        syn = np.zeros(len(sizes), dtype=np.int64)
+        fan_in = sizes.astype(np.int64)
+    elif info.layer_type == "conv":
+        chans = _channels(info, bounds)
+        if limits.synapse_encoding == "dense":
+            syn = np.array([len(c) * info.kernel_words * wb for c in chans], dtype=np.int64)
+        else:
+            syn = np.array([int(info.kernel_nnz[c].sum()) * (wb + idx_bits) for c in chans], dtype=np.int64)
+        fan_in = hit_columns()
+    elif limits.synapse_encoding == "dense":
         syn = sizes * info.n_in * wb
         fan_in = np.full(len(sizes), info.n_in, dtype=np.int64)
     else:
-        idx_bits = max(1, math.ceil(math.log2(max(info.n_in, 2))))
         syn = _slice_sums(info.row_nnz, bounds) * (wb + idx_bits)
-        if len(sizes) == info.n_out:
-            fan_in = info.row_nnz.copy()
-        else:
-            fan_in = np.array([int(np.count_nonzero(info.nz[a:b].any(axis=0)))
-                               for a, b in zip(bounds[:-1], bounds[1:])], dtype=np.int64)
-    return {"neurons": sizes.astype(np.int64), "synapse_bits": syn.astype(np.int64),
+        fan_in = hit_columns()
+    return {"neurons": sizes.astype(np.int64), "synapse_bits": np.asarray(syn, dtype=np.int64),
             "state_bits": _slice_sums(info.state_bits, bounds),
             "param_bits": _slice_sums(info.param_bits, bounds) + info.shared_param_bits,
             "fan_in": fan_in, "fan_out": _slice_sums(fanout, bounds)}
@@ -373,11 +425,21 @@ def _usages(info: _LayerInfo, bounds: np.ndarray, fanout: np.ndarray, limits: Co
 
 
 def _connectivity(info: _LayerInfo, bounds: np.ndarray, limits: CoreLimits) -> np.ndarray:
-    """bool [in, k]: input j needs a message to core c (dense: always; sparse: a non-zero weight)."""
+    """bool [in, k]: input j needs a message to core c (dense encoding of a dense layer: always;
+    otherwise, and for conv and input layers: a synapse from j into the core's slice)."""
     k = len(bounds) - 1
-    if limits.synapse_encoding == "dense":
+    if limits.synapse_encoding == "dense" and info.layer_type in ("dense", "dense_rec"):
         return np.ones((info.n_in, k), dtype=bool)
-    return np.stack([info.nz[a:b].any(axis=0) for a, b in zip(bounds[:-1], bounds[1:])], axis=1)
+    return np.stack([info.syn.cols_hit(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])], axis=1)
+
+
+def _fanout(info: _LayerInfo, bounds: np.ndarray, next_fanout: np.ndarray, limits: CoreLimits) -> np.ndarray:
+    """Destination cores per neuron: the next layer's (or the host) plus, for a recurrent layer, its
+    own cores that its recurrent synapses reach."""
+    if not info.n_rec:
+        return next_fanout
+    conn = _connectivity(info, bounds, limits)[info.n_in - info.n_rec:]
+    return next_fanout + conn.sum(axis=1).astype(np.int64)
 
 
 def _lower_bound(info: _LayerInfo, fanout: np.ndarray, limits: CoreLimits) -> int:
@@ -386,24 +448,28 @@ def _lower_bound(info: _LayerInfo, fanout: np.ndarray, limits: CoreLimits) -> in
     k = math.ceil(n / limits.neurons_per_core)
     k = max(k, math.ceil(int(info.state_bits.sum()) / limits.state_bits_per_core))
     k = max(k, math.ceil(int(fanout.sum()) / limits.fan_out_per_core))
-    if limits.synapse_encoding == "dense":
+    if limits.synapse_encoding == "dense" and info.layer_type in ("dense", "dense_rec"):
         k = max(k, math.ceil(n * info.n_in * limits.weight_bits / limits.synapse_bits_per_core))
     return int(min(max(k, 1), n))
 
 
 def _map_layer(info: _LayerInfo, fanout: np.ndarray, limits: CoreLimits) -> tuple[np.ndarray, list[CoreUsage]]:
-    """Smallest split of one layer whose every core passes every rule; MappingError otherwise."""
+    """Smallest split of one layer whose every core passes every rule; MappingError otherwise.
+
+    ``fanout``: destinations per neuron in the next layer (a recurrent layer adds its own cores
+    for each split it tries).
+    """
     n = info.n_out
     if not limits.split:
         bounds = _bounds(n, 1)
-        usages = _usages(info, bounds, fanout, limits)
+        usages = _usages(info, bounds, _fanout(info, bounds, fanout, limits), limits)
         problems = check_core(usages[0], limits)
         if problems:
             raise MappingError(f"{problems[0]}; allow splitting (split=True) or raise the limit")
         return bounds, usages
     # a single neuron must fit on its own, or no split helps: check the worst neuron of each quantity
     single = np.arange(n + 1)
-    per_neuron = _usages_arrays(info, single, fanout, limits)
+    per_neuron = _usages_arrays(info, single, _fanout(info, single, fanout, limits), limits)
     worst = sorted({int(np.argmax(v)) for v in per_neuron.values()})
     for j in worst:
         usage = _usage_at(info, per_neuron, j)
@@ -415,7 +481,7 @@ def _map_layer(info: _LayerInfo, fanout: np.ndarray, limits: CoreLimits) -> tupl
     k = _lower_bound(info, fanout, limits)
     while True:
         bounds = _bounds(n, k)
-        usages = _usages(info, bounds, fanout, limits)
+        usages = _usages(info, bounds, _fanout(info, bounds, fanout, limits), limits)
         if not any(check_core(u, limits) for u in usages):
             return bounds, usages
         k += 1                      # terminates: k = n passes (checked above)
@@ -450,7 +516,7 @@ def map_network(net: "Network", limits: Optional[CoreLimits] = None) -> Mapping:
         if i == n_layers - 1:
             fanout = np.full(info.n_out, m, dtype=np.int64)        # one axon per channel to the host
         else:   # destination cores per output channel, summed over a neuron's M channels
-            fanout = conn[i + 1].sum(axis=1).astype(np.int64).reshape(info.n_out, m).sum(axis=1)
+            fanout = conn[i + 1][:info.n_out * m].sum(axis=1).astype(np.int64).reshape(info.n_out, m).sum(axis=1)
         bounds[i], usages[i] = _map_layer(info, fanout, limits)
         conn[i] = _connectivity(info, bounds[i], limits)
     cores: list[Core] = []
@@ -472,7 +538,7 @@ def map_network(net: "Network", limits: Optional[CoreLimits] = None) -> Mapping:
         notes.append("multi-chip: inter-chip links are counted as ordinary tile hops (assumption; real "
                      "chip-to-chip links cost more)")
     return Mapping(limits=limits, cores=cores, layer_cores=layer_cores, bounds=bounds, conn=conn,
-                   layer_names=[info.name for info in infos], notes=notes)
+                   layer_names=[info.name for info in infos], notes=notes, rec_rows=[info.n_rec for info in infos])
 
 
 __all__ = ["LIMIT_SOURCES", "RULES", "Core", "CoreLimits", "CoreUsage", "Mapping", "MappingError",

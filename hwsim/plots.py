@@ -1,7 +1,9 @@
-"""PNG figures of a hardware report (matplotlib's Agg canvas; no pyplot, no global backend change).
+"""Figures of a hardware report (matplotlib's Agg canvas; no pyplot, no global backend change).
 
-Each function takes the report dict of :func:`hwsim.report.build_report` and returns PNG bytes
-(or None when the report lacks the data, e.g. no raster without a simulation result).
+Each function takes the report dict of :func:`hwsim.report.build_report` and returns the figure's
+bytes in ``fmt`` — ``png`` at :data:`DPI` dots per inch, or the vector formats ``svg`` / ``pdf`` —
+or None when the report lacks the data (no raster without a simulation result). Legends list only
+series that have a visible bar; value labels stay inside the axes.
 """
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-DPI = 110
+DPI = 200
+FORMATS = ("png", "svg", "pdf")
 
 
 def _figure(width: float, height: float):
@@ -22,17 +25,24 @@ def _figure(width: float, height: float):
     return fig
 
 
-def _png(fig) -> bytes:
+def figure_bytes(fig, fmt: str = "png") -> bytes:
+    """The figure as ``png`` (:data:`DPI` dpi), ``svg`` or ``pdf`` bytes; the metadata that names the
+    software and date is left out, so the same figure gives the same bytes."""
+    if fmt not in FORMATS:
+        raise ValueError(f"plot format {fmt!r}: use one of {', '.join(FORMATS)}")
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    metadata = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None},
+                "pdf": {"CreationDate": None, "Creator": None, "Producer": None}}[fmt]
+    fig.savefig(buf, format=fmt, dpi=DPI, metadata=metadata)
     return buf.getvalue()
+
 
 
 def _short(name: str) -> str:
     return name.split(" ", 1)[0].replace("layer/", "L") + "\n" + name.split(" ", 1)[-1].strip("()")
 
 
-def plot_sops_sparsity(report: dict[str, Any]) -> bytes:
+def plot_sops_sparsity(report: dict[str, Any], fmt: str = "png") -> bytes:
     """Per layer: effective ACs / MACs and dense ops per sample (log scale); activation sparsity."""
     layers = report["counts"]["layers"]
     names = [_short(s["name"]) for s in layers]
@@ -45,7 +55,7 @@ def plot_sops_sparsity(report: dict[str, Any]) -> bytes:
     pos = np.arange(len(layers))
     for off, vals, label, color in ((-0.27, acs, "effective ACs", "C0"), (0.0, macs, "effective MACs", "C1"),
                                     (0.27, dense, "dense ops", "0.7")):
-        ax1.bar(pos + off, vals, 0.27, label=label, color=color)
+        ax1.bar(pos + off, vals, 0.27, label=label if np.any(vals > 0) else "_nolegend_", color=color)
     ax1.set_yscale("log")
     positive = np.concatenate([acs, macs, dense])
     positive = positive[positive > 0]
@@ -61,12 +71,12 @@ def plot_sops_sparsity(report: dict[str, Any]) -> bytes:
     ax2.set_ylabel("zeros / outputs")
     ax2.set_title("Activation sparsity", fontsize=10)
     for p, v in zip(pos, sparsity):
-        ax2.text(p, min(v + 0.02, 0.95), f"{v:.2f}", ha="center", fontsize=8)
+        ax2.text(p, min(v + 0.02, 0.93), f"{v:.2f}", ha="center", fontsize=8, clip_on=True)
     fig.tight_layout()
-    return _png(fig)
+    return figure_bytes(fig, fmt)
 
 
-def plot_energy_breakdown(report: dict[str, Any]) -> bytes:
+def plot_energy_breakdown(report: dict[str, Any], fmt: str = "png") -> bytes:
     """Stacked bars: dynamic energy per layer by category; total per sample incl. static."""
     cost = report["cost"]
     layers = cost["layers"]
@@ -75,9 +85,10 @@ def plot_energy_breakdown(report: dict[str, Any]) -> bytes:
     ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     pos = np.arange(len(layers))
     bottom = np.zeros(len(layers))
-    for cat in cats:
+    for i, cat in enumerate(cats):
         vals = np.array([lay["energy_pj_per_sample"][cat] for lay in layers]) * 1e-6
-        ax1.bar(pos, vals, 0.6, bottom=bottom, label=cat.replace("_", " "))
+        ax1.bar(pos, vals, 0.6, bottom=bottom, color=f"C{i}",
+                label=cat.replace("_", " ") if np.any(vals > 0) else "_nolegend_")
         bottom += vals
     ax1.set_xticks(pos, [_short(lay["name"]) for lay in layers], fontsize=8)
     ax1.set_ylabel("µJ per sample")
@@ -91,10 +102,10 @@ def plot_energy_breakdown(report: dict[str, Any]) -> bytes:
     ax2.set_xlabel("µJ per sample")
     ax2.set_title(f"Total {cost['per_sample']['energy_pj'] * 1e-6:.3g} µJ/sample (estimate)", fontsize=9)
     fig.tight_layout()
-    return _png(fig)
+    return figure_bytes(fig, fmt)
 
 
-def plot_core_map(report: dict[str, Any]) -> bytes:
+def plot_core_map(report: dict[str, Any], fmt: str = "png") -> bytes:
     """The mesh of every chip in use: cores coloured by layer, labelled with their fullest resource."""
     from matplotlib.patches import Rectangle
 
@@ -132,37 +143,49 @@ def plot_core_map(report: dict[str, Any]) -> bytes:
                  "label = fullest resource (% of its limit)", fontsize=9)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=min(3, n_layers), frameon=False)
     fig.tight_layout()
-    return _png(fig)
+    return figure_bytes(fig, fmt)
 
 
-def plot_raster(report: dict[str, Any]) -> Optional[bytes]:
-    """Spike raster of one sample: one panel per spiking layer, the readout value as an image."""
+def plot_raster(report: dict[str, Any], fmt: str = "png") -> Optional[bytes]:
+    """Spike raster of one sample: its input, one panel per spiking layer, the readout state V as an image
+    (labelled colour bar); the title names the sample's true and predicted class."""
     raster = report.get("raster")
     if not raster or not raster.get("layers"):
         return None
-    panels = raster["layers"]
+    panels = ([raster["input"]] if raster.get("input") else []) + list(raster["layers"])
     fig = _figure(9, 1.2 + 1.9 * len(panels))
     axes = np.atleast_1d(fig.subplots(len(panels), 1, sharex=True))
     steps = raster["steps"]
     for ax, panel in zip(axes, panels):
         if panel["kind"] == "spikes":
-            ax.scatter(panel["t"], panel["n"], s=0.6, marker="|", color="k", linewidths=0.5)
+            big = panel["size"] > 64           # small layers get larger marks (else they vanish)
+            ax.scatter(panel["t"], panel["n"], s=2.0 if panel.get("input") else (0.6 if big else 12.0), marker="|",
+                       color="C0" if panel.get("input") else "k", linewidths=0.5 if big else 1.0)
             ax.set_ylim(-0.5, panel["size"] - 0.5)
-            ax.set_ylabel("neuron", fontsize=8)
+            m = panel.get("outputs_per_neuron", 1)
+            ax.set_ylabel("input unit" if panel.get("input") else "neuron" if m == 1 else f"output (neuron·{m} + m)",
+                          fontsize=8)
             extra = " (first events only)" if panel.get("truncated") else ""
-            ax.set_title(f"{panel['name']}: {panel['events']} spikes{extra}", fontsize=8)
+            what = "input events" if panel.get("input") else "spikes"
+            ax.set_title(f"{panel['name']}: {panel['events']} {what}{extra}", fontsize=8)
         else:
             v = np.asarray(panel["values"], dtype=float).T
             im = ax.imshow(v, aspect="auto", interpolation="nearest", cmap="coolwarm", origin="lower",
                            extent=(-0.5, steps - 0.5, -0.5, v.shape[0] - 0.5))
-            fig.colorbar(im, ax=ax, pad=0.01)
+            bar = fig.colorbar(im, ax=ax, pad=0.01)
+            bar.set_label("readout V (state units)", fontsize=7)
             ax.set_ylabel("class", fontsize=8)
             ax.set_title(f"{panel['name']}: readout state V", fontsize=8)
     axes[-1].set_xlabel("time step")
     axes[-1].set_xlim(-0.5, steps - 0.5)
-    fig.suptitle(f"Sample {raster['sample']}", fontsize=9)
+    title = f"Sample {raster['sample']}"
+    if raster.get("label") is not None:
+        title += f": true class {raster['label']}"
+    if raster.get("predicted") is not None:
+        title += f"{',' if raster.get('label') is not None else ':'} predicted {raster['predicted']}"
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    return _png(fig)
+    return figure_bytes(fig, fmt)
 
 
 #: file name -> figure function
@@ -174,11 +197,13 @@ PLOTS = {
 }
 
 
-def render_all(report: dict[str, Any]) -> dict[str, bytes]:
-    """Every figure that the report has data for: ``{file name: PNG bytes}``."""
+def render_all(report: dict[str, Any], fmt: str = "png") -> dict[str, bytes]:
+    """Every figure that the report has data for: ``{file name: bytes}`` (``fmt``: png, svg or pdf)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"plot format {fmt!r}: use one of {', '.join(FORMATS)}")
     out = {}
     for name, fn in PLOTS.items():
-        png = fn(report)
-        if png is not None:
-            out[name] = png
+        data = fn(report, fmt)
+        if data is not None:
+            out[name[: -len(".png")] + "." + fmt] = data
     return out

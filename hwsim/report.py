@@ -49,28 +49,41 @@ class ReportError(ValueError):
 
 # --------------------------------------------------------------------------- build
 
-def _raster(net: "Network", sim: Any, sample: int) -> Optional[dict]:
-    """Spike times of one sample per spiking layer (in-window), and the readout V."""
+def _raster(net: "Network", sim: Any, sample: int, x: Optional[np.ndarray] = None,
+            labels: Optional[np.ndarray] = None) -> Optional[dict]:
+    """Spike times of one sample per spiking layer (in-window) and the readout V; with ``x`` its input events,
+    with ``labels`` its true class (the predicted class comes from the simulation)."""
     if sim is None or sample >= sim.readout.shape[0]:
         return None
     steps = int(getattr(sim, "steps", 0) or net.meta.steps)
     offsets = list(getattr(sim, "offsets", []) or [0] * len(net.layers))
     spikes = iter(sim.spikes)
     panels = []
+    inputs = None
+    if x is not None and sample < len(x):
+        t, n = np.nonzero(np.asarray(x[sample])[:steps])
+        inputs = {"name": f"input ({net.meta.input_encoding})", "kind": "spikes", "size": int(net.meta.n_inputs),
+                  "events": int(t.size), "truncated": bool(t.size > MAX_RASTER_EVENTS), "input": True,
+                  "t": t[:MAX_RASTER_EVENTS].tolist(), "n": n[:MAX_RASTER_EVENTS].tolist()}
     for i, layer in enumerate(net.layers):
         name = f"layer/{i} ({layer.neuron_type})"
         if NEURON_COSTS[layer.neuron_type].spiking:
             arr = next(spikes)[sample, offsets[i]:offsets[i] + steps]
             t, n = np.nonzero(arr)
             total = int(t.size)
-            panels.append({"name": name, "kind": "spikes", "size": layer.out_features, "events": total,
+            panels.append({"name": name, "kind": "spikes", "size": layer.output_width, "events": total,
+                           "outputs_per_neuron": layer.output_width // max(layer.out_features, 1),
                            "truncated": total > MAX_RASTER_EVENTS,
                            "t": t[:MAX_RASTER_EVENTS].tolist(), "n": n[:MAX_RASTER_EVENTS].tolist()})
-        else:
-            v = sim.readout[sample, offsets[i]:offsets[i] + steps]
+        else:            # a graded layer: its values (a hidden sigma-delta layer's payloads, or the readout)
+            outputs = getattr(sim, "outputs", None) or []
+            v = (outputs[i] if outputs else sim.readout)[sample, offsets[i]:offsets[i] + steps]
             panels.append({"name": name, "kind": "values", "size": layer.out_features,
                            "values": np.asarray(v).tolist()})
-    return {"sample": int(sample), "steps": steps, "layers": panels}
+    predicted = getattr(sim, "predictions", None)
+    return {"sample": int(sample), "steps": steps, "layers": panels, "input": inputs,
+            "predicted": None if predicted is None else int(np.asarray(predicted)[sample]),
+            "label": None if labels is None or sample >= len(labels) else int(np.asarray(labels)[sample])}
 
 
 def _buffers(static: list[dict], net: "Network") -> dict:
@@ -100,14 +113,14 @@ def _memory(static: list[dict]) -> dict:
 
 def build_report(net: "Network", sim_result_or_counts: Any, constants: "Constants | str | None" = None,
                  mapping: "Mapping | CoreLimits | None" = None, *, x: Optional[np.ndarray] = None,
-                 raster_sample: int = 0) -> dict[str, Any]:
+                 raster_sample: int = 0, labels: Optional[np.ndarray] = None) -> dict[str, Any]:
     """The full hardware report as a JSON-able dict.
 
     ``sim_result_or_counts``: a :class:`hwsim.simulate.SimResult` (then ``x``, the input given to
     ``simulate``, is required: the first layer's SOPs depend on which inputs were active) or a
     :class:`hwsim.counts.Counts`. ``constants``: a :class:`Constants`, a built-in name or a JSON
     path (default ``davies2018``). ``mapping``: a :class:`Mapping`, :class:`CoreLimits` or None
-    (default limits).
+    (default limits). ``labels``: the true classes of ``x`` (the raster plot names its sample's class).
     """
     const = load_constants(constants)
     sim = None
@@ -120,7 +133,7 @@ def build_report(net: "Network", sim_result_or_counts: Any, constants: "Constant
             raise ReportError("build_report: pass x= (the input given to simulate) with a simulation result")
         if not isinstance(mapping, Mapping):
             mapping = map_network(net, mapping)
-        counts = counts_from_sim(net, x, sim, mapping)
+        counts = counts_from_sim(net, x, sim, mapping, membrane=True)
     static = static_counts(net)
     cost = estimate_cost(counts, const)
     meta = net.meta
@@ -130,13 +143,14 @@ def build_report(net: "Network", sim_result_or_counts: Any, constants: "Constant
     except Exception:  # pragma: no cover - silava always importable in the repo
         version = ""
     run = {"samples": counts.samples, "steps": steps, "timeline_counted": "logical (in-window steps)",
-           "lava_steps_per_sample": steps + len(net.layers),
+           "lava_steps_per_sample": steps + net.delays()[-1],
            "note": "counts cover the T in-window steps of each sample; Lava runs a sample in T + L steps "
-                   "(one step of delay per layer), whose L extra steps are not costed"}
+                   "(one step of delay per layer with synapses), whose L extra steps are not costed"}
     if sim is not None:
         run["timeline"] = getattr(sim, "timeline", "logical")
         counters = getattr(sim, "counters", {}) or {}
         run["counters"] = {k: dict(v) for k, v in counters.items()}
+    summary = summarize(counts)
     report = {
         "format": REPORT_FORMAT, "format_version": REPORT_VERSION,
         "silava_version": version,
@@ -154,12 +168,47 @@ def build_report(net: "Network", sim_result_or_counts: Any, constants: "Constant
         "buffers": _buffers(static, net),
         "memory": _memory(static),
         "mapping": mapping.to_dict(),
-        "counts": summarize(counts),
+        "counts": summary,
+        "neurobench": neurobench_figures(summary),
         "cost": summarize_cost(cost, counts, meta.dt),
         "constants": const.to_dict(),
-        "raster": _raster(net, sim, raster_sample),
+        "raster": _raster(net, sim, raster_sample, x, labels),
     }
+    if sim is not None and any(layer.neuron_type == "HYBRID" for layer in net.layers):
+        from silava.hwsim.populations import hybrid_populations   # the spiking and non-spiking units apart
+
+        report["hybrid"] = hybrid_populations(net, sim, const)
     return json_safe(report)
+
+
+FLOAT_LABEL = "NeuroBench on the float model"
+DEPLOYED_LABEL = "deployed (quantized weights)"
+
+
+def neurobench_figures(summary: dict[str, Any]) -> dict[str, Any]:
+    """The NeuroBench 2.3.0 figures per sample, labelled: on the float model's weights and as deployed.
+
+    NeuroBench counts effective synaptic operations with the weights of the model it is given;
+    run on the trained float model, those are the float weights. The deployed network's
+    quantized weights have more zeros (small weights round to 0), so its count is lower.
+    Both are counted here on the same input rasters (this run's), so their difference is the
+    weights alone; the float figure is None for a model.net without a ``float`` group.
+    """
+    tot = summary["total_per_sample"]
+    float_ops = tot.get("float_effective_sops")
+    deployed = tot["effective_sops"]
+    return {
+        FLOAT_LABEL: {"effective_acs": tot.get("float_effective_acs"), "effective_macs": tot.get("float_effective_macs"),
+                      "effective_sops": float_ops},
+        DEPLOYED_LABEL: {"effective_acs": tot["effective_acs"], "effective_macs": tot["effective_macs"],
+                         "effective_sops": deployed},
+        "deployed_vs_float": (deployed / float_ops - 1.0) if float_ops else None,
+        "membrane_updates": tot.get("membrane_updates"),
+        "activation_sparsity": summary["activation_sparsity"],
+        "note": "both counts on this run's input rasters (NeuroBench SynapticOperations, per sample, bias not "
+                "counted); the float model's weights come from model.net's float group. Per-layer figures: "
+                "counts.layers[i].per_sample (float_effective_*, effective_*, membrane_updates)",
+    }
 
 
 # --------------------------------------------------------------------------- markdown
@@ -182,6 +231,26 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return lines + [""]
 
 
+def _hybrid_section(hybrid: Optional[list]) -> list[str]:
+    """The populations of each hybrid layer (hwsim.populations), or nothing."""
+    if not hybrid:
+        return []
+    lines = ["## Hybrid layers: spiking and non-spiking populations (per sample)", "",
+             "Spikes are accumulates (ACs), graded payloads multiply-accumulates (MACs) where they arrive "
+             "(the next layer and the recurrent synapses); every message carries the payload bits on top of a "
+             f"{hybrid[0]['message_header_bits']}-bit header (an assumption), and message energy scales with its size.", ""]
+    rows = []
+    for h in hybrid:
+        for name, p in h["populations"].items():
+            e = p.get("energy_pj_per_sample", {})
+            rows.append([f"layer/{h['layer']}", name.replace("_", "-"), p["units"], p["events_per_sample"],
+                         p["event_rate"], p["acs_per_sample"], p["macs_per_sample"], p["messages_per_sample"],
+                         p["traffic_bits_per_sample"], (e.get("total", 0.0) / 1e6) if e else "-"])
+    lines += _table(["layer", "population", "units", "events", "event rate", "ACs", "MACs (graded)", "messages",
+                     "traffic (bits)", "energy µJ"], rows)
+    return lines
+
+
 def render_markdown(report: dict[str, Any], plots: tuple[str, ...] = ()) -> str:
     """report.md: the human summary of :func:`build_report`'s dict."""
     counts, cost, mapping = report["counts"], report["cost"], report["mapping"]
@@ -202,6 +271,9 @@ def render_markdown(report: dict[str, Any], plots: tuple[str, ...] = ()) -> str:
         ["effective synaptic ops (ACs)", tot["effective_acs"]],
         ["effective synaptic ops (MACs)", tot["effective_macs"]],
         ["dense synaptic ops", tot["dense_sops"]],
+        [f"effective synaptic ops, {FLOAT_LABEL}", report["neurobench"][FLOAT_LABEL]["effective_sops"]],
+        [f"effective synaptic ops, {DEPLOYED_LABEL}", report["neurobench"][DEPLOYED_LABEL]["effective_sops"]],
+        ["membrane updates (NeuroBench)", tot.get("membrane_updates")],
         ["spikes", tot["spikes"]],
         ["messages (incl. host I/O)", tot["messages"]],
         ["activation sparsity (all layers)", counts["activation_sparsity"]],
@@ -223,11 +295,13 @@ def render_markdown(report: dict[str, Any], plots: tuple[str, ...] = ()) -> str:
     rows = []
     for s, st in zip(counts["layers"], net["layers"]):
         p = s["per_sample"]
-        rows.append([s["name"], p["effective_acs"], p["effective_macs"], p["dense_sops"], p["spikes"],
-                     s["activation_sparsity"], p["active_neuron_updates"], p["messages"], st["buffers"],
-                     st["connection_sparsity"]])
-    lines += _table(["layer", "eff. ACs", "eff. MACs", "dense ops", "spikes", "act. sparsity", "active updates",
-                     "messages", "buffers", "conn. sparsity"], rows)
+        rows.append([s["name"], p["effective_acs"], p["effective_macs"], p.get("float_effective_sops"),
+                     p["dense_sops"], p["spikes"], s["activation_sparsity"], p.get("membrane_updates"),
+                     p["active_neuron_updates"], p["messages"], st["buffers"], st["connection_sparsity"]])
+    lines += _table(["layer", "eff. ACs", "eff. MACs", "eff. ops (float model)", "dense ops", "spikes",
+                     "act. sparsity", "membrane updates", "active updates", "messages", "buffers",
+                     "conn. sparsity"], rows)
+    lines += _hybrid_section(report.get("hybrid"))
     lines += ["## Mapping", ""]
     rows = []
     for c in mapping["cores"]:
@@ -257,6 +331,8 @@ def render_markdown(report: dict[str, Any], plots: tuple[str, ...] = ()) -> str:
     lines += _table(["constant", "value", "unit", "source", "assumption"],
                     [[k, e["value"], e["unit"], e["source"], "yes" if e["assumption"] else ""]
                      for k, e in const["constants"].items()])
+    if "sanafe" in report:
+        lines += ["## SANA-FE", "", sanafe_summary(report["sanafe"]) + ".", ""]
     notes = cost.get("notes", []) + [report["run"]["note"]] + mapping.get("notes", [])
     lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     defs = counts.get("definitions", {})
@@ -286,15 +362,17 @@ def _write_files(files: dict[str, bytes], out_dir: Path) -> list[Path]:
     return [out_dir / name for name in files]
 
 
-def write_report(report: dict[str, Any], out_dir: "str | os.PathLike", *, plots: bool = True) -> list[Path]:
-    """Write ``report.json``, ``report.md`` and the PNG plots into ``out_dir`` (created if needed).
+def write_report(report: dict[str, Any], out_dir: "str | os.PathLike", *, plots: bool = True,
+                 plot_format: str = "png") -> list[Path]:
+    """Write ``report.json``, ``report.md`` and the plots (``plot_format``: png at 200 dpi, svg or pdf) into
+    ``out_dir`` (created if needed).
 
     All files are rendered in memory first and then moved into place, so a failure leaves no
     partial report behind. Returns the written paths.
     """
     from silava.hwsim.plots import render_all
 
-    pngs = render_all(report) if plots else {}
+    pngs = render_all(report, plot_format) if plots else {}
     files = {"report.json": (json.dumps(report, indent=1, allow_nan=False) + "\n").encode("utf-8"),
              "report.md": render_markdown(report, tuple(pngs)).encode("utf-8")}
     files.update(pngs)
@@ -309,6 +387,11 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--report", metavar="DIR", default=None,
                        help="write report.json, report.md and PNG plots of SOPs, sparsity, cores, latency and "
                             "energy (estimates) into DIR")
+    group.add_argument("--no-sanafe", action="store_true",
+                       help="with --report: skip SANA-FE's figures (printed next to ours when the sanafe package is "
+                            "installed and the network is all CUBA/LI; hwsim/sanafe.py)")
+    group.add_argument("--plot-format", choices=("png", "svg", "pdf"), default="png",
+                       help="format of the report's plots: png (200 dpi, default), svg or pdf (vector)")
     group.add_argument("--constants", metavar="FILE|" + "|".join(BUILTIN), default=DEFAULT,
                        help=f"per-event energy/time constants: a built-in set ({', '.join(BUILTIN)}; default "
                             f"{DEFAULT}) or a JSON file with the schema of hwsim/constants/README.md")
@@ -334,9 +417,39 @@ def check_report_arguments(args: argparse.Namespace, net: "Network | None" = Non
     return None
 
 
+def report_from_args(args: argparse.Namespace, net: "Network", x: np.ndarray, sim_result: Any,
+                     labels: Optional[np.ndarray] = None) -> tuple[dict[str, Any], list[Path]]:
+    """Build the ``--report`` report (with SANA-FE's figures unless ``--no-sanafe``), write it and print
+    its summary lines; returns the report and the written paths. Raises ``ConstantsError``,
+    ``MappingError`` or :class:`ReportError` (one line) on bad input; a folder this call created is
+    removed again if writing fails."""
+    report = build_report(net, sim_result, getattr(args, "constants", None), x=x, labels=labels)
+    if not getattr(args, "no_sanafe", False):
+        sanafe = sanafe_figures(net, x)
+        if sanafe is not None:
+            report["sanafe"] = sanafe
+    created = not Path(args.report).exists()
+    try:
+        paths = write_report(report, args.report, plot_format=getattr(args, "plot_format", "png"))
+    except (ReportError, OSError):
+        if created:                     # the folder this run made for the report: leave nothing behind
+            try:
+                Path(args.report).rmdir()
+            except OSError:
+                pass
+        raise
+    cost = report["cost"]["per_sample"]
+    print(f"hardware report: {paths[0].parent}/report.md ({report['mapping']['cores_used']} cores, "
+          f"{cost['energy_pj'] / 1e6:.3g} µJ and {cost['time_ns'] / 1e3:.3g} µs per sample, "
+          f"{report['estimate_label']})")
+    if "sanafe" in report:
+        print(sanafe_summary(report["sanafe"]))
+    return report, paths
+
+
 def run_report(args: argparse.Namespace, net: "Network", x: np.ndarray, sim_result: Any) -> int:
-    """Build and write the report if ``--report`` was given; 0 on success (or nothing to do), 2 on
-    bad input (one line on stderr, no report files written)."""
+    """:func:`report_from_args` if ``--report`` was given; 0 on success (or nothing to do), 2 on bad input
+    (one line on stderr, no report files written)."""
     if getattr(args, "report", None) is None:
         return 0
     problem = check_report_arguments(args, net)
@@ -344,17 +457,49 @@ def run_report(args: argparse.Namespace, net: "Network", x: np.ndarray, sim_resu
         print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
-        report = build_report(net, sim_result, getattr(args, "constants", None), x=x)
-        paths = write_report(report, args.report)
-    except (ConstantsError, MappingError, ReportError) as exc:
+        report_from_args(args, net, x, sim_result)
+    except (ConstantsError, MappingError, ReportError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    cost = report["cost"]["per_sample"]
-    print(f"hardware report: {paths[0].parent}/report.md ({report['mapping']['cores_used']} cores, "
-          f"{cost['energy_pj'] / 1e6:.3g} µJ and {cost['time_ns'] / 1e3:.3g} µs per sample, "
-          f"{report['estimate_label']})")
     return 0
 
 
-__all__ = ["REPORT_FORMAT", "ReportError", "add_report_arguments", "build_report", "check_report_arguments",
-           "render_markdown", "run_report", "write_report"]
+#: samples SANA-FE runs for the report (about a second each for small networks)
+SANAFE_SAMPLES = 2
+#: networks with more synapses are not exported to SANA-FE by the report (building them takes minutes)
+SANAFE_MAX_SYNAPSES = 2_000_000
+
+
+def sanafe_figures(net: "Network", x: np.ndarray) -> Optional[dict[str, Any]]:
+    """SANA-FE's figures next to ours (:func:`silava.hwsim.sanafe.compare` on the first samples), a
+    ``{"skipped": reason}`` when SANA-FE cannot run this network, or None without the sanafe package."""
+    from silava.hwsim import sanafe as sf
+
+    if not sf.available():
+        return None
+    reason = sf.expressible(net)
+    synapses = sum(int(np.count_nonzero(layer.weight)) for layer in net.layers)
+    if reason is None and synapses > SANAFE_MAX_SYNAPSES:
+        reason = f"{synapses} synapses: more than the report exports to SANA-FE ({SANAFE_MAX_SYNAPSES}); run bench/sanafe.py"
+    if reason is not None:
+        return {"skipped": reason, "sanafe_version": sf.version()}
+    try:
+        return json_safe(sf.compare(net, np.asarray(x)[:SANAFE_SAMPLES]))
+    except (sf.SanafeError, MappingError) as exc:
+        return {"skipped": str(exc), "sanafe_version": sf.version()}
+
+
+def sanafe_summary(fig: dict[str, Any]) -> str:
+    """One line: SANA-FE's energy and time per step and hwsim's on the same spikes."""
+    if "skipped" in fig:
+        return f"SANA-FE {fig.get('sanafe_version', '')}: not run ({fig['skipped']})"
+    s, h, d = fig["sanafe"], fig["hwsim"], fig["hwsim_minus_sanafe"]
+    return (f"SANA-FE {fig['sanafe_version']} (its Loihi architecture, {fig['timing_model']} timing, {fig['samples']} "
+            f"sample(s), dynamic energy): {s['energy_pj_per_step'] / 1e3:.4g} nJ and {s['time_ns_per_step'] / 1e3:.4g} µs "
+            f"per step; hwsim ({fig['constants']} constants) on the same spikes: {h['energy_pj_per_step'] / 1e3:.4g} nJ "
+            f"({100 * d['energy_pj_per_step']:+.1f} %) and {h['time_ns_per_step'] / 1e3:.4g} µs "
+            f"({100 * d['time_ns_per_step']:+.1f} %); see bench/README.md for why they differ")
+
+
+__all__ = ["DEPLOYED_LABEL", "FLOAT_LABEL", "REPORT_FORMAT", "ReportError", "neurobench_figures", "add_report_arguments", "build_report", "check_report_arguments",
+           "render_markdown", "report_from_args", "run_report", "write_report"]

@@ -13,7 +13,11 @@ command says so and exits 2 — it never falls back to the CPU silently.
 
 Prints accuracy, the agreement with hwsim's predictions (``--compare-hwsim``), the wall time
 and sample-steps/s. Bad input (missing Lava, unreadable model.net, inputs that do not fit the
-network, bad options) is one line on stderr and exit code 2; a failed Lava run exit code 1.
+network, bad options, a ``--json`` that is one of the inputs) is one line on stderr and exit code
+2; a failed or timed-out Lava run exit code 1. Ctrl-C (130) and SIGTERM (143) stop the Lava
+processes and remove their shared memory before the one-line message; after SIGKILL the kernel
+stops them (:mod:`lava_models.runner`). ``--timeout`` is a wall-clock limit in seconds (``inf``:
+none).
 """
 from __future__ import annotations
 
@@ -29,9 +33,9 @@ if __name__ == "__main__" and __package__ in (None, ""):
 
 import numpy as np
 
-from silava.core.fileio import check_writable_file, write_json_atomic  # noqa: E402
+from silava.core.fileio import check_outputs, check_writable_file, write_json_atomic  # noqa: E402
 
-PROG = "run.py"
+PROG = "silava run"
 BACKENDS = ("sim", "loihi2")
 LOIHI_HINT = ("--backend loihi2 needs Intel's Lava extension for Loihi (lava-loihi), which is not installed: "
               "it is distributed to Intel Neuromorphic Research Community (INRC) members and runs on the "
@@ -49,12 +53,12 @@ class CliError(Exception):
 Check = Callable[..., dict]
 
 
-def _parser(with_check: bool):
+def _parser(with_check: bool, prog: str = PROG):
     from silava.core.cliutil import add_input_arguments, one_line_parser
 
-    p = one_line_parser(CliError, prog=PROG, description="Run a model.net network as Lava processes (CPU simulator "
+    p = one_line_parser(CliError, prog=prog, description="Run a model.net network as Lava processes (CPU simulator "
                                                          "or Loihi 2): accuracy, agreement with hwsim, speed.")
-    p.add_argument("model", help="model.net written by export/to_lava.py")
+    p.add_argument("model", help="model.net written by silava export")
     add_input_arguments(p)
     p.add_argument("--backend", default="sim", choices=BACKENDS,
                    help="sim: Lava CPU simulator (default); loihi2: Loihi 2 hardware (needs lava-loihi)")
@@ -62,13 +66,21 @@ def _parser(with_check: bool):
                    help="process models: fixed_pt (integer, default) or floating_pt (float group of model.net)")
     p.add_argument("--json", metavar="FILE", help="write predictions, labels, accuracy, timing as JSON")
     p.add_argument("--timeout", type=float, default=3600.0, metavar="S",
-                   help="wall-clock limit of the Lava run in seconds (default 3600); the network is stopped")
+                   help="wall-clock limit of the Lava run in seconds, compile included (default 3600; inf: none); "
+                        "the network is stopped")
     p.add_argument("--chunk", type=int, default=None, metavar="K", help="samples per Lava run call (default: auto)")
     if with_check:
         p.add_argument("--compare-hwsim", action="store_true",
                        help="also run hwsim (bit-exact numpy) and report prediction agreement")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (there is none when stderr is not "
+                                                              "a terminal)")
     return p
+
+
+def format_counters(counters: dict) -> str:
+    """``saturate=3, wrap=1`` (non-zero counters, sorted), or ``none``."""
+    items = [f"{k}={v}" for k, v in sorted(counters.items()) if v]
+    return ", ".join(items) if items else "none"
 
 
 def _loihi2_run_cfg(tag: str):
@@ -82,55 +94,66 @@ def _loihi2_run_cfg(tag: str):
     return Loihi2HwCfg(select_tag=tag)
 
 
-def run_cli(argv: Optional[Sequence[str]] = None, check: Optional[Check] = None) -> int:
+def run_cli(argv: Optional[Sequence[str]] = None, check: Optional[Check] = None, prog: Optional[str] = None) -> int:
+    """``silava run``: returns the exit status (:func:`silava.core.cliutil.run_command`)."""
+    from silava.core.cliutil import command_name, run_command
+
+    prog = command_name("run", prog)
+    return run_command(prog, lambda: _run_cli(argv, check, prog), (CliError,),
+                       interrupted="Lava processes stopped, no output written")
+
+
+def _run_cli(argv: Optional[Sequence[str]], check: Optional[Check], prog: str) -> int:
+    import math
+
     from silava.core.inputs import InputError, check_inputs
-    from silava.core.cliutil import check_input_arguments, load_inputs
+    from silava.core.cliutil import check_input_arguments, check_model_file, load_inputs
 
+    args = _parser(check is not None, prog).parse_args(argv)
+    check_input_arguments(args, CliError)
+    if args.chunk is not None and args.chunk < 1:
+        raise CliError(f"--chunk {args.chunk}: must be at least 1")
+    if math.isnan(args.timeout) or not args.timeout > 0:
+        raise CliError(f"--timeout {args.timeout:g}: must be a positive number of seconds (inf: no limit)")
+    if args.backend == "loihi2" and args.tag != "fixed_pt":
+        raise CliError("--backend loihi2 runs the fixed_pt models only; drop --tag floating_pt")
+    json_path = check_writable_file(args.json, "--json", CliError) if args.json else None
+    check_outputs({"--json": json_path}, {"network": args.model, "inputs": getattr(args, "inputs", None)}, CliError)
+    model = check_model_file(args.model, CliError)
+
+    from silava import lava_models
     try:
-        try:
-            args = _parser(check is not None).parse_args(argv)
-        except SystemExit as exc:  # --help
-            return int(exc.code or 0)
-        check_input_arguments(args, CliError)
-        if args.chunk is not None and args.chunk < 1:
-            raise CliError(f"--chunk {args.chunk}: must be at least 1")
-        if not args.timeout > 0:
-            raise CliError(f"--timeout {args.timeout:g}: must be positive (seconds)")
-        if args.backend == "loihi2" and args.tag != "fixed_pt":
-            raise CliError("--backend loihi2 runs the fixed_pt models only; drop --tag floating_pt")
-        json_path = check_writable_file(args.json, "--json", CliError) if args.json else None
+        lava_models.require_lava()
+    except lava_models.LavaMissingError as exc:
+        raise CliError(str(exc)) from None
+    run_cfg = _loihi2_run_cfg(args.tag) if args.backend == "loihi2" else None
 
-        from silava import lava_models
-        try:
-            lava_models.require_lava()
-        except lava_models.LavaMissingError as exc:
-            raise CliError(str(exc)) from None
-        run_cfg = _loihi2_run_cfg(args.tag) if args.backend == "loihi2" else None
-
-        from silava.core.netfile import NetFileError, read
-        try:
-            net = read(args.model)
-        except NetFileError as exc:
-            raise CliError(str(exc)) from None
-        if args.tag == "floating_pt":
-            missing = [i for i, layer in enumerate(net.layers) if not layer.float_params]
-            if missing:
-                raise CliError(f"--tag floating_pt: layer/{missing[0]}/float: missing (the file has no float "
-                               "reference parameters); export with export/to_lava.py or use --tag fixed_pt")
-        x, y, source = load_inputs(args, net.meta, CliError)
-        try:
-            x = check_inputs(net, x).astype(np.int64)
-        except InputError as exc:
-            raise CliError(f"{source}: {exc}") from None
-        return _run(args, net, x, y, source, run_cfg, json_path,
-                    check if getattr(args, "compare_hwsim", False) else None)
-    except CliError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
+    from silava.core.netfile import NetFileError, read
+    try:
+        net = read(model)
+    except NetFileError as exc:
+        raise CliError(str(exc)) from None
+    if args.tag == "floating_pt":
+        missing = [i for i, layer in enumerate(net.layers) if not layer.float_params]
+        if missing:
+            raise CliError(f"--tag floating_pt: layer/{missing[0]}/float: missing (the file has no float "
+                           "reference parameters); export with silava export or use --tag fixed_pt")
+    x, y, source = load_inputs(args, net.meta, CliError)
+    try:
+        x = check_inputs(net, x).astype(np.int64)
+    except InputError as exc:
+        raise CliError(f"{source}: {exc}") from None
+    if len(y) and int(y.max()) >= net.meta.n_classes:
+        raise CliError(f"{source}: labels go up to {int(y.max())} but the network has {net.meta.n_classes} classes; "
+                       f"pass the data the network was trained on")
+    return _run(args, net, x, y, source, run_cfg, json_path,
+                check if getattr(args, "compare_hwsim", False) else None, prog)
 
 
 def _run(args, net, x: np.ndarray, y: np.ndarray, source: str, run_cfg, json_path: Optional[Path],
-         check: Optional[Check]) -> int:
+         check: Optional[Check], prog: str = PROG) -> int:
+    from silava.core.cliutil import progress_enabled
+
     from silava.lava_models.builder import BuildError
     from silava.lava_models.network import run_samples
     from silava.lava_models.runner import LavaRunError
@@ -140,21 +163,23 @@ def _run(args, net, x: np.ndarray, y: np.ndarray, source: str, run_cfg, json_pat
     print(f"inputs: {source}, {len(y)} samples; backend {args.backend}, {args.tag}")
     try:
         res = run_samples(net, x, tag=args.tag, chunk=args.chunk, timeout_s=args.timeout,
-                          progress=not args.no_progress, run_cfg=run_cfg)
+                          progress=progress_enabled(False if args.no_progress else None), run_cfg=run_cfg)
     except BuildError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
+        raise CliError(str(exc)) from None
     except LavaRunError as exc:
-        print(f"{PROG}: Lava run failed: {str(exc).splitlines()[0]}", file=sys.stderr)
+        print(f"{prog}: Lava run failed: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
     acc = float(np.mean(res["predictions"] == y))
     acc_sum_v = float(np.mean(res["predictions_sum_v"] == y))
     print(f"accuracy: {acc:.4f} ({res['decision']})   sum_v: {acc_sum_v:.4f}")
+    counters = res.get("counters") or {}
+    if args.tag == "fixed_pt":
+        print(f"Lava counters: {format_counters(counters.get('total', {}))}")
     if np.isfinite(net.meta.float_accuracy):
         print(f"float model accuracy at export: {net.meta.float_accuracy:.4f}")
     payload = {"model": str(args.model), "inputs": source, "backend": args.backend, "tag": args.tag,
                "samples": int(len(y)), "steps": int(net.meta.steps), "decision": res["decision"],
-               "accuracy": acc, "accuracy_sum_v": acc_sum_v}
+               "accuracy": acc, "accuracy_sum_v": acc_sum_v, "counters": counters}
     if check is not None:
         payload.update(check(net, x, y, args.tag, res))
     print(f"time: {res['wall_s']:.2f} s ({res['sample_steps_per_s']:,.0f} sample-steps/s, "
@@ -163,19 +188,14 @@ def _run(args, net, x: np.ndarray, y: np.ndarray, source: str, run_cfg, json_pat
                    predictions=res["predictions"].tolist(), predictions_sum_v=res["predictions_sum_v"].tolist(),
                    labels=y.tolist())
     if json_path is not None:
-        try:
-            write_json_atomic(json_path, payload)
-        except OSError as exc:
-            print(f"{PROG}: error: --json {json_path}: cannot write ({exc.strerror or exc}); choose another path",
-                  file=sys.stderr)
-            return 2
+        write_json_atomic(json_path, payload)
         print(f"wrote {json_path}")
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> int:
     """CLI entry point of ``python lava_models/run.py`` (``silava run`` adds ``--compare-hwsim``)."""
-    return run_cli(argv)
+    return run_cli(argv, prog=prog)
 
 
 if __name__ == "__main__":

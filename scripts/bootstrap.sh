@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 STAMP="$VENV/.silava-stamp"
-want=$(cat requirements/constraints.txt requirements/lava.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements/constraints.txt requirements/lava.txt requirements/landscape.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 
 ensure_espeak() {
   # The offline spoken-digit task synthesises speech with espeak-ng (Debian
@@ -47,8 +47,15 @@ echo "bootstrap: installing pinned dependencies into $VENV (first run takes abou
 # lava-nc / lava-dl declare Python <3.11 and pin torch 2.3: install without their
 # metadata; their real needs are in constraints.txt.
 "${PIP[@]}" install --no-deps --ignore-requires-python -r requirements/lava.txt 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+# pflacco (silava landscape: Exploratory Landscape Analysis) pins old numpy/scipy/pandas; its
+# feature functions run with ours (requirements/landscape.txt).
+"${PIP[@]}" install --no-deps -r requirements/landscape.txt 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 "${PIP[@]}" install --no-deps --no-build-isolation -e . \
   || "${PIP[@]}" install --no-deps -e .
 ensure_espeak
+# The C loops (train/neurons/fused.c, hwsim/loops.c): build them now rather than on first use;
+# without a C compiler the Python kernels and the numpy loop run (it says so, and is not an error).
+"$VENV/bin/python" -m silava.train.neurons.native || true
+"$VENV/bin/python" -m silava.hwsim.native || true
 echo "$want" > "$STAMP"
 echo "bootstrap: environment ready in $(( $(date +%s) - start )) s" >&2

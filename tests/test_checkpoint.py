@@ -227,7 +227,7 @@ def test_cli_eval_only_maps_errors_to_exit_2(tmp_path, kind, capsys):
     capsys.readouterr()
     assert main(["--eval-only", str(path)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("train.py: error: ")
+    assert err.count("\n") == 1 and err.startswith("silava train: error: ")
     assert BAD_CASES[kind] in err
     assert "Traceback" not in err
 

@@ -161,9 +161,8 @@ def test_missing_file_message(tmp_path):
 
 def test_out_of_range_units_rejected(tmp_path):
     write_spike_h5(tmp_path / "bad.h5", [np.array([0.1], np.float32)], [np.array([700])], [0])
-    ds = SpikeH5Dataset(tmp_path / "bad.h5", 10, 1.0)
-    with pytest.raises(ValueError, match="unit ids"):
-        ds[0]
+    with pytest.raises(ValueError, match="sample 0 has unit id 700 but the task has 700 channels"):
+        SpikeH5Dataset(tmp_path / "bad.h5", 10, 1.0)     # checked when the file is opened, not mid-training
 
 
 def test_dataset_pickles_after_use(tmp_path):

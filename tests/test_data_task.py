@@ -8,9 +8,10 @@ from silava.core.data.task import Task, split_indices
 
 
 def test_registry_names():
-    assert set(TASKS) == {"randman", "spoken-digits", "shd", "ssc", "gsc", "folder"}
+    assert set(TASKS) == {"randman", "spoken-digits", "shd", "ssc", "gsc", "folder", "digits-image", "cifar10",
+                          "cifar100"}
     for name in TASKS:
-        assert "data_dir" in task_arguments(name) or name == "randman"
+        assert "data_dir" in task_arguments(name) or name in ("randman", "digits-image")
 
 
 def test_unknown_task_lists_choices():

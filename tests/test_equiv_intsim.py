@@ -174,3 +174,53 @@ def test_full_range_stress_catches_a_missing_wrap(monkeypatch):
         except AssertionError:
             failures += 1
     assert failures > 0
+
+
+# --------------------------------------------------------------------------- model.net v2 layer types
+
+def _compare_all(net, x) -> None:
+    """intsim == hwsim on every layer's output and state and on the counters (any layer type)."""
+    hw = simulate_mod.simulate(net, x, timeline="logical", record=True)
+    it = intsim.simulate(net, torch.from_numpy(x), record=True)
+    for i in range(len(net.layers)):
+        np.testing.assert_array_equal(hw.outputs[i].astype(np.int64), it.outputs[i].numpy(), err_msg=f"output {i}")
+        for name in hw.states[i]:
+            np.testing.assert_array_equal(hw.states[i][name], it.states[i][name].numpy(), err_msg=f"{name} of {i}")
+        hc = dict(hw.counters[f"layer/{i}"])
+        hc.pop("lava_weight_clip", None)
+        assert hc == {k: v for k, v in it.counters[i].items() if v}, (i, hc, it.counters[i])
+
+
+@pytest.mark.parametrize("ntype", ["CUBA", "SILIF", "CSILIF"])
+def test_recurrent_and_conv_networks(ntype):
+    """dense_rec (binary and graded input) and conv (padding, stride, dilation, groups) networks."""
+    from silava.export.synth import random_conv_network
+
+    for seed in range(3):
+        net = random_network(ntype, [9, 8, 6, 3], 20, seed=seed, recurrent=True, input_message_bits=8 * (seed % 2))
+        _compare_all(net, random_inputs(net, 5, seed=seed + 10))
+        geo = [dict(kernel=3, padding=1), dict(kernel=3, stride=2, padding=1), dict(kernel=2, dilation=2, groups=2)][seed]
+        net = random_conv_network(ntype, (2 if seed < 2 else 4, 6, 6), [4, 4], 12, seed=seed, dense=[6, 3], **geo)
+        _compare_all(net, random_inputs(net, 4, seed=seed + 20, rate=0.3))
+
+
+def test_sigma_delta_networks():
+    """lava-dl's sigma-delta units with graded payloads between layers (dense, recurrent, conv)."""
+    from silava.export.synth import random_graded_inputs, random_sdnn_network
+
+    for seed in range(3):
+        net = random_sdnn_network([7, 9, 6, 3], 20, seed=seed, recurrent=seed == 1)
+        _compare_all(net, random_graded_inputs(net, 4, seed=seed))
+    net = random_sdnn_network([0, 10, 4], 16, seed=3, conv_shape=(2, 5, 5), conv_channels=(3,), recurrent=True)
+    _compare_all(net, random_graded_inputs(net, 4, seed=3))
+
+
+def test_new_layer_types_catch_a_planted_bug(monkeypatch):
+    """intsim dropping the recurrent input (a planted bug) differs from hwsim."""
+    net = random_network("SILIF", [9, 8, 6, 3], 20, seed=0, recurrent=True)
+    x = random_inputs(net, 5, seed=10)
+    real = intsim._dense_sum
+    monkeypatch.setattr(intsim, "_dense_sum", lambda w, e, x, **k: real(w, e, x * 0 if w.shape[0] == w.shape[1]
+                                                                        else x, **k))
+    with pytest.raises(AssertionError):
+        _compare_all(net, x)

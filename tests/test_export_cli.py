@@ -215,10 +215,11 @@ def test_unrepresentable_weights(tmp_path, capsys):
 def test_unwritable_output_paths(run_dir, tmp_path, capsys):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    _bad(capsys, [str(run_dir / "ckpt.pt"), "-o", str(blocker / "model.net")], "cannot write", "writable output path")
+    _bad(capsys, [str(run_dir / "ckpt.pt"), "-o", str(blocker / "model.net")], "a_file is not a directory",
+         "choose another path")
     assert sorted(os.listdir(run_dir)) == ["ckpt.pt"]
     # the network could be written but the report cannot: nothing is left, not even model.net
-    _bad(capsys, [str(run_dir / "ckpt.pt"), "--report-dir", str(blocker / "r")], "cannot write")
+    _bad(capsys, [str(run_dir / "ckpt.pt"), "--report-dir", str(blocker / "r")], "--report-dir", "not a directory")
     assert sorted(os.listdir(run_dir)) == ["ckpt.pt"]
     assert sorted(os.listdir(tmp_path)) == ["a_file", "run"]
 

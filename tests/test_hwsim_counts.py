@@ -1,93 +1,207 @@
 """silava.hwsim.counts: NeuroBench SOPs, spikes, messages, active updates, buffers and memory.
 
-The SOP reference below is an independent count written with torch: NeuroBench 2.3.0's
-``SynapticOperations`` definition (spec lava_loihi.md §5) applied to ``nn.Linear`` layers that
-hold the deployed integer weights, with a forward pre-hook on each per-step call — binarise
-the inputs and a copy of the layer's weights, run, sum; AC if every input is in {−1, 0, 1},
-else MAC; dense = all inputs and weights set to one. NeuroBench itself is not installable
-here (it needs snntorch and torchaudio, which would pull another torch), so the hook logic is
-re-implemented from its source. The layers are fed the spike tensors recorded by the bit-exact
-simulator on the same inputs, one sample per call (NeuroBench with batch size 1).
+The SOP, sparsity and membrane-update references are NeuroBench 2.3.0 itself (pinned; installed
+``--no-deps`` next to snnTorch, its metrics import without torchaudio or tonic): a
+``NeuroBenchModel`` that replays the bit-exact simulator's run through torch modules —
+``nn.Linear`` layers holding the deployed integer weights (or the float model's weights) and
+snnTorch ``SpikingNeuron`` modules that return the recorded outputs and expose the recorded
+membrane as ``mem`` — one sample at a time (NeuroBench with batch size 1), one call per time
+step. NeuroBench's own hooks record what each layer receives; its metrics do the counting.
+
+NeuroBench pitfall (docs/interfaces.md, "NeuroBench"): its per-layer sparsity
+(``ActivationSparsityByLayer``) keys layers by the module's own name (``named_children``), so
+the neuron modules of every SpArch layer, all named ``neuron``, fall into one key. We rename
+the hooks to their full module path (``layers.0.neuron``) after ``register_hooks()``.
 """
 from __future__ import annotations
-
-import copy
 
 import numpy as np
 import pytest
 
 from silava.export.synth import random_inputs, random_network
 from silava.hwsim.counts import (NEURON_COSTS, count_activity, counts_from_sim, neuron_memory_bits, static_counts,
-                          summarize)
+                                 summarize)
 from silava.hwsim.mapper import CoreLimits, map_network
 from silava.hwsim.simulate import simulate
 
 torch = pytest.importorskip("torch")
+snn = pytest.importorskip("snntorch")
+pytest.importorskip("neurobench")
+from neurobench.metrics.workload import (ActivationSparsity, ActivationSparsityByLayer,  # noqa: E402
+                                         MembraneUpdates, SynapticOperations)
+from neurobench.models.neurobench_model import NeuroBenchModel  # noqa: E402
 
 
-def neurobench_sops(weights: list[np.ndarray], layer_inputs: list[np.ndarray]) -> list[dict]:
-    """Per layer ``{"acs", "macs", "dense", "acs_bt", "macs_bt"}`` counted the NeuroBench way."""
-    out = []
-    for w, xs in zip(weights, layer_inputs):
-        lin = torch.nn.Linear(w.shape[1], w.shape[0], bias=False).double()
+class ReplayNeuron(snn.Leaky):
+    """A snnTorch neuron that returns a recorded output and exposes the recorded membrane as ``mem``."""
+
+    def __init__(self, outputs: np.ndarray, membrane: np.ndarray, clock: dict) -> None:
+        super().__init__(beta=0.5)
+        self.outputs, self.membrane, self.clock = outputs, membrane, clock
+
+    def forward(self, input_):                         # noqa: D401  (input_ only feeds NeuroBench's hooks)
+        b, t = self.clock["b"], self.clock["t"]
+        self.mem = torch.tensor(self.membrane[b:b + 1, t], dtype=torch.float64)
+        return torch.tensor(self.outputs[b:b + 1, t], dtype=torch.float64), self.mem
+
+
+class Stage(torch.nn.Module):
+    """One SpArch-like layer: ``linear`` then ``neuron`` (the module names our models use)."""
+
+    def __init__(self, weight: np.ndarray, neuron: torch.nn.Module) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False).double()
         with torch.no_grad():
-            lin.weight.copy_(torch.tensor(w, dtype=torch.float64))
-        recorded = []                                  # the hook records each call's input, as NeuroBench's does
-        handle = lin.register_forward_pre_hook(lambda module, inputs: recorded.append(inputs[0].clone()))
-        with torch.no_grad():
-            for b in range(xs.shape[0]):
-                for t in range(xs.shape[1]):
-                    lin(torch.tensor(xs[b, t][None, :], dtype=torch.float64))
-        handle.remove()
-        acc = {"acs": 0, "macs": 0, "dense": 0, "calls": []}
-        with torch.no_grad():
-            for x in recorded:                         # SynapticOperations on every recorded call
-                binary = copy.deepcopy(lin)
-                binary.weight.copy_((binary.weight != 0).to(binary.weight.dtype))
-                ops = int(binary((x != 0).to(x.dtype)).sum().item())
-                is_ac = bool(torch.all((x == -1) | (x == 0) | (x == 1)))
-                dense = copy.deepcopy(lin)
-                dense.weight.fill_(1.0)
-                acc["dense"] += int(dense(torch.ones_like(x)).sum().item())
-                acc["acs" if is_ac else "macs"] += ops
-                acc["calls"].append((ops if is_ac else 0, 0 if is_ac else ops))
-        calls = np.array(acc["calls"]).reshape(xs.shape[0], xs.shape[1], 2)
-        out.append({"acs": acc["acs"], "macs": acc["macs"], "dense": acc["dense"],
-                    "acs_bt": calls[..., 0], "macs_bt": calls[..., 1]})
-    return out
+            self.linear.weight.copy_(torch.tensor(weight, dtype=torch.float64))
+        self.neuron = neuron
+
+    def forward(self, x):
+        return self.neuron(self.linear(x))[0]
 
 
-def _layer_inputs(net, x, sim) -> list[np.ndarray]:
-    """What each Dense receives, from the simulator's recorded spikes (numpy, not hwsim code)."""
+class ReplayNet(torch.nn.Module):
+    def __init__(self, stages: list[Stage]) -> None:
+        super().__init__()
+        self.layers = torch.nn.ModuleList(stages)
+
+    def forward(self, x):
+        for stage in self.layers:
+            x = stage(x)
+        return x
+
+
+class ReplayModel(NeuroBenchModel):
+    """NeuroBench's view of a recorded run: one forward call per time step of one sample."""
+
+    def __init__(self, net: ReplayNet, first_input: np.ndarray, clock: dict) -> None:
+        super().__init__()
+        self.net, self.first_input, self.clock = net, first_input, clock
+        self.add_activation_module(snn.SpikingNeuron)
+
+    def __net__(self):
+        return self.net
+
+    def __call__(self, data):
+        return self.net(data)
+
+
+def replay(net, x, sim, weights=None):
+    """A :class:`ReplayModel` of the run ``sim`` (needs ``record=True``) with ``weights`` (default: deployed)."""
+    steps = net.meta.steps
+    clock = {"b": 0, "t": 0}
     bits = int(net.layers[0].input_message_bits)
     first = np.clip(x, 0, 2**bits - 1) if bits else (x != 0).astype(np.int64)
-    steps = net.meta.steps
-    spikes = [s[:, off:off + steps] for s, off in zip(sim.spikes, sim.offsets)]
-    return [first] + spikes[: len(net.layers) - 1]
+    spikes = iter(s[:, off:off + steps] for s, off in zip(sim.spikes, sim.offsets))
+    stages = []
+    for i, layer in enumerate(net.layers):
+        kind = NEURON_COSTS[layer.neuron_type]
+        out = next(spikes) if kind.spiking else sim.readout[:, sim.offsets[i]:sim.offsets[i] + steps]
+        from silava.core.kinds import KINDS
+        mem = sim.states[i][KINDS[layer.neuron_type].membrane][:, sim.offsets[i]:sim.offsets[i] + steps]
+        w = layer.weight if weights is None else weights[i]
+        stages.append(Stage(np.asarray(w, dtype=np.float64), ReplayNeuron(out, mem, clock)))
+    model = ReplayModel(ReplayNet(stages), first, clock)
+    model.register_hooks()
+    return model
+
+
+def neurobench_run(model, samples: int, steps: int) -> dict:
+    """NeuroBench's metrics on the replayed run: per-step ACs / MACs ``[B, T]`` (SynapticOperations on
+    every call), per-sample membrane updates, global and per-layer activation sparsity."""
+    syn, mem, sparsity, by_layer = SynapticOperations(), MembraneUpdates(), ActivationSparsity(), ActivationSparsityByLayer()
+    acs = np.zeros((samples, steps), dtype=np.int64)
+    macs = np.zeros_like(acs)
+    mem_per_sample = np.zeros(samples)
+    sparsity_zeros = sparsity_total = 0
+    for b in range(samples):
+        model.reset_hooks()
+        for t in range(steps):
+            model.clock.update(b=b, t=t)
+            data = torch.tensor(model.first_input[b:b + 1, t], dtype=torch.float64)
+            preds = model(data)
+            before = (syn.AC, syn.MAC)
+            syn(model, preds, (data, None))
+            acs[b, t], macs[b, t] = syn.AC - before[0], syn.MAC - before[1]
+            for hook in model.connection_hooks:          # the next call counts this step's inputs only
+                hook.reset()
+        before = sum(mem.neuron_membrane_updates.values())
+        mem(model, None, (torch.zeros(1), None))
+        mem_per_sample[b] = sum(mem.neuron_membrane_updates.values()) - before
+        outs = [o for h in model.activation_hooks for o in h.activation_outputs]
+        sparsity_zeros += sum(int((o == 0).sum()) for o in outs)
+        sparsity_total += sum(o.numel() for o in outs)
+        assert sparsity(model, None, None) == pytest.approx(sum(int((o == 0).sum()) for o in outs)
+                                                           / sum(o.numel() for o in outs))
+        by_layer(model, None, None)
+    return {"acs": acs, "macs": macs, "dense": syn.total_synops / samples, "membrane_updates": mem_per_sample,
+            "sparsity": sparsity_zeros / sparsity_total, "by_layer": by_layer.compute()}
 
 
 @pytest.mark.parametrize("ntype,bits", [("SILIF", 0), ("CSILIF", 8), ("CUBA", 0), ("SILIF", 8)])
-def test_sops_equal_neurobench_count(ntype, bits):
+def test_counts_equal_neurobench(ntype, bits):
     net = random_network(ntype, [24, 20, 16, 5], steps=12, seed=3, input_message_bits=bits)
     x = random_inputs(net, 3, seed=4, rate=0.3)
     if bits:
         x[0, 2] = (x[0, 2] > 0).astype(np.int64)    # a graded step whose payloads are all <= 1: an AC call
-    sim = simulate(net, x)
+    sim = simulate(net, x, record=True)
     counts = counts_from_sim(net, x, sim)
-    ref = neurobench_sops([layer.weight for layer in net.layers], _layer_inputs(net, x, sim))
+    model = replay(net, x, sim)
+    ref = neurobench_run(model, 3, net.meta.steps)
+    acs = sum(lc.effective_acs for lc in counts.layers)
+    macs = sum(lc.effective_macs for lc in counts.layers)
+    np.testing.assert_array_equal(acs, ref["acs"])
+    np.testing.assert_array_equal(macs, ref["macs"])
     summary = summarize(counts)
-    for lc, r, s in zip(counts.layers, ref, summary["layers"]):
-        assert r["acs"] + r["macs"] > 0
-        np.testing.assert_array_equal(lc.effective_acs, r["acs_bt"])
-        np.testing.assert_array_equal(lc.effective_macs, r["macs_bt"])
-        assert s["per_sample"]["effective_acs"] == pytest.approx(r["acs"] / 3)
-        assert s["per_sample"]["effective_macs"] == pytest.approx(r["macs"] / 3)
-        assert s["per_sample"]["dense_sops"] == pytest.approx(r["dense"] / 3)
+    tot = summary["total_per_sample"]
+    assert tot["dense_sops"] == pytest.approx(ref["dense"])
+    assert tot["effective_acs"] == pytest.approx(ref["acs"].sum() / 3)
+    np.testing.assert_array_equal(sum(lc.membrane_updates.sum(axis=1) for lc in counts.layers),
+                                  ref["membrane_updates"])
+    assert tot["membrane_updates"] == pytest.approx(ref["membrane_updates"].mean())
+    assert summary["activation_sparsity"] == pytest.approx(ref["sparsity"])
+    # the pitfall: every neuron module is named "neuron", so NeuroBench's per-layer sparsity has one key
+    assert set(ref["by_layer"]) == {"neuron"}
     if bits:
         first = counts.layers[0]
         assert first.effective_macs.sum() > 0 and first.effective_acs[0, 2] > 0
     else:
-        assert all(lc.effective_macs.sum() == 0 for lc in counts.layers)
+        assert macs.sum() == 0
+
+
+def test_per_layer_sparsity_with_renamed_hooks():
+    """The workaround: name each hook by its full module path; then NeuroBench's per-layer
+    sparsity equals ours layer by layer."""
+    net = random_network("CSILIF", [16, 12, 10, 4], steps=9, seed=21)
+    x = random_inputs(net, 2, seed=22, rate=0.3)
+    sim = simulate(net, x, record=True)
+    model = replay(net, x, sim)
+    paths = {id(m): name for name, m in model.net.named_modules()}
+    for hook in model.activation_hooks:
+        hook.name = paths[id(hook.layer)]
+    ref = neurobench_run(model, 2, net.meta.steps)
+    ours = summarize(counts_from_sim(net, x, sim))["layers"]
+    assert list(ref["by_layer"]) == [f"layers.{i}.neuron" for i in range(3)]
+    for i, layer in enumerate(ours):
+        assert ref["by_layer"][f"layers.{i}.neuron"] == pytest.approx(layer["activation_sparsity"])
+
+
+def test_float_model_weights_count_equals_neurobench():
+    """"NeuroBench on the float model": NeuroBench given the float weights on the same rasters; the
+    deployed count is lower by the weights quantization rounded to zero."""
+    net = random_network("SILIF", [30, 24, 6], steps=10, seed=31)
+    rng = np.random.default_rng(32)
+    for layer in net.layers:                     # a float group: the integers' values, plus small weights
+        w = layer.weight.astype(np.float64) * 2.0 ** (layer.weight_exp + 6) / 2**12
+        tiny = (layer.weight == 0) & (rng.random(w.shape) < 0.5)
+        w[tiny] = 1e-6                           # below the quantization step: deployed as zero
+        layer.float_params = {"weight": w}
+    x = random_inputs(net, 2, seed=33, rate=0.3)
+    sim = simulate(net, x, record=True)
+    counts = counts_from_sim(net, x, sim)
+    ref = neurobench_run(replay(net, x, sim, [l.float_params["weight"] for l in net.layers]), 2, 10)
+    np.testing.assert_array_equal(sum(lc.float_effective_acs for lc in counts.layers), ref["acs"])
+    tot = summarize(counts)["total_per_sample"]
+    assert tot["float_effective_acs"] > tot["effective_acs"]
 
 
 def test_counts_identical_on_both_timelines():
@@ -197,9 +311,11 @@ def test_sparse_encoding_sends_only_where_weights_are_nonzero():
 def test_buffers_and_memory_at_deployed_widths():
     # MULTIOUT's entry is per layer (N words, M + 1 narrow bits: NeuronCost.for_layer); declared: one of each
     assert {k: v.state_words for k, v in NEURON_COSTS.items()} == {"CUBA": 2, "SILIF": 2, "CSILIF": 2, "LI": 1,
-                                                                 "RF": 2, "MULTIOUT": 1}
+                                                                 "RF": 2, "MULTIOUT": 1, "DELTA": 2, "SIGMA_DELTA": 3, "SIGMA": 1,
+                                                                    "HYBRID": 2, "LI2": 2}
     assert {k: v.prev_spike_bits for k, v in NEURON_COSTS.items()} == {"CUBA": 0, "SILIF": 1, "CSILIF": 1, "LI": 0,
-                                                                     "RF": 1, "MULTIOUT": 2}
+                                                                      "RF": 1, "MULTIOUT": 2, "DELTA": 0, "SIGMA_DELTA": 0, "SIGMA": 0,
+                                                                       "HYBRID": 0, "LI2": 0}
     net = random_network("SILIF", [7, 5, 3], steps=4, seed=12)
     s0, s1 = static_counts(net)
     assert (s0["buffers"], s0["prev_spike_bits"], s1["buffers"], s1["prev_spike_bits"]) == (10, 5, 3, 0)

@@ -416,8 +416,8 @@ def test_int_and_float_carriers_agree_and_step_is_pure(kind):
 
 
 def test_kernels_registry_and_shapes():
-    assert set(KERNELS) == {"CUBA", "SILIF", "CSILIF", "LI", "RF", "MULTIOUT"}
-    assert [k.spiking for k in KERNELS.values()] == [True, True, True, False, True, True]
+    assert set(KERNELS) == {"CUBA", "SILIF", "CSILIF", "LI", "RF", "MULTIOUT", "DELTA", "SIGMA_DELTA", "SIGMA", "HYBRID", "LI2"}
+    assert [k.spiking for k in KERNELS.values()] == [True, True, True, False, True, True, False, False, False, False, False]
     for kernel in KERNELS.values():
         if kernel.kind.dims:                     # MULTIOUT: its states need the layer's N and M
             continue

@@ -9,8 +9,8 @@ import pytest
 
 from silava.export.synth import random_inputs, random_network
 from silava.hwsim.counts import counts_from_sim, summarize
-from silava.hwsim.report import (ReportError, add_report_arguments, build_report, check_report_arguments, run_report,
-                          write_report)
+from silava.hwsim.report import (ReportError, add_report_arguments, build_report, check_report_arguments,
+                                 render_markdown, run_report, write_report)
 from silava.hwsim.simulate import simulate
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -63,7 +63,7 @@ def test_json_keys_and_labels(written, case):
                 "neuron_updates", "active_neuron_updates"):
         assert key in layer["per_sample"]
     assert layer["per_sample"]["effective_macs"] > 0                 # graded first layer
-    assert counts == json.loads(json.dumps(summarize(counts_from_sim(net, x, sim))))
+    assert counts == json.loads(json.dumps(summarize(counts_from_sim(net, x, sim, membrane=True))))
     cost = data["cost"]
     assert len(cost["per_step_mean"]["time_ns"]) == 15 and len(cost["per_sample_total"]["energy_pj"]) == 3
     assert set(cost["energy_breakdown_pj_per_sample"]) == {"neuron_updates", "synaptic_ops", "output_events",
@@ -185,3 +185,25 @@ def test_json_is_strict(case):
     json.dumps(report, allow_nan=False)
     assert isinstance(report["cost"]["per_sample"]["energy_pj"], float)
     assert np.isfinite(report["cost"]["per_sample"]["energy_pj"])
+
+
+def test_neurobench_figures_labelled(case):
+    """Both NeuroBench figures, labelled; the float one needs the file's float group."""
+    net, x, sim = case
+    report = build_report(net, sim, "davies2018", x=x)
+    nb = report["neurobench"]
+    assert nb["NeuroBench on the float model"]["effective_sops"] is None          # no float group
+    assert nb["deployed (quantized weights)"]["effective_sops"] == report["counts"]["total_per_sample"]["effective_sops"]
+    assert nb["membrane_updates"] > 0
+    import copy
+
+    with_float = copy.deepcopy(net)
+    for layer in with_float.layers:
+        w = layer.weight.astype(np.float64)
+        w[w == 0] = 1e-9                      # the float model's small weights, rounded to zero when deployed
+        layer.float_params = {"weight": w}
+    nb = build_report(with_float, sim, "davies2018", x=x)["neurobench"]
+    fl, dep = nb["NeuroBench on the float model"], nb["deployed (quantized weights)"]
+    assert fl["effective_sops"] > dep["effective_sops"] and nb["deployed_vs_float"] < 0
+    md = render_markdown(build_report(with_float, sim, "davies2018", x=x))
+    assert "NeuroBench on the float model" in md and "deployed (quantized weights)" in md

@@ -247,7 +247,7 @@ def test_constructor_errors():
     from silava import lava_models  # noqa: F401
     from silava.lava_models.procs import PROCESSES, SILIF, LIReadout
 
-    assert set(PROCESSES) == {"SILIF", "CSILIF", "RF", "MULTIOUT", "LI"}
+    assert set(PROCESSES) == {"SILIF", "CSILIF", "RF", "MULTIOUT", "LI", "HYBRID", "LI2"}
     with pytest.raises(ValueError, match="alpha: expected a scalar or shape"):
         LIReadout(shape=(4,), alpha=np.ones(3))
     with pytest.raises(TypeError):
@@ -301,10 +301,13 @@ def test_vars_and_lava_types_follow_the_kind_declaration(kind):
     assert proc.FLOAT_KEYS == {**{p.var: (p.source or "threshold") for p in decl.params
                                   if p.role in ("constant", "threshold")}, "bias": "bias"}
 
+    from silava.lava_models.procs.base import COUNTER_VARS
+
     required = {v: 1 for v in want["PARAMS"] if v != "bias"}
     instance = proc(shape=(3,), **required)
     all_vars = want["STATES"] + want["PARAMS"] + want["SCALARS"]
-    assert sorted(v.name for v in instance.vars) == sorted(all_vars)
+    assert sorted(v.name for v in instance.vars) == sorted(all_vars + COUNTER_VARS)   # + the overflow counter
+    assert all(getattr(instance, v).shape == (1,) for v in COUNTER_VARS)
     assert all(getattr(instance, v).shape == (3,) for v in want["STATES"] + want["PARAMS"])
     assert all(getattr(instance, v).shape == (1,) for v in want["SCALARS"])
 
@@ -324,16 +327,21 @@ def test_vars_and_lava_types_follow_the_kind_declaration(kind):
         assert getattr(flt, var) == LavaPyType(np.ndarray, float), var
     for model in (fixed, flt):   # every LavaPyType of the model names a port or Var of the Process
         typed = {n for n in dir(model) if isinstance(getattr(model, n), LavaPyType)}
-        assert typed == set(all_vars) | {"a_in", "s_out"}
+        assert typed == set(all_vars) | set(COUNTER_VARS) | {"a_in", "s_out"}
+        for var in COUNTER_VARS:
+            assert getattr(model, var) == LavaPyType(np.ndarray, np.int64, precision=64), var
 
 
 def test_every_kind_has_a_lava_process():
-    """Lava's own LIF runs the netx-native kinds (CUBA); every other kind has a Process here."""
+    """Lava's own Processes run the kinds Lava implements (CUBA: LIF; lava-dl's sigma-delta units:
+    Delta, SigmaDelta, Sigma); every other kind has a Process here."""
     from silava import lava_models  # noqa: F401
     from silava.core.kinds import KINDS
+    from silava.lava_models.builder import LAVA_PROCESSES
     from silava.lava_models.procs import PROCESSES
 
-    assert set(PROCESSES) == {k.name for k in KINDS.values() if not k.netx_native}
+    assert set(PROCESSES) == set(KINDS) - set(LAVA_PROCESSES)
+    assert not set(PROCESSES) & set(LAVA_PROCESSES)
 
 
 def test_declaration_errors():

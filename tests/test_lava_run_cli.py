@@ -50,7 +50,7 @@ def assert_bad_input(rc: int, err: str, *words: str) -> None:
     assert rc == 2, err
     assert len(lines) == 1, f"expected one line on stderr, got: {err!r}"
     assert "Traceback" not in err
-    assert lines[0].startswith("run.py: error:")
+    assert lines[0].startswith("silava run: error:")
     for word in words:
         assert word in lines[0], lines[0]
 

@@ -322,6 +322,16 @@ def test_dt_scale_export_cli(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--dt-scale -1: must be a positive" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "c.net").exists()
+    # other formats: --dt-scale is refused, and so is a kind the format cannot hold (one line, nothing written)
+    for argv, needle in ((["--to", "nir", "--dt-scale", "2"], "--dt-scale applies to model.net exports only"),
+                         (["--to", "nir"], "layer 0 is MULTIOUT, which has no nir form"),
+                         (["--to", "onnx"], "layer 0 is MULTIOUT, which has no onnx form"),
+                         (["--to", "onnx-int"], "layer 0 is MULTIOUT, which has no onnx-int form")):
+        out = tmp_path / "d.out"
+        assert main([str(tmp_path / "ckpt.pt"), "-o", str(out), *argv]) == 2
+        err = capsys.readouterr().err
+        assert needle in err and len(err.strip().splitlines()) == 1, err
+        assert not out.exists()
 
 
 def test_multiout_constants_cover_every_option():

@@ -83,7 +83,7 @@ def test_file_layout_matches_netx_conventions(tmp_path):
     path = tmp_path / "cuba.net"
     netfile.write(path, net)
     with h5py.File(path, "r") as f:
-        assert f.attrs["format"] == "silava-net" and int(f.attrs["format_version"]) == 1
+        assert f.attrs["format"] == "silava-net" and int(f.attrs["format_version"]) == 2
         for key in netfile.META_ATTRS:
             assert key in f["meta"].attrs
         g = f["layer/0"]
@@ -210,7 +210,7 @@ def _mutations():
         (float_alpha, "layer/1/neuron/alpha: expected an integer dtype"),
         (exp_range, "layer/0/weightExp: value 9 out of range [-8, 7]"),
         (graded_hidden, "layer/1/inputMessageBits"),
-        (li_hidden, "layer/0/neuron/type: LI (non-spiking) is only allowed as the last layer"),
+        (li_hidden, "layer/1/inputMessageBits: 0, but layer/0 (LI) sends graded values"),
         (meta_n_inputs, "meta/n_inputs"),
         (meta_classes, "meta/n_classes"),
         (meta_steps, "meta/steps"),
@@ -281,7 +281,7 @@ def _edit(path, fn):
 @pytest.mark.parametrize("edit,message", [
     (lambda f: f.attrs.__setitem__("format", "other"), "format: expected 'silava-net', got 'other'"),
     (lambda f: f.attrs.__delitem__("format"), "format: expected 'silava-net', got None"),
-    (lambda f: f.attrs.__setitem__("format_version", 2), "format_version: expected 1, got 2"),
+    (lambda f: f.attrs.__setitem__("format_version", 3), "format_version: expected 1 or 2, got 3 (written by a newer silava"),
     (lambda f: f["meta"].attrs.__delitem__("steps"), "meta/steps: missing attribute"),
     (lambda f: f["meta"].attrs.__delitem__("checkpoint_sha256"), "meta/checkpoint_sha256: missing attribute"),
     (lambda f: f["meta"].attrs.__setitem__("task", "{not json"), "meta/task: not valid JSON"),
@@ -304,8 +304,8 @@ def _edit(path, fn):
     (lambda f: (f["layer/1/neuron"].__delitem__("type"),
                 f["layer/1/neuron"].create_dataset("type", data="ADRF", dtype=h5py.string_dtype())),
      "layer/1/neuron/type: unknown neuron type 'ADRF'"),
-    (lambda f: (f["layer/1"].__delitem__("type"), f["layer/1"].create_dataset("type", data=np.array([b"conv"], "S10"))),
-     "layer/1/type: unsupported layer type 'conv'"),
+    (lambda f: (f["layer/1"].__delitem__("type"), f["layer/1"].create_dataset("type", data=np.array([b"pool"], "S10"))),
+     "layer/1/type: unsupported layer type 'pool'"),
     (lambda f: (f["layer/1"].__delitem__("inFeatures"), f["layer/1"].create_dataset("inFeatures", data=11)),
      "layer/1/weight: expected shape (8, 11)"),
 ])

@@ -357,14 +357,19 @@ def test_cli_writes_a_normal_checkpoint(source_run, qat_run, capsys):
     assert m["best_valid_acc"] == m["fixed_point"]["valid_acc"]
     assert m["best_valid_acc"] >= m["before_qat"]["fixed_point"]["valid_acc"]
     assert json.loads((qat_run / "metrics.json").read_text())["finished"] is True
-    # export/to_lava.py works unchanged; it warns when the quantization settings differ from QAT's
+    # silava export defaults to the QAT settings (issue 15, item 12); other flags get a warning
+    from silava.core import netfile
     from silava.export.to_lava import main as export_main
 
     capsys.readouterr()
     assert export_main([str(qat_run / "ckpt.pt"), "-q", "-o", str(qat_run / "a.net"), "--decay-bits", "8",
                         "--state-frac-bits", "8"]) == 0
     assert "warning" not in capsys.readouterr().err
-    assert export_main([str(qat_run / "ckpt.pt"), "-q", "-o", str(qat_run / "b.net")]) == 0
+    assert export_main([str(qat_run / "ckpt.pt"), "-q", "-o", str(qat_run / "d.net")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    q = netfile.read(qat_run / "d.net").meta.quantization
+    assert (q["decay_bits"], q["state_frac_bits"]) == (8, 8)
+    assert export_main([str(qat_run / "ckpt.pt"), "-q", "-o", str(qat_run / "b.net"), "--decay-bits", "12"]) == 0
     err = capsys.readouterr().err
     assert "warning" in err and "decay_bits 8 (QAT) vs 12" in err and len(err.strip().splitlines()) == 1
 
@@ -452,4 +457,4 @@ def test_bad_qat_options(source_run, tmp_path, capsys, argv, needle):
 
 def test_out_must_not_be_the_source(source_run, capsys):
     _bad(capsys, ["--qat", "--from", str(source_run / "src"), "--out", str(source_run / "src"), "--overwrite"],
-         "would overwrite the --from checkpoint")
+         "is the --from checkpoint", "writing it would destroy the input")

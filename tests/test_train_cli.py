@@ -215,14 +215,17 @@ def test_shipped_config_builds_model(name):
     n_in, n_cls = TASK_SIZES[cfg["task"]]
     mcfg = model_config(cfg, n_in, n_cls)
     json.dumps(mcfg)  # JSON-able
-    if name.startswith(("shd", "ssc", "gsc")):  # paper settings (spec §6.1)
+    if name.startswith(("shd", "ssc", "gsc")) and cfg["arch"] == "sparch":  # paper settings (spec §6.1)
         assert cfg["epochs"] == 100 and cfg["layers"] == 2 and cfg["init_state"] == "random"
     from silava.core.data import task_arguments
     unknown = set(cfg["data"]) - set(task_arguments(cfg["task"]))
     assert not unknown, f"{name}: get_task({cfg['task']!r}) has no option(s) {unknown}"
     model = build_model(mcfg)
     assert model.config == build_model(model.config).config
-    assert len(model.layers) == cfg["layers"]
+    if cfg["arch"] == "sparch":
+        assert len(model.layers) == cfg["layers"]
+    else:                                       # the hybrid network: one recurrent layer
+        assert model.config["n_hidden"] == cfg["hidden"]
 
 
 def test_paper_table_values():
@@ -259,7 +262,7 @@ def test_bad_arguments_one_line_exit_2(argv, needle, capsys, tmp_path, monkeypat
     capsys.readouterr()
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("train.py: error:"), err
+    assert err.count("\n") == 1 and err.startswith("silava train: error:"), err
     assert needle in err
     assert not (tmp_path / "x" / "ckpt.pt").exists()
 

@@ -154,6 +154,26 @@ def _resolve(path: str | Path) -> Path:
     return path
 
 
+def not_a_checkpoint(path: str | Path) -> str | None:
+    """The one-line problem if ``path`` is a model.net (HDF5) given where a ckpt.pt belongs, else None."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CKPT_NAME
+    if path.is_file() and _is_hdf5(path):
+        return (f"{path} is a model.net (an exported netx HDF5 network), not a training checkpoint ckpt.pt: pass "
+                f"the ckpt.pt that silava train wrote (silava sim and silava run take the model.net)")
+    return None
+
+
+def _is_hdf5(path: Path) -> bool:
+    """True if ``path`` starts with the HDF5 signature (a model.net passed where a ckpt.pt belongs)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(8) == b"\x89HDF\r\n\x1a\n"
+    except OSError:
+        return False
+
+
 def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
     """Load and check a checkpoint dict without building the model.
 
@@ -162,6 +182,9 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     that every floating-point tensor is finite.
     """
     path = _resolve(path)
+    problem = not_a_checkpoint(path)
+    if problem:
+        raise CheckpointError(problem)
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"corrupt or truncated checkpoint {path} (not a complete torch zip "
                               f"archive): re-run training or copy the file again")
@@ -248,7 +271,7 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> tuple[torch.
     path = _resolve(path)
     ckpt = read_checkpoint(path, map_location=map_location)
     neuron = ckpt["model_config"].get("neuron")
-    if neuron not in NEURONS:
+    if ckpt["model_config"].get("arch") != "hybrid" and neuron not in NEURONS:
         raise CheckpointError(f"unknown neuron type {neuron!r} in {path} (this silava knows "
                               f"{', '.join(sorted(NEURONS))}): update silava or re-train")
     try:

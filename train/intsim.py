@@ -39,6 +39,10 @@ Neurons, with A = a << 6, B = bias << 6, VTH = vThMant << 6:
 * CSILIF: Xr = X - P*VTH;  X = sat(mul(cos, Xr, D) - mul(sin, Y, D) + A + B);
           Y = sat(mul(sin, Xr, D) + mul(cos, Y, D));  s = X > VTH;  P = s
 * LI:     V = sat(mul(alpha, V, D) + A + B)      (output = V)
+* HYBRID: payload from the carried state (spiking 2^q (V > VTH), graded LIF rnd(clip(V, 0, S) / 2^(s-q)),
+          tanh tanh_q(A + B)); V = mul(S - G, sat(mul(beta, V, D) + mul(2^D - beta, U, D)), s) with G the
+          detached reset (S on a spike, clip(V, 0, S) for a resetting graded unit); U = sat(mul(alpha, U, D) + A + B)
+* LI2:    U = sat(mul(alpha, U, D) + A + B);  V = sat(mul(beta, V, D) + mul(2^D - beta, U, D))   (output = V)
 
 Logical timeline: T steps, layer l at step t sees layer l-1's output of the same step,
 all states start at zero. The network is feed-forward, so each layer runs over all T steps
@@ -67,13 +71,15 @@ import torch
 
 from silava.core.fixedpoint import STATE_MAX
 from silava.core.kinds import KINDS, spiking_kinds
+from silava.core.kinds.hybrid import TANH_STEP_BITS, TANH_TABLE, TANH_TABLE_BITS
 from silava.train.neurons.surrogate import SpikeFunction
 
 WRAP = 2**24
 ACT_SHIFT = 6
 DTYPE = torch.float64
 #: keys that are one value per layer in every kind (layer settings, netx's fixed keys): Python ints
-INT_KEYS = tuple(dict.fromkeys(p.key for k in KINDS.values() for p in k.params if not p.per_neuron))
+INT_KEYS = tuple(dict.fromkeys(p.key for k in KINDS.values() for p in k.params if not p.per_neuron
+                                and not any(q.key == p.key and q.per_neuron for j in KINDS.values() for q in j.params)))
 
 #: state names per neuron type, and the spiking types (the kind declarations, silava.core.kinds)
 STATE_NAMES: dict[str, tuple[str, ...]] = {name: kind.state_names for name, kind in KINDS.items()}
@@ -90,15 +96,20 @@ class IntLayer:
     """
 
     neuron_type: str
-    weight: torch.Tensor          # (out, in)
+    weight: torch.Tensor          # (out, in); conv (out, in/groups, kh, kw); an input layer: empty
     bias: torch.Tensor            # (out,) or scalar 0
     weight_exp: int
     input_message_bits: int
     params: dict[str, Any]
+    layer_type: str = "dense"
+    weight_rec: Optional[torch.Tensor] = None     # dense_rec: (out, out)
+    weight_rec_exp: Optional[int] = None          # dense_rec: its own exponent (None: weight_exp)
+    conv: Any = None                              # conv: the geometry (silava.core.netfile.ConvSpec)
+    n_out: int = 0                                # neurons (conv: C·H·W; an input layer: its size)
 
     @property
     def out_features(self) -> int:
-        return int(self.weight.shape[0])
+        return int(self.n_out or self.weight.shape[0])
 
 
 @dataclass
@@ -141,18 +152,28 @@ def layer_params(layer: Any) -> IntLayer:
     neuron = dict(_get(layer, "neuron"))
     params: dict[str, Any] = {}
     for key, value in neuron.items():
+        if isinstance(value, str):
+            continue                      # a string key (slayer's activation name) has no arithmetic
         if key in INT_KEYS or (key == "vThMant" and np.ndim(value) == 0):
             params[key] = int(value)      # a per-neuron key may also be an array (e.g. vThMant)
         else:
             params[key] = _tensor(value)
     bias = _get(layer, "bias")
+    weight = _get(layer, "weight")
+    weight_rec = _get(layer, "weight_rec")
+    n_out = _get(layer, "out_features")
     return IntLayer(
         neuron_type=str(_get(layer, "neuron_type")),
-        weight=_tensor(_get(layer, "weight")),
+        weight=_tensor(np.zeros((0, 0)) if weight is None else weight),
         bias=_tensor(0) if bias is None else _tensor(bias),
         weight_exp=int(_get(layer, "weight_exp", 0) or 0),
         input_message_bits=int(_get(layer, "input_message_bits", 0) or 0),
         params=params,
+        layer_type=str(_get(layer, "layer_type", "dense") or "dense"),
+        weight_rec=None if weight_rec is None else _tensor(weight_rec),
+        weight_rec_exp=None if _get(layer, "weight_rec_exp") is None else int(_get(layer, "weight_rec_exp")),
+        conv=_get(layer, "conv"),
+        n_out=int(n_out) if n_out is not None else 0,
     )
 
 
@@ -248,6 +269,67 @@ def surrogate_spike(kind: str = "boxcar", scale: float = 1.0) -> SpikeFn:
             return hard_spike(v, vth)
         return SpikeFunction.apply((v - vth) / vth, kind, scale)
     return spike
+
+
+def source(layer: IntLayer, x: torch.Tensor, count: Optional[Count]) -> torch.Tensor:
+    """The network input as the first layer receives it: ``x != 0`` (binary) or clipped to
+    ``[0, 2^bits − 1]`` (graded; clipped elements counted)."""
+    if layer.input_message_bits <= 0:
+        return (x != 0).to(DTYPE)
+    top = 2**layer.input_message_bits - 1
+    if count is not None:
+        count.add("input_clip", ((x < 0) | (x > top)).sum())
+    return torch.clamp(x, 0, top)
+
+
+def wrap24_conv(x: torch.Tensor, count: Optional[Count]) -> torch.Tensor:
+    """Lava Conv's ``signed_clamp(x, 24)``: a two's-complement wrap to 24 bits; wrapped elements counted."""
+    xd = x.detach()
+    out = (xd < -(2**23)) | (xd > 2**23 - 1)
+    if not bool(out.any()):
+        return x
+    if count is not None:
+        count.add("conv_wrap", out.sum())
+    return ste(torch.remainder(xd + 2**23, 2**24) - 2**23, x)
+
+
+def conv(layer: IntLayer, x: torch.Tensor, count: Optional[Count], *, graded: bool) -> torch.Tensor:
+    """Lava's fixed-point Conv over all steps (PyTorch cross-correlation, no weight exponent, int32
+    cast and 24-bit wrap): ``x [B, T, C·H·W]`` (flat C order) -> ``[B, T, C_out·H_out·W_out]``.
+    float64 ``conv2d`` is exact here (integer products and sums below 2^53)."""
+    spec = layer.conv
+    b, t, _ = x.shape
+    c, h, w = spec.in_shape
+    xin = x if graded else (x != 0).to(DTYPE)
+    out = torch.nn.functional.conv2d(xin.reshape(b * t, c, h, w), layer.weight, stride=tuple(spec.stride),
+                                     padding=tuple(spec.padding), dilation=tuple(spec.dilation), groups=spec.groups)
+    out = wrap32(out.reshape(b, t, -1), count)        # Lava casts its float64 result to int32
+    return wrap24_conv(out, count)
+
+
+def synaptic(layer: IntLayer, x: torch.Tensor, count: Optional[Count], *, first: bool, prev_spiking: bool
+             ) -> torch.Tensor:
+    """What a layer's synapses deliver over all steps (dense, dense_rec's input Dense, conv; an
+    input layer's neurons take the payload itself). ``first``: ``x`` is the network input."""
+    if layer.layer_type == "input":
+        return source(layer, x, count)
+    if layer.layer_type == "conv":
+        xin = source(layer, x, count) if first else x
+        return conv(layer, xin, count, graded=layer.input_message_bits > 0)
+    if not first and layer.input_message_bits > 0:       # graded payloads of a hidden layer: as they are
+        return _dense_sum(layer.weight, layer.weight_exp, x, graded=True, count=count)
+    return dense(layer, x, count, from_spikes=prev_spiking and not first)
+
+
+def _dense_sum(weight: torch.Tensor, e: int, x: torch.Tensor, *, graded: bool, count: Optional[Count]) -> torch.Tensor:
+    acc = torch.matmul(x, weight.T)
+    if graded:
+        acc = wrap32(acc, count)          # Lava: int32 weights.dot(int32 payloads)
+    if e > 0:
+        acc = acc * float(2**e)
+    elif e < 0:
+        acc = floor_div(acc, -e)
+    return wrap32(acc, count)             # Lava's Dense a_out port is int32
 
 
 def dense(layer: IntLayer, x: torch.Tensor, count: Optional[Count], *, from_spikes: bool = False) -> torch.Tensor:
@@ -374,20 +456,120 @@ def step_multiout(A: torch.Tensor, st: dict, p: dict, B: torch.Tensor, count: Op
     return s.flatten(-2), {"X": Xn, "P": s, "R": Rn}
 
 
+SDNN_SHIFT = 12      # netx: spike_exp + state_exp = 6 + 6
+SDNN_STATE_EXP = 6
+I32_MIN = -(2**31)
+
+
+def _delta(act: torch.Tensor, st: dict, vth: Any, count: Optional[Count]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lava 0.10.0 delta encoding in int32: ``(payload s >> 6, new residue)``."""
+    delta = wrap32(act - st["ACT"] + st["RESIDUE"], count)
+    mag = torch.where(delta == I32_MIN, delta, delta.abs())      # int32: |−2^31| = −2^31
+    s = torch.where(mag >= vth, delta, torch.zeros_like(delta))
+    residue = wrap32(delta - s, count)
+    return torch.floor(s / float(2**SDNN_STATE_EXP)), residue
+
+
+def step_delta(A: torch.Tensor, st: dict, p: dict, B: torch.Tensor, count: Optional[Count], spike: SpikeFn):
+    """lava-dl's sigma-delta input (Lava ``Delta``): the payload ``x`` scaled by 2^12 (``A`` is ``x << 6``)."""
+    act = wrap32(A * float(2**(SDNN_SHIFT - ACT_SHIFT)), count)
+    out, residue = _delta(act, st, p["vThMant"] * float(2**SDNN_SHIFT), count)
+    return out, {"ACT": act, "RESIDUE": residue}
+
+
+def step_sigma_delta(A: torch.Tensor, st: dict, p: dict, B: torch.Tensor, count: Optional[Count], spike: SpikeFn):
+    """lava-dl's sigma-delta ReLU (Lava ``SigmaDelta``): integrate ``a`` (``A >> 6``), ReLU, delta-encode."""
+    sigma = wrap32(st["SIGMA"] + A / float(2**ACT_SHIFT), count)
+    act = torch.clamp(wrap32(sigma + B * float(2**(SDNN_SHIFT - ACT_SHIFT)), count), min=0)
+    out, residue = _delta(act, st, p["vThMant"] * float(2**SDNN_SHIFT), count)
+    return out, {"SIGMA": sigma, "ACT": act, "RESIDUE": residue}
+
+
+def step_sigma(A: torch.Tensor, st: dict, p: dict, B: torch.Tensor, count: Optional[Count], spike: SpikeFn):
+    """lava-dl's sigma-delta output (Lava ``Sigma``): the running sum of ``a``, sent every step."""
+    sigma = wrap32(st["SIGMA"] + A / float(2**ACT_SHIFT), count)
+    return sigma, {"SIGMA": sigma}
+
+
+_TANH = torch.tensor(TANH_TABLE + (TANH_TABLE[-1],), dtype=DTYPE)
+
+
+def round_shift(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """``(x + 2^(bits-1)) >> bits`` = ``floor(x / 2^bits + 1/2)`` (round half up); identity for ``bits = 0``."""
+    if bits <= 0:
+        return x
+    p = x / float(2**bits)
+    return ste(torch.floor(p.detach() + 0.5), p)
+
+
+def tanh_fx(X: torch.Tensor, s: int, q: int) -> torch.Tensor:
+    """The neurocore tanh (silava/core/kinds/hybrid.py): |X| on segments of 2^(s-3) state units,
+    linear interpolation in the 2^16 table, the magnitude rounded to the 2^q payload grid, the sign
+    put back. Gradient: float tanh's (straight through the table)."""
+    h = s - TANH_STEP_BITS
+    Xd = X.detach()
+    mag = Xd.abs()
+    k = torch.clamp(torch.div(mag, float(2**h), rounding_mode="floor"), max=len(TANH_TABLE) - 1)
+    frac = torch.where(k >= len(TANH_TABLE) - 1, torch.zeros_like(mag), mag - k * float(2**h))
+    idx = k.to(torch.int64)
+    table = _TANH.to(X.device)
+    lo, hi = table[idx], table[idx + 1]
+    y16 = lo + torch.div((hi - lo) * frac, float(2**h), rounding_mode="floor")
+    y = torch.floor((y16 + float(2**(TANH_TABLE_BITS - q - 1))) / float(2**(TANH_TABLE_BITS - q))) \
+        if q < TANH_TABLE_BITS else y16
+    value = torch.where(Xd < 0, -y, y)
+    if not X.requires_grad:
+        return value
+    return ste(value, torch.tanh(X / float(2**s)) * float(2**q))
+
+
+def step_hybrid(A: torch.Tensor, st: dict, p: dict, B: torch.Tensor, count: Optional[Count], spike: SpikeFn):
+    """The hybrid layer: every unit's payload from the state carried in (spiking 2^q·(V > VTH); graded LIF
+    clip(V, 0, S) rounded to the 2^q grid; tanh of this step's input), then the LIF units integrate with a
+    multiplicative reset by their output (detached, as the reference); tanh units keep no state."""
+    D, s, q = p["decayBits"], p["stateFracBits"], p["payloadFracBits"]
+    S = float(2**s)
+    unit = p["unit"]
+    is_spk, is_grd, is_tanh = (unit == 1).to(DTYPE), (unit == 0).to(DTYPE), (unit == 2).to(DTYPE)
+    U, V = st["U"], st["V"]
+    spk = spike(V, p["vThMant"] * 64) * is_spk
+    g = ste(torch.clamp(V.detach(), 0, S), V)
+    reset = (spk * S + g * p["softReset"] * is_grd).detach()
+    X = A + B
+    payload = spk * float(2**q) + round_shift(g, s - q) * is_grd
+    if bool(is_tanh.any()):
+        payload = payload + tanh_fx(X, s, q) * is_tanh
+    Vn = sat(mul(p["beta"], V, D) + mul(2**D - p["beta"], U, D), count)
+    V_new = mul(S - reset, Vn, s)
+    U_new = sat(mul(p["alpha"], U, D) + X, count)
+    return payload, {"U": U_new * (1 - is_tanh), "V": V_new * (1 - is_tanh)}
+
+
+def step_li2(A: torch.Tensor, st: dict, p: dict, B: torch.Tensor, count: Optional[Count], spike: SpikeFn):
+    """Two-filter readout: the current U integrates the input, V follows U; the output is V."""
+    D = p["decayBits"]
+    U = sat(mul(p["alpha"], st["U"], D) + A + B, count)
+    V = sat(mul(p["beta"], st["V"], D) + mul(2**D - p["beta"], U, D), count)
+    return V, {"U": U, "V": V}
+
+
 STEPS: dict[str, Callable] = {"CUBA": step_cuba, "SILIF": step_silif, "CSILIF": step_csilif, "LI": step_li,
-                              "RF": step_rf, "MULTIOUT": step_multiout}
+                              "RF": step_rf, "MULTIOUT": step_multiout, "DELTA": step_delta, "SIGMA_DELTA": step_sigma_delta, "SIGMA": step_sigma,
+                              "HYBRID": step_hybrid, "LI2": step_li2}
 
 
 # --------------------------------------------------------------------------- network
 
 def run_layer(layer: IntLayer, a: torch.Tensor, *, spike: SpikeFn = hard_spike, count: Optional[Count] = None,
               record: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Run one layer's neurons over time on its Dense output ``a [B, T, n]``, from zero state.
+    """Run one layer's neurons over time on its synaptic output ``a [B, T, n]``, from zero state.
 
-    Returns the output ``[B, T, n]`` (spikes or V) and, if ``record``, the states after each step.
+    A ``dense_rec`` layer adds, at each step, its recurrent Dense of its own output one step
+    earlier (zero at the first step), the sum wrapped to int32 (Lava's InPort adds the two int32
+    messages). Returns the output ``[B, T, n]`` (spikes or V) and, if ``record``, the states
+    after each step.
     """
     batch, steps, n = a.shape
-    A = a * float(2**ACT_SHIFT)
     B = layer.bias * float(2**ACT_SHIFT)
     kind = KINDS[layer.neuron_type]
     dims = kind.layer_dims(layer.params)
@@ -396,8 +578,13 @@ def run_layer(layer: IntLayer, a: torch.Tensor, *, spike: SpikeFn = hard_spike, 
     step = STEPS[layer.neuron_type]
     outs: list[torch.Tensor] = []
     rec: dict[str, list[torch.Tensor]] = {name: [] for name in st}
-    for A_t in A.unbind(1):
-        h, st = step(A_t, st, layer.params, B, count, spike)
+    graded_out = layer.neuron_type not in SPIKING
+    for a_t in a.unbind(1):
+        if layer.weight_rec is not None and outs:
+            e_rec = layer.weight_exp if layer.weight_rec_exp is None else layer.weight_rec_exp
+            a_t = wrap32(a_t + _dense_sum(layer.weight_rec, e_rec, outs[-1], graded=graded_out,
+                                          count=count), count)
+        h, st = step(a_t * float(2**ACT_SHIFT), st, layer.params, B, count, spike)
         outs.append(h)
         if record:
             for name, value in st.items():
@@ -420,7 +607,7 @@ def run(layers: Sequence[IntLayer], x: torch.Tensor, *, record: bool = False, co
     states: list[dict[str, torch.Tensor]] = []
     h, prev_spiking = x, False
     for i, layer in enumerate(layers):
-        a = dense(layer, h, counts[i], from_spikes=prev_spiking)
+        a = synaptic(layer, h, counts[i], first=i == 0, prev_spiking=prev_spiking)
         spike = spikes[i] if spikes is not None else hard_spike
         out, st = run_layer(layer, a, spike=spike, count=counts[i], record=record)
         outputs.append(out)

@@ -6,6 +6,8 @@
 - ``torch.optim.Adam(lr)`` (default betas, no weight decay) and
   ``ReduceLROnPlateau(mode="max", factor, patience, min_lr)`` stepped once per
   epoch on the validation accuracy.
+- A model with a ``penalty()`` method (the hybrid network's activity regulariser) adds what it
+  returns after a training forward to the loss it is trained on (the reported loss is the CE).
 - The best-validation weights are kept (first epoch wins ties); the caller tests
   on them at the end.
 
@@ -34,6 +36,11 @@ from tqdm import tqdm
 class StopTraining(Exception):
     """Raised by the model during :func:`fit` to end training early (e.g. QAT weights that became
     unrepresentable on the chip); ``fit`` keeps the best weights so far and reports the message."""
+
+
+class NonFiniteLoss(StopTraining):
+    """A training batch's loss is NaN or infinite: training diverged (raised before the optimizer step,
+    so the weights of the last finite step are what remains)."""
 
 
 @dataclass
@@ -67,10 +74,11 @@ def _batches(loader: Iterable, *, desc: str, progress: bool) -> Iterable:
 
 def run_epoch(model: nn.Module, loader: Iterable, *, device: torch.device | str = "cpu",
               optimizer: torch.optim.Optimizer | None = None, desc: str = "",
-              progress: bool = False) -> EpochStats:
+              progress: bool = False, dist: Any = None) -> EpochStats:
     """One pass over ``loader``: trains when ``optimizer`` is given, else evaluates (no grad).
 
-    Returns sample-weighted loss and accuracy.
+    Returns sample-weighted loss and accuracy. ``dist`` (a :class:`silava.train.dist.Dist`): the loss
+    sums, correct counts and sample counts are summed over all ranks (each rank passes its shard).
     """
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
     training = optimizer is not None
@@ -84,29 +92,55 @@ def run_epoch(model: nn.Module, loader: Iterable, *, device: torch.device | str 
             y = y.to(device, non_blocking=True)
             out = model(x)
             loss_sum = loss_fn(out, y)
+            penalty = model.penalty() if training and hasattr(model, "penalty") else None
             if training:
+                check_loss(loss_sum, optimizer.param_groups[0]["lr"])
                 optimizer.zero_grad(set_to_none=True)
-                (loss_sum / y.shape[0]).backward()  # = nn.CrossEntropyLoss()(out, y), mean over batch
+                loss = loss_sum / y.shape[0]         # = nn.CrossEntropyLoss()(out, y), mean over batch
+                (loss if penalty is None else loss + penalty).backward()
                 optimizer.step()
             total_loss += float(loss_sum.detach())
             correct += int((out.detach().argmax(dim=1) == y).sum())
             count += int(y.shape[0])
             if progress:
                 bar.set_postfix(loss=f"{total_loss / count:.3f}", acc=f"{correct / count:.3f}")
+    if dist is not None and dist.active:
+        total_loss, correct, count = dist.all_sum([total_loss, correct, count])
+        correct, count = int(correct), int(count)
     if count == 0:
         raise ValueError(f"no samples in the {desc or 'data'} split")
     return EpochStats(loss=total_loss / count, acc=correct / count, n=count,
                       seconds=time.perf_counter() - start)
 
 
+def check_loss(loss: torch.Tensor, lr: float) -> None:
+    """Raise :class:`NonFiniteLoss` if a training batch's ``loss`` is NaN or inf (before its optimizer step)."""
+    if not bool(torch.isfinite(loss.detach())):
+        raise NonFiniteLoss(f"the training loss became {float(loss.detach())} (learning rate {lr:g}): training "
+                            f"diverged; lower --lr")
+
+
+def check_finite(model: nn.Module, lr: float) -> None:
+    """Raise :class:`NonFiniteLoss` if a parameter of ``model`` holds NaN or inf (a diverged last step)."""
+    for name, param in model.named_parameters():
+        if not bool(torch.isfinite(param.detach()).all()):
+            raise NonFiniteLoss(f"parameter {name} became NaN/inf (learning rate {lr:g}): training diverged; "
+                                f"lower --lr")
+
+
 def evaluate(model: nn.Module, loader: Iterable, *, device: torch.device | str = "cpu",
-             eval_seed: int | None = 0, desc: str = "eval", progress: bool = False) -> EpochStats:
-    """Evaluate ``model`` on ``loader`` (eval mode, no grad) under a private RNG seeded with ``eval_seed``."""
+             eval_seed: int | None = 0, desc: str = "eval", progress: bool = False, dist: Any = None) -> EpochStats:
+    """Evaluate ``model`` on ``loader`` (eval mode, no grad) under a private RNG seeded with ``eval_seed``.
+
+    ``model`` may be wrapped in DistributedDataParallel (the module inside is evaluated); with ``dist``
+    each rank evaluates its shard and the statistics are summed over the ranks."""
+    from silava.train.dist import unwrap
+
     devices = [torch.device(device).index or 0] if torch.device(device).type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         if eval_seed is not None:
             torch.manual_seed(eval_seed)
-        return run_epoch(model, loader, device=device, desc=desc, progress=progress)
+        return run_epoch(unwrap(model), loader, device=device, desc=desc, progress=progress, dist=dist)
 
 
 def fit(model: nn.Module, train_loader: Iterable, valid_loader: Iterable, *, epochs: int, lr: float,
@@ -116,7 +150,7 @@ def fit(model: nn.Module, train_loader: Iterable, valid_loader: Iterable, *, epo
         on_epoch: Callable[[list[dict[str, Any]], bool, dict[str, torch.Tensor]], None] | None = None,
         baseline_valid_acc: float | None = None,
         on_state: Callable[[dict[str, Any]], None] | None = None,
-        resume: dict[str, Any] | None = None) -> FitResult:
+        resume: dict[str, Any] | None = None, dist: Any = None) -> FitResult:
     """Train for ``epochs`` epochs with Adam + ReduceLROnPlateau on validation accuracy.
 
     After each epoch ``on_epoch(history, improved, best_state)`` is called (e.g. to
@@ -126,20 +160,31 @@ def fit(model: nn.Module, train_loader: Iterable, valid_loader: Iterable, *, epo
     state; training continues at epoch ``state["epoch"] + 1`` with the model weights, optimizer,
     scheduler, history and best weights restored (the caller restores the RNGs), so the result
     equals an uninterrupted run. ``log`` receives one summary line per epoch. Training stops
-    early (``FitResult.stopped_early`` says why) if the training loss becomes NaN/Inf, or when
-    the model raises :class:`StopTraining` (the unfinished epoch is dropped).
+    early (``FitResult.stopped_early`` says why) when a training batch's loss is NaN/Inf
+    (:class:`NonFiniteLoss`, before that batch's step) or the model raises :class:`StopTraining`:
+    the unfinished epoch is dropped and ``best_state`` holds the best finite epoch (the initial
+    weights if none finished).
     ``baseline_valid_acc``: the validation accuracy of the weights as given (fine-tuning): they
     are "epoch 0" and are kept unless an epoch beats them (``FitResult.best_epoch`` 0).
+
+    Several processes (``dist``, a :class:`silava.train.dist.Dist`; ``model`` wrapped by
+    :func:`silava.train.dist.wrap_model`): the training sampler's ``set_epoch(epoch)`` is called
+    before each epoch, the statistics are summed over the ranks (so every rank takes the same
+    decisions), the callbacks run on every rank (the caller writes on rank 0 only) and the
+    states kept are those of the module inside the wrapper.
     """
+    from silava.train.dist import unwrap
+
+    net = unwrap(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max", factor=factor, patience=patience, min_lr=min_lr)
     history: list[dict[str, Any]] = []
-    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     best_epoch, best_acc = 0, -math.inf if baseline_valid_acc is None else float(baseline_valid_acc)
     first, before = 1, 0.0
     if resume is not None:
-        model.load_state_dict(resume["model"])
+        net.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
         history = [dict(row) for row in resume["history"]]
@@ -150,18 +195,22 @@ def fit(model: nn.Module, train_loader: Iterable, valid_loader: Iterable, *, epo
     start = time.perf_counter() - before
     for epoch in range(first, epochs + 1):
         lr_now = optimizer.param_groups[0]["lr"]
+        sampler = getattr(train_loader, "sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
         try:
             tr = run_epoch(model, train_loader, device=device, optimizer=optimizer,
-                           desc=f"epoch {epoch}/{epochs} train", progress=progress)
+                           desc=f"epoch {epoch}/{epochs} train", progress=progress, dist=dist)
+            check_finite(model, optimizer.param_groups[0]["lr"])
             va = evaluate(model, valid_loader, device=device, eval_seed=eval_seed,
-                          desc=f"epoch {epoch}/{epochs} valid", progress=progress)
+                          desc=f"epoch {epoch}/{epochs} valid", progress=progress, dist=dist)
         except StopTraining as exc:
             stopped = f"in epoch {epoch}: {exc}"
             break
         improved = va.acc > best_acc
         if improved:
             best_acc, best_epoch = va.acc, epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         scheduler.step(va.acc)
         row = {"epoch": epoch, "train_loss": tr.loss, "train_acc": tr.acc,
                "valid_loss": va.loss, "valid_acc": va.acc, "lr": lr_now,
@@ -174,7 +223,7 @@ def fit(model: nn.Module, train_loader: Iterable, valid_loader: Iterable, *, epo
         if on_epoch is not None:
             on_epoch(history, improved, best_state)
         if on_state is not None:
-            on_state(loop_state(epoch, model, optimizer, scheduler, history, best_epoch, best_acc, best_state,
+            on_state(loop_state(epoch, net, optimizer, scheduler, history, best_epoch, best_acc, best_state,
                                 time.perf_counter() - start))
         if not math.isfinite(tr.loss):
             stopped = f"training loss became {tr.loss} at epoch {epoch}; lower --lr"

@@ -65,6 +65,8 @@ class SpArchLayer(nn.Module):
         elif neuron.linear_init != "default":
             raise ValueError(f"unknown linear_init {neuron.linear_init!r}")
         self.bn = nn.BatchNorm1d(n_out, momentum=0.05)
+        #: BatchNorm statistics over several processes (``silava.train.dist.SyncStats``); None: this batch
+        self.stats = None
         self.neuron = neuron
         self.dropout = FastDropout(dropout) if dropout > 0 else nn.Identity()
 
@@ -76,13 +78,14 @@ class SpArchLayer(nn.Module):
         bn = self.bn
         use_batch_stats = bn.training or bn.running_mean is None
         if use_batch_stats:
-            mean = z2.mean(0)
-            var = z2.var(0, unbiased=False)
+            if self.stats is not None:      # the global batch of several processes
+                mean, var, n = self.stats.moments(z2)
+            else:
+                mean, var, n = z2.mean(0), z2.var(0, unbiased=False), z2.shape[0]
             if bn.training and bn.track_running_stats and bn.running_mean is not None:
                 with torch.no_grad():
                     bn.num_batches_tracked.add_(1)
                     m = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
-                    n = z2.shape[0]
                     bn.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
                     bn.running_var.mul_(1 - m).add_(var.detach() * (n / max(n - 1, 1)), alpha=m)
         else:
@@ -99,6 +102,9 @@ class SpArchLayer(nn.Module):
         B, T, H = z.shape
         z2 = z.reshape(B * T, H)
         if not self.neuron.bias_on_voltage:
+            if self.stats is not None and self.bn.training:   # statistics of the global batch
+                scale, shift = self.bn_affine(z2)
+                return z * scale + shift, None
             return self.bn(z2).reshape(B, T, H), None
         scale, shift = self.bn_affine(z2)
         return z * scale, shift
@@ -191,12 +197,21 @@ class SpArchNet(nn.Module):
         return rec
 
 
-def build_model(model_config: dict) -> SpArchNet:
-    """Rebuild a :class:`SpArchNet` from ``model.config`` (``"arch"`` key optional)."""
+def build_model(model_config: dict) -> nn.Module:
+    """Rebuild a model from ``model.config``: a :class:`SpArchNet` (``"arch"`` key optional), the hybrid
+    recurrent network (``arch: hybrid``, :class:`~silava.train.hybrid.HybridNet`) or a HAS-8 network
+    (``arch`` ``has8-resnet`` / ``has8-vgg``, :func:`silava.train.has8.build_has8`)."""
     cfg = dict(model_config)
     arch = cfg.pop("arch", ARCH)
+    if arch == "hybrid":                      # the hybrid recurrent network (train/hybrid.py)
+        from .hybrid import build_hybrid
+        return build_hybrid(model_config)
+    if str(arch).startswith("has8-"):
+        from .has8 import build_has8
+
+        return build_has8({"arch": arch, **cfg})
     if arch != ARCH:
-        raise ValueError(f"unknown model arch {arch!r} (expected {ARCH!r})")
+        raise ValueError(f"unknown model arch {arch!r} (expected {ARCH!r}, hybrid, has8-resnet or has8-vgg)")
     allowed = {"n_inputs", "hidden_sizes", "n_classes", "neuron", "dropout", "neuron_kwargs", "readout_kwargs"}
     unknown = sorted(set(cfg) - allowed)
     if unknown:

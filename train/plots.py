@@ -10,6 +10,10 @@ from typing import Any, Mapping, Sequence
 
 from silava.train.checkpoint import atomic_write
 
+#: resolution of PNG figures; ``svg`` and ``pdf`` are vector formats
+DPI = 200
+FORMATS = ("png", "svg", "pdf")
+
 
 def plot_training_curve(history: Sequence[Mapping[str, Any]], path: str | Path, *,
                         title: str | None = None, test_acc: float | None = None) -> Path:
@@ -18,12 +22,16 @@ def plot_training_curve(history: Sequence[Mapping[str, Any]], path: str | Path, 
     ``history`` holds one dict per epoch with keys ``epoch, train_loss, train_acc,
     valid_loss, valid_acc`` (as written by :func:`train.loop.fit`); the best-validation
     epoch is marked, and ``test_acc`` (if given) is drawn as a horizontal line.
+    The format follows the suffix of ``path`` (``.png`` at :data:`DPI` dpi, ``.svg``, ``.pdf``).
     The file is written atomically.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     epochs = [h["epoch"] for h in history]
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    if fmt not in FORMATS:
+        raise ValueError(f"{path}: plot format {fmt!r}; use one of {', '.join(FORMATS)}")
     fig = Figure(figsize=(9, 3.6), dpi=100)
     FigureCanvasAgg(fig)
     ax_loss, ax_acc = fig.subplots(1, 2)
@@ -46,4 +54,6 @@ def plot_training_curve(history: Sequence[Mapping[str, Any]], path: str | Path, 
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return atomic_write(path, lambda fh: fig.savefig(fh, format="png"))
+    metadata = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None},
+                "pdf": {"CreationDate": None, "Creator": None, "Producer": None}}[fmt]
+    return atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=DPI, metadata=metadata))

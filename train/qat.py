@@ -49,13 +49,15 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Optional
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 # Ranges, settings and range checks: silava.core.fixedpoint (shared with export; the formulas here are not).
 from silava.core import fixedpoint
-from silava.core.fixedpoint import BIAS_MAX, BIAS_MIN, WEIGHT_EXP_MIN, QuantConfig
-from silava.core.kinds import KINDS
+from silava.core.fixedpoint import BIAS_MAX, BIAS_MIN, STATE_FRAC_BITS_MAX, WEIGHT_EXP_MIN, QuantConfig
+from silava.core.kinds import KINDS, folds_exponent
+from silava.core.netxform import readout_bound_problem
 from silava.train import intsim
 from silava.train.intsim import IntLayer
 from silava.train.loop import StopTraining
@@ -215,7 +217,20 @@ def fold_model(model: Any) -> list[FoldedLayer]:
 
 # --------------------------------------------------------------------------- quantization
 
-def quantize_layer(fl: FoldedLayer, i: int, settings: QuantSettings, input_message_bits: int = 0) -> IntLayer:
+def _readout_native(fl: FoldedLayer, kind: Any, s: int, D: int, settings: QuantSettings) -> bool:
+    """As ``silava.export.quantize._readout_native``: the readout at scale 2^s, no exponent, has an
+    exact CUBA form (the values only; no gradient flows through this decision)."""
+    with torch.no_grad():
+        w = quantize_weights(fl.weight, s, 0, settings.weight_bits).to(torch.int64).numpy()
+        bias = quantize_bias(fl.bias, s).to(torch.int64).numpy()
+        p = kind.role("constant")
+        lo, hi = p.range.at(D)
+        alpha = on_grid(fl.params[p.source], D, lo, hi).to(torch.int64).numpy()
+    return bool(np.any(w)) and readout_bound_problem(w, bias, alpha, 1) is None
+
+
+def quantize_layer(fl: FoldedLayer, i: int, settings: QuantSettings, input_message_bits: int = 0,
+                   fold_exponent: Optional[bool] = None) -> IntLayer:
     """Quantize one folded layer to an :class:`intsim.IntLayer` (float64 integers, STE gradients).
 
     Mirrors ``silava.export.quantize.quantize_layer`` step by step (see the module docstring); the
@@ -236,7 +251,10 @@ def quantize_layer(fl: FoldedLayer, i: int, settings: QuantSettings, input_messa
                        f"have {fixed_D}-bit decays; drop --layer-decay-bits for layer {i}")
     D = fixed_D if fixed_D is not None else settings.decay_bits_for(i)
     check_decay_bits(where, D)
-    if kind.netx_native:   # netx derives its own exponent: fold ours into the state scale
+    fold = kind.netx_native if fold_exponent is None else bool(fold_exponent)
+    if fold and not kind.netx_native:    # as silava.export.quantize: refine a state that cannot saturate
+        fold = e <= 0 and s - e <= STATE_FRAC_BITS_MAX and D == 12 and _readout_native(fl, kind, s - e, D, settings)
+    if fold:   # netx derives its own exponent: fold ours into the state scale
         s_fold = s - e
         check_state_frac_bits(where, s_fold, hint=f" after folding the weight exponent {e} into s = {s} "
                                                   f"(max |W'| = {peak:.4g})")
@@ -294,7 +312,9 @@ def quantize_model(model: Any, settings: Optional[QuantSettings] = None, *,
     settings = settings or QuantSettings()
     folded = fold_model(model)
     check_settings(settings, len(folded))
-    return [quantize_layer(fl, i, settings, input_message_bits if i == 0 else 0) for i, fl in enumerate(folded)]
+    types = [fl.neuron_type for fl in folded]
+    return [quantize_layer(fl, i, settings, input_message_bits if i == 0 else 0, fold_exponent=folds_exponent(types, i))
+            for i, fl in enumerate(folded)]
 
 
 def integer_layer(layer: IntLayer) -> dict[str, Any]:

@@ -94,6 +94,13 @@ class Constants:
         }
 
 
+#: largest constant accepted: every cost is a constant times an event count (up to ~1e12 per run), which
+#: must stay a finite float; real values are below 1e6 (pJ, ns, mW)
+VALUE_MAX = 1e12
+#: largest constants file read (the shipped ones are ~3 kB)
+FILE_MAX_BYTES = 1 << 20
+
+
 def _fail(where: str, message: str) -> ConstantsError:
     return ConstantsError(f"{where}: {message}")
 
@@ -142,8 +149,9 @@ def validate_constants(doc: Any, where: str = "constants") -> Constants:
         if bad:
             raise _fail(where, f"{loc}/{bad[0]}: unknown field (allowed: {', '.join(ENTRY_KEYS)})")
         value = entry.get("value")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise _fail(where, f"{loc}/value: expected a finite number >= 0, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 \
+                or value > VALUE_MAX:
+            raise _fail(where, f"{loc}/value: expected a finite number in [0, {VALUE_MAX:g}], got {value!r}")
         if entry.get("unit") != unit:
             raise _fail(where, f"{loc}/unit: expected {unit!r}, got {entry.get('unit')!r}")
         source = entry.get("source")
@@ -183,7 +191,13 @@ def load_constants(spec: "str | os.PathLike | Mapping | Constants | None" = None
         if not path.is_file():
             raise ConstantsError(f"--constants {text}: not a file; pass a JSON constants file")
     try:
+        if path.stat().st_size > FILE_MAX_BYTES:
+            raise ConstantsError(f"{path}: {path.stat().st_size} bytes, more than a constants file holds "
+                                 f"({FILE_MAX_BYTES}); see hwsim/constants/davies2018.json for the format")
         doc = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise ConstantsError(f"{path}: JSON nested too deeply; a constants file is one object of "
+                             f"{{key: {{value, unit, source}}}}, see hwsim/constants/davies2018.json") from None
     except UnicodeDecodeError:
         raise ConstantsError(f"{path}: not a text (JSON) file; see hwsim/constants/README.md") from None
     except json.JSONDecodeError as exc:

@@ -1,6 +1,7 @@
-"""Lava Processes of silava's own neuron kinds (model.net types SILIF, CSILIF, RF, MULTIOUT, LI).
+"""Lava Processes of silava's own neuron kinds (model.net types SILIF, CSILIF, RF, MULTIOUT, LI, HYBRID, LI2).
 
-One module per kind (:mod:`.silif`, :mod:`.csilif`, :mod:`.rf`, :mod:`.multiout`, :mod:`.li`), each with its
+One module per kind (:mod:`.silif`, :mod:`.csilif`, :mod:`.rf`, :mod:`.multiout`, :mod:`.li`, :mod:`.hybrid`,
+:mod:`.li2`), each with its
 ``AbstractProcess`` and two ``PyLoihiProcessModel`` s:
 
 * ``fixed_pt`` — the integer step of docs/fixed_point.md §3 written here, in Lava's idiom
@@ -40,13 +41,16 @@ from __future__ import annotations
 
 from silava.lava_models.procs.base import NeuronModel, NeuronProcess, lava_types, lava_types_for
 from silava.lava_models.procs.csilif import CSILIF
+from silava.lava_models.procs.hybrid import HybridLayer
 from silava.lava_models.procs.li import LIReadout
+from silava.lava_models.procs.li2 import LI2Readout
 from silava.lava_models.procs.multiout import MULTIOUT
 from silava.lava_models.procs.rf import RF
 from silava.lava_models.procs.silif import SILIF
 
 __all__ = ["NeuronProcess", "NeuronModel", "lava_types", "lava_types_for", "PROCESSES", "SILIF", "CSILIF",
-           "RF", "MULTIOUT", "LIReadout"]
+           "RF", "MULTIOUT", "LIReadout", "HybridLayer", "LI2Readout"]
 
 #: model.net neuron type -> Process class (CUBA uses Lava's own ``LIFReset``; see builder)
-PROCESSES: dict[str, type[NeuronProcess]] = {p.TYPE: p for p in (SILIF, CSILIF, RF, MULTIOUT, LIReadout)}
+PROCESSES: dict[str, type[NeuronProcess]] = {p.TYPE: p for p in (SILIF, CSILIF, RF, MULTIOUT, LIReadout, HybridLayer,
+                                                                  LI2Readout)}

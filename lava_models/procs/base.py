@@ -25,6 +25,12 @@ Integer primitives (docs/fixed_point.md §1), written as Lava's LIF models write
 * ``mul(k, x, D) = sign(k·x) · (|k·x| >> D)`` — a product on the 2^D grid, truncated toward zero;
 * ``sat(x) = clip(x, −(2^23 − 1), 2^23 − 1)`` — 24-bit saturation.
 
+Overflow counter (issue 15, item 9): every neuron Process has a Var ``saturate`` (int64,
+shape ``(1,)``) that its ``fixed_pt`` model increments by the number of values :meth:`NeuronModel.sat`
+clipped, counted only in the ``count_steps`` in-window steps of each period (the steps from the
+reset on, which equal the logical timeline's ``T`` steps; ``count_steps = 0`` counts every step).
+So after a run it equals hwsim's ``saturate`` counter of the same layer on the logical timeline.
+
 Lava executes every module of this folder when it looks for ProcessModels, so this module
 uses absolute imports and defines no Process of its own.
 """
@@ -52,6 +58,17 @@ VTH_SHIFT = 6
 TAGS = ("fixed_pt", "floating_pt")
 #: bits of the Dense output port (Lava's ``a_in`` of a bit-accurate neuron)
 A_IN_BITS = 24
+#: the overflow counter Vars of every neuron Process (int64, shape (1,)): values clipped by ``sat``
+COUNTER_VARS = ("saturate",)
+
+
+def in_window(time_step: int, interval: int, first: int, steps: int) -> bool:
+    """True if global step ``time_step`` (1-based) is one of the ``steps`` steps of its period that start
+    at in-period step ``first`` (``first`` ≡ the reset step, modulo ``interval``); always True when
+    ``interval`` or ``steps`` is 0 (no periods: count every step)."""
+    if not interval or not steps:
+        return True
+    return (int(time_step) - int(first)) % int(interval) < int(steps)
 
 
 # --------------------------------------------------------------------------- integer primitives
@@ -96,9 +113,11 @@ def lava_types_for(kind: Kind, tag: str) -> dict[str, LavaPyType]:
         raise ValueError(f"tag must be one of {', '.join(TAGS)}, got {tag!r}")
     layout = var_layout(kind)
     names = layout["states"] + layout["params"] + layout["scalars"]
+    counters = {name: LavaPyType(np.ndarray, np.int64, precision=64) for name in COUNTER_VARS}
     if tag == "floating_pt":
         types = {"a_in": LavaPyType(PyInPort.VEC_DENSE, float), "s_out": LavaPyType(PyOutPort.VEC_DENSE, float)}
         types.update({name: LavaPyType(np.ndarray, float) for name in names})
+        types.update(counters)
         return types
     out_bits = 1 if kind.spiking else STATE_BITS
     types = {"a_in": LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=A_IN_BITS),
@@ -107,6 +126,7 @@ def lava_types_for(kind: Kind, tag: str) -> dict[str, LavaPyType]:
     types.update({p.var: LavaPyType(np.ndarray, np.int64, precision=p.bits(DECAY_BITS_MAX))
                   for p in kind.params if p.role != "fixed"})
     types["bias"] = LavaPyType(np.ndarray, np.int64, precision=BIAS_BITS)
+    types.update(counters)
     return types
 
 
@@ -141,7 +161,9 @@ class NeuronProcess(AbstractProcess):
     key maps are then derived from ``KINDS[kind]`` (see the module docstring). Constructor:
     ``shape``, one keyword per Var (per-neuron parameters are required; ``bias`` and the states
     default to 0, ``decay_bits`` / ``state_frac_bits`` to the kind's default D and 12),
-    ``reset_interval`` / ``reset_offset`` (Lava ``LIFReset``), ``name``, ``log_config``.
+    ``reset_interval`` / ``reset_offset`` (Lava ``LIFReset``), ``count_steps`` (the in-window steps per
+    period the overflow counter :data:`COUNTER_VARS` counts, from the reset step on; 0: every step),
+    ``name``, ``log_config``.
     """
 
     KIND: ClassVar[Kind]
@@ -168,7 +190,8 @@ class NeuronProcess(AbstractProcess):
         cls.FILE_KEYS, cls.FLOAT_KEYS = file_keys(cls.KIND), float_keys(cls.KIND)
 
     def __init__(self, *, shape: tuple[int, ...], reset_interval: int = 0, reset_offset: int = 0,
-                 name: Optional[str] = None, log_config: Optional[LogConfig] = None, **values: Any) -> None:
+                 count_steps: int = 0, name: Optional[str] = None, log_config: Optional[LogConfig] = None,
+                 **values: Any) -> None:
         self._runtime = None  # so that AbstractProcess.__del__ works if a check below raises
         cls = type(self).__name__
         if not self.TYPE:
@@ -196,13 +219,17 @@ class NeuronProcess(AbstractProcess):
             if value.size != 1:
                 raise ValueError(f"{var}: expected one value per layer, got shape {np.shape(values[var])}")
             inits[var] = value.copy()
+        if int(count_steps) < 0:
+            raise ValueError(f"count_steps must be >= 0, got {count_steps}")
         super().__init__(shape=shape, reset_interval=int(reset_interval), reset_offset=int(reset_offset),
-                         name=name, log_config=log_config)
+                         count_steps=int(count_steps), name=name, log_config=log_config)
         outputs = dims[self.KIND.output_dim] if self.KIND.output_dim else 1
         self.a_in = InPort(shape=shape)
         self.s_out = OutPort(shape=(shape[0] * outputs,) + shape[1:])      # M outputs per neuron, neuron-major
         for var, init in inits.items():
             setattr(self, var, Var(shape=init.shape, init=init))
+        for var in COUNTER_VARS:
+            setattr(self, var, Var(shape=(1,), init=np.zeros(1, np.int64)))
 
     @property
     def var_names(self) -> tuple[str, ...]:
@@ -229,19 +256,28 @@ class NeuronModel(PyLoihiProcessModel):
         interval = int(self.proc_params.get("reset_interval", 0))
         self._interval = interval
         self._offset = int(self.proc_params.get("reset_offset", 0)) % interval if interval else 0
+        self._count_steps = int(self.proc_params.get("count_steps", 0))
+        self._counting = True
         self._states = self.implements_process.STATES
 
     def step(self, a: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         """One time step on the Dense output ``a``: update the state Vars, return what ``s_out`` sends."""
         raise NotImplementedError
 
+    def sat(self, x: np.ndarray) -> np.ndarray:
+        """:func:`sat` that also counts the clipped values in ``saturate`` (in-window steps only)."""
+        if self._counting:
+            self.saturate[0] += np.count_nonzero(x > STATE_MAX) + np.count_nonzero(x < -STATE_MAX)
+        return sat(x)
+
     def run_spk(self) -> None:
         a = self.a_in.recv()
         if self._interval and self.time_step % self._interval == self._offset:
             for var in self._states:
                 getattr(self, var).fill(0)
+        self._counting = in_window(self.time_step, self._interval, self._offset, self._count_steps)
         self.s_out.send(self.step(a))
 
 
-__all__ = ["ACT_SHIFT", "VTH_SHIFT", "NeuronModel", "NeuronProcess", "file_keys", "float_keys", "lava_types",
+__all__ = ["ACT_SHIFT", "COUNTER_VARS", "VTH_SHIFT", "in_window", "NeuronModel", "NeuronProcess", "file_keys", "float_keys", "lava_types",
            "lava_types_for", "mul", "sat", "var_layout"]

@@ -28,7 +28,7 @@ from lava.magma.core.decorator import implements, requires, tag
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from silava.lava_models.procs.base import ACT_SHIFT, VTH_SHIFT, NeuronModel, NeuronProcess, lava_types, mul, sat
+from silava.lava_models.procs.base import ACT_SHIFT, VTH_SHIFT, NeuronModel, NeuronProcess, lava_types, mul
 
 
 class CSILIF(NeuronProcess, kind="CSILIF"):
@@ -53,8 +53,8 @@ class PyCsilifModelFixed(NeuronModel):
         bias = np.left_shift(self.bias, ACT_SHIFT)
         vth = np.left_shift(self.vth, VTH_SHIFT)
         xr = self.x - self.p * vth                               # the half reset, one step late
-        x = sat(mul(self.cos_decay, xr, d) - mul(self.sin_decay, self.y, d) + act + bias)
-        y = sat(mul(self.sin_decay, xr, d) + mul(self.cos_decay, self.y, d))
+        x = self.sat(mul(self.cos_decay, xr, d) - mul(self.sin_decay, self.y, d) + act + bias)
+        y = self.sat(mul(self.sin_decay, xr, d) + mul(self.cos_decay, self.y, d))
         s = x > vth
         self.x[:] = x
         self.y[:] = y

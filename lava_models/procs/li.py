@@ -23,7 +23,7 @@ from lava.magma.core.decorator import implements, requires, tag
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from silava.lava_models.procs.base import ACT_SHIFT, NeuronModel, NeuronProcess, lava_types, mul, sat
+from silava.lava_models.procs.base import ACT_SHIFT, NeuronModel, NeuronProcess, lava_types, mul
 
 
 class LIReadout(NeuronProcess, kind="LI"):
@@ -44,7 +44,7 @@ class PyLiModelFixed(NeuronModel):
     def step(self, a: np.ndarray) -> np.ndarray:
         act = np.left_shift(a.astype(np.int64), ACT_SHIFT)
         bias = np.left_shift(self.bias, ACT_SHIFT)
-        v = sat(mul(self.alpha, self.v, self.decay_bits) + act + bias)
+        v = self.sat(mul(self.alpha, self.v, self.decay_bits) + act + bias)
         self.v[:] = v
         return v
 

@@ -26,7 +26,7 @@ from lava.magma.core.decorator import implements, requires, tag
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from silava.lava_models.procs.base import ACT_SHIFT, VTH_SHIFT, NeuronModel, NeuronProcess, lava_types, mul, sat
+from silava.lava_models.procs.base import ACT_SHIFT, VTH_SHIFT, NeuronModel, NeuronProcess, lava_types, mul
 
 
 class SILIF(NeuronProcess, kind="SILIF"):
@@ -51,8 +51,8 @@ class PySilifModelFixed(NeuronModel):
         bias = np.left_shift(self.bias, ACT_SHIFT)
         vth = np.left_shift(self.vth, VTH_SHIFT)
         unity = np.left_shift(np.int64(1), d)                     # 2^D: 1.0 on the decay grid
-        w = sat(mul(self.beta, self.w, d) + mul(self.coupling, self.u, d) + self.spike_adapt * self.p)
-        u = sat(mul(self.alpha, self.u - self.p * vth, d) - mul(unity - self.alpha, w, d) + act + bias)
+        w = self.sat(mul(self.beta, self.w, d) + mul(self.coupling, self.u, d) + self.spike_adapt * self.p)
+        u = self.sat(mul(self.alpha, self.u - self.p * vth, d) - mul(unity - self.alpha, w, d) + act + bias)
         s = u > vth
         self.w[:] = w
         self.u[:] = u

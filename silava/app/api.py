@@ -67,7 +67,8 @@ def _checkpoint_path(source: Any) -> Optional[Path]:
 
 #: fit() keyword -> training config key (``silava train`` flag)
 _TRAIN_KEYS = ("neuron", "hidden", "layers", "dropout", "init_state", "epochs", "lr", "batch_size", "patience",
-               "factor", "min_lr", "seed", "max_samples", "threads", "device", "neuron_kwargs")
+               "factor", "min_lr", "seed", "max_samples", "threads", "device", "neuron_kwargs",
+               "arch", "spiking_ratio", "nonspiking", "recurrent", "readout", "train_fraction")
 
 
 def fit(data: Any, out: PathLike, *, valid: Any = None, test: Any = None, valid_fraction: float = 0.2,
@@ -78,7 +79,9 @@ def fit(data: Any, out: PathLike, *, valid: Any = None, test: Any = None, valid_
         batch_size: Optional[int] = None, patience: Optional[int] = None, factor: Optional[float] = None,
         min_lr: Optional[float] = None, seed: Optional[int] = None, max_samples: Optional[int] = None,
         neuron_kwargs: Optional[Mapping[str, Any]] = None, threads: Optional[int] = None,
-        device: Optional[str] = None, resume: bool = False, overwrite: bool = False,
+        device: Optional[str] = None, arch: Optional[str] = None, spiking_ratio: Optional[float] = None,
+        nonspiking: Optional[str] = None, recurrent: Optional[str] = None, readout: Optional[str] = None,
+        train_fraction: Optional[float] = None, resume: bool = False, overwrite: bool = False,
         progress: Optional[bool] = None, quiet: bool = False) -> TrainResult:
     """Train a SpArch spiking network (``silava train``) and write the run folder ``out``.
 
@@ -89,7 +92,8 @@ def fit(data: Any, out: PathLike, *, valid: Any = None, test: Any = None, valid_
     is its validation dataset (default: a seeded ``valid_fraction`` of ``data`` held out) and
     ``test`` its test dataset (default: the validation split), ``dt`` the seconds per step.
     ``config``: a YAML config (path or shipped name) or a dict of config keys. The other keywords
-    are the training flags (``None``: the config's value, else the default of ``silava train --help``;
+    are the training flags (``arch="hybrid"`` with ``spiking_ratio``, ``nonspiking``, ``recurrent``,
+    ``readout`` trains the hybrid recurrent network of ``silava.train.hybrid``; ``None``: the config's value, else the default of ``silava train --help``;
     ``threads`` defaults to torch's current setting). ``resume``: continue the interrupted run in
     ``out`` (same settings, ``epochs`` may grow); ``overwrite``: replace a finished one.
 
@@ -126,8 +130,13 @@ def fit(data: Any, out: PathLike, *, valid: Any = None, test: Any = None, valid_
     else:
         file_cfg = load_yaml(config)
     cfg = merge_configs(file_cfg, cli)
+    inputs = {}
+    if config is not None and not isinstance(config, Mapping):
+        from silava.train.config import find_config
+
+        inputs["config"] = find_config(config)
     summary = train_run(cfg, task=task, overwrite=overwrite, resume=resume, progress=_progress(progress),
-                        quiet=quiet)
+                        quiet=quiet, inputs=inputs)
     from silava.train.checkpoint import load_checkpoint
 
     path = Path(cfg["out"]) / "ckpt.pt"
@@ -153,8 +162,9 @@ def _user_task(data: Any, valid: Any, test: Any, *, valid_fraction: float, dt: f
 
 # --------------------------------------------------------------------------- export
 
-def quantize(source: Any, out: Optional[PathLike] = None, *, weight_bits: int = 8, decay_bits: int = 12,
-             state_frac_bits: int = 12, layer_decay_bits: Optional[Mapping[int, int]] = None,
+def quantize(source: Any, out: Optional[PathLike] = None, *, weight_bits: Optional[int] = None,
+             decay_bits: Optional[int] = None, state_frac_bits: Optional[int] = None,
+             layer_decay_bits: Optional[Mapping[int, int]] = None,
              layer_state_frac_bits: Optional[Mapping[int, int]] = None, report_dir: Optional[PathLike] = None,
              steps: Optional[int] = None, dt: float = 1e-3, encoding: Optional[str] = None) -> Network:
     """Quantize a trained network to Loihi 2 fixed point (``silava export``); returns the ``Network``.
@@ -163,30 +173,45 @@ def quantize(source: Any, out: Optional[PathLike] = None, *, weight_bits: int = 
     ``SpArchNet`` (then ``steps`` and ``encoding`` — ``"binary"`` or ``"counts"`` — describe its
     inputs, and ``dt`` the seconds per step). ``out``: also write the network there (a path ending in
     ``.net``, else a folder that gets ``model.net``) with ``model.quant.json`` / ``model.quant.txt``
-    beside it (or in ``report_dir``), all or nothing. Bit widths as ``silava export``'s flags; a checkpoint fine-tuned with QAT under other
-    settings gives a ``UserWarning``.
+    beside it (or in ``report_dir``), all or nothing; an ``out`` that is the checkpoint is refused before any work.
+    Bit widths as ``silava export``'s flags: the given ones, else a QAT checkpoint's settings, else 8/12/12;
+    a checkpoint fine-tuned with QAT under other settings gives a ``UserWarning``.
     """
-    from silava.export.to_lava import output_paths, quant_settings, quantize_checkpoint, quantize_model, write_export
+    from silava.export.to_lava import (check_export_outputs, output_paths, quant_config_for, quantize_checkpoint,
+                                       quantize_model, write_export)
 
-    config = quant_settings(weight_bits, decay_bits, state_frac_bits, dict(layer_decay_bits or {}),
-                            dict(layer_state_frac_bits or {}))
+    widths = dict(weight_bits=weight_bits, decay_bits=decay_bits, state_frac_bits=state_frac_bits,
+                  layer_decay_bits=None if layer_decay_bits is None else dict(layer_decay_bits),
+                  layer_state_frac_bits=None if layer_state_frac_bits is None else dict(layer_state_frac_bits))
     path = _checkpoint_path(source)
-    if path is not None:
-        q = quantize_checkpoint(path, config)
-    elif hasattr(source, "layers") and hasattr(source, "readout"):
-        if steps is None or encoding is None:
-            raise ApiError("quantizing a model needs steps= (time steps per sample) and encoding= ('binary' or "
-                           "'counts'); or pass its checkpoint, which knows both")
-        q = quantize_model(source, steps=steps, dt=dt, encoding=encoding, config=config)
-    else:
-        raise ApiError(f"quantize: expected a checkpoint path, a TrainResult or a SpArchNet, got {type(source).__name__}")
-    for warning in q.warnings:
-        warnings.warn(warning, stacklevel=2)
+    paths = None
     if out is not None:
         out = Path(out)
         if out.is_dir() or out.suffix != ".net":
             out = out / "model.net"
-        write_export(q, *output_paths(out, os.fspath(out), None if report_dir is None else os.fspath(report_dir)))
+        paths = output_paths(out, os.fspath(out), None if report_dir is None else os.fspath(report_dir))
+    if path is not None:
+        from silava.export.to_lava import ExportError
+        from silava.train.checkpoint import CheckpointError, read_checkpoint
+
+        if paths is not None:
+            check_export_outputs(path, paths)
+        try:
+            ckpt = read_checkpoint(path)
+        except CheckpointError as exc:
+            raise ExportError(str(exc)) from None
+        q = quantize_checkpoint(path, quant_config_for(ckpt, **widths))
+    elif hasattr(source, "layers") and hasattr(source, "readout"):
+        if steps is None or encoding is None:
+            raise ApiError("quantizing a model needs steps= (time steps per sample) and encoding= ('binary' or "
+                           "'counts'); or pass its checkpoint, which knows both")
+        q = quantize_model(source, steps=steps, dt=dt, encoding=encoding, config=quant_config_for({}, **widths))
+    else:
+        raise ApiError(f"quantize: expected a checkpoint path, a TrainResult or a SpArchNet, got {type(source).__name__}")
+    for warning in q.warnings:
+        warnings.warn(warning, stacklevel=2)
+    if paths is not None:
+        write_export(q, *paths)
     return q.network
 
 
@@ -241,6 +266,11 @@ def report(net: Union[Network, PathLike], x: Any, *, sim: Any = None, constants:
     """
     from silava.hwsim.report import build_report, write_report
 
+    if out is not None and not isinstance(net, Network):
+        from silava.core.fileio import check_outputs
+
+        check_outputs({f"out {name}": Path(out) / name for name in ("report.json", "report.md")},
+                      {"network": net}, ApiError)
     net = _as_net(net)
     x = np.asarray(x)
     if sim is None:
@@ -320,11 +350,21 @@ def compare(checkpoint: Any, *, task: Optional[str] = None, inputs: Optional[Seq
     elif any(v is not None for v in (weight_bits, decay_bits, state_frac_bits, layer_decay_bits,
                                      layer_state_frac_bits)):
         raise ApiError("compare: bit widths apply when the checkpoint is quantized here; drop them or drop net=")
+    if out is not None:
+        from silava.core.fileio import check_outputs, check_writable_file
+
+        files = {f"out {name}": Path(out) / name for name in ("compare.json", "compare.png")}
+        for flag, file in files.items():
+            check_writable_file(file, flag, CompareError, create_parents=True, seekable=True)
+        check_outputs(files, {"checkpoint": path / "ckpt.pt" if path.is_dir() else path, "network": net_path},
+                      CompareError)
     lava_run = None
     if lava is not None:
         lava_run = LavaRun(status="ok", samples=len(lava.predictions), predictions=lava.predictions,
                            predictions_sum_v=lava.predictions_sum_v, readout=lava.readout, wall_s=lava.wall_s,
-                           extra={"sample_steps_per_s": lava.sample_steps_per_s, "global_steps": lava.global_steps})
+                           extra={"sample_steps_per_s": lava.sample_steps_per_s, "global_steps": lava.global_steps,
+                                  **({"counters": dict(lava.counters.get("total", {}))} if lava.tag == "fixed_pt" and
+                                     lava.counters else {})})
     result = run_compare(path, task=task, split=split, samples=samples,
                          lava_samples=DEFAULT_LAVA_SAMPLES if lava_samples is None else lava_samples,
                          lava_required=lava_samples is not None, lava_timeout=lava_timeout, net=net,

@@ -16,11 +16,15 @@ from silava import __version__
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("silava.train.train", "train a spiking network, write ckpt.pt"),
-    "export": ("silava.export.to_lava", "quantize ckpt.pt to Loihi fixed point, write model.net"),
-    "sim": ("silava.hwsim.simulate", "bit-exact simulation of model.net + hardware cost report"),
+    "export": ("silava.export.to_lava", "quantize ckpt.pt to Loihi fixed point, write model.net (--to nir|onnx|onnx-int)"),
+    "import": ("silava.export.nir_io", "read a NIR graph (snnTorch, Norse, Rockpool, silava) into model.net"),
+    "sim": ("silava.app.sim", "bit-exact simulation of model.net (or a lava-dl netx file) + hardware cost report"),
     "run": ("silava.app.run", "run model.net as Lava processes (CPU sim or Loihi 2)"),
     "compare": ("silava.app.compare", "float vs fixed point vs Lava: accuracy and agreement"),
     "demo": ("silava.app.demo", "end-to-end demo on a built-in dataset"),
+    "fusion": ("silava.app.fusion", "HAS-8 ANN/SNN fusion networks: export, host + hwsim, host + Lava"),
+    "sweep": ("silava.app.sweep", "a grid of training runs (params x seeds) in parallel, one results table"),
+    "landscape": ("silava.app.landscape", "loss landscape of a checkpoint: surfaces, SAM sharpness, ELA"),
 }
 
 
@@ -47,8 +51,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if importlib.util.find_spec(module_name) is None:
         print(f"silava {name}: not implemented in this version ({module_name} is missing)", file=sys.stderr)
         return 2
-    module = importlib.import_module(module_name)
-    return int(module.main(rest) or 0)
+    from silava.core.cliutil import run_command
+
+    # the command's own main() reports its errors; this frame covers Ctrl-C / SIGTERM while importing it
+    return run_command(f"silava {name}", lambda: int(importlib.import_module(module_name).main(rest) or 0))
 
 
 if __name__ == "__main__":

@@ -45,7 +45,6 @@ stderr naming the problem and the fix, exit code 2, no output file.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import os
@@ -57,8 +56,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from silava.core.cliutil import json_safe, one_line_parser, parse_layer_bits
-from silava.core.fileio import check_writable_file, sha256_file, write_bytes_atomic
+from silava.core.cliutil import command_name, json_safe, one_line_parser, parse_layer_bits, run_command
+from silava.core.fileio import check_outputs, check_writable_file, sha256_file
 
 PROG = "silava compare"
 FORMAT = "silava-compare"
@@ -96,6 +95,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                                                 "checkpoint's folder)")
     p.add_argument("--json", metavar="FILE", help="JSON output (default <out>/compare.json)")
     p.add_argument("--no-plot", action="store_true", help="do not write compare.png")
+    p.add_argument("--plot-format", choices=("png", "svg", "pdf"), default="png",
+                   help="format of the plot: compare.png (200 dpi, default), compare.svg or compare.pdf")
     p.add_argument("--batch-size", type=int, default=256, help="samples per float forward pass (default 256)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: up to 4)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -211,7 +212,8 @@ def run_lava(net, x: np.ndarray, *, timeout_s: float = 600.0, progress: bool = F
     return LavaRun(status="ok", samples=int(len(x)), predictions=res["predictions"],
                    predictions_sum_v=res["predictions_sum_v"], readout=res["readout"], wall_s=float(res["wall_s"]),
                    extra={"sample_steps_per_s": float(res["sample_steps_per_s"]),
-                          "global_steps": int(res["global_steps"])})
+                          "global_steps": int(res["global_steps"]),
+                          "counters": dict((res.get("counters") or {}).get("total", {}))})
 
 
 # --------------------------------------------------------------------------- statistics
@@ -261,12 +263,22 @@ def spike_agreement(float_counts: np.ndarray, fixed_counts: np.ndarray, steps: i
     }
 
 
-def build_comparison(net, y: np.ndarray, flt: FloatRun, sim, lava: LavaRun) -> dict[str, Any]:
+def _simulate_subset(net, x: np.ndarray, k: int):
+    from silava.hwsim.simulate import simulate
+
+    return simulate(net, np.asarray(x)[:k], timeline="logical").counters
+
+
+def build_comparison(net, y: np.ndarray, flt: FloatRun, sim, lava: LavaRun,
+                     x_lava: Optional[np.ndarray] = None) -> dict[str, Any]:
     """All numbers of the comparison (JSON-able) from the three runs on the same inputs.
 
     ``sim`` is a logical-timeline :class:`hwsim.simulate.SimResult`; Lava's samples are the first
-    ``lava.samples`` of ``y``.
+    ``lava.samples`` of ``y`` (``x_lava``: their inputs, to count hwsim's overflows on the same samples as
+    Lava's counters).
     """
+    from silava.app.run import LAVA_COUNTERS, hwsim_counters
+
     y = np.asarray(y, dtype=np.int64)
     n = int(len(y))
     scale = float(net.state_scale(len(net.layers) - 1))
@@ -290,6 +302,8 @@ def build_comparison(net, y: np.ndarray, flt: FloatRun, sim, lava: LavaRun) -> d
                                  "tag": "fixed_pt", "backend": "Lava CPU simulator (Loihi2SimCfg)"}
     if lava.status == "ok":
         k = lava.samples
+        subset_counters = (hwsim_counters(sim.counters)["total"] if k == n else
+                           hwsim_counters(_simulate_subset(net, x_lava, k))["total"] if x_lava is not None else {})
         lp, lv = lava.predictions, lava.predictions_sum_v
         acc["lava"] = float(np.mean(lp == y[:k]))
         acc["lava_sum_v"] = float(np.mean(lv == y[:k]))
@@ -300,6 +314,10 @@ def build_comparison(net, y: np.ndarray, flt: FloatRun, sim, lava: LavaRun) -> d
         lava_info.update(
             wall_s=lava.wall_s, **lava.extra,
             readout_identical=bool(np.array_equal(np.asarray(lava.readout, dtype=np.int64), sim.readout[:k])),
+            hwsim_counters=subset_counters,
+            counters_identical=(None if "counters" not in lava.extra else
+                                {k2: v for k2, v in subset_counters.items() if k2 in LAVA_COUNTERS}
+                                == lava.extra["counters"]),
             subset_accuracy={"float": float(np.mean(flt.predictions[:k] == y[:k])),
                              "hwsim": float(np.mean(sim.predictions[:k] == y[:k])), "lava": acc["lava"]})
     layers = []
@@ -387,12 +405,19 @@ def format_table(result: dict[str, Any]) -> str:
                  f"correlation {_f(r['correlation'])})")
     total = c["counters"].get("total", {})
     nonzero = {k2: v for k2, v in sorted(total.items()) if v}
-    lines.append("hwsim counters: " + (", ".join(f"{k2}={v}" for k2, v in nonzero.items()) if nonzero else "none"))
+    lines.append(f"hwsim counters ({n} samples): "
+                 + (", ".join(f"{k2}={v}" for k2, v in nonzero.items()) if nonzero else "none"))
+    if lava["status"] == "ok" and lava.get("counters") is not None:
+        lc = {k2: v for k2, v in sorted(lava["counters"].items()) if v}
+        same = "yes" if lava.get("counters_identical") else "NO"
+        lines.append(f"Lava counters ({k} samples): " + (", ".join(f"{k2}={v}" for k2, v in lc.items()) if lc else "none")
+                     + f"   same as hwsim's on those samples: {same}")
     return "\n".join(lines) + "\n"
 
 
-def plot_comparison(result: dict[str, Any]) -> bytes:
-    """PNG bytes: accuracy bars (float, hwsim, Lava; both rules) + per-layer scatter of spikes per sample."""
+def plot_comparison(result: dict[str, Any], fmt: str = "png") -> bytes:
+    """The figure's bytes (``fmt``: png at 200 dpi, svg, pdf): accuracy bars (float, hwsim, Lava; both rules;
+    the bar value inside the axes) + per-layer scatter of spikes per sample."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -411,7 +436,8 @@ def plot_comparison(result: dict[str, Any]) -> bytes:
     ax.bar(pos - 0.2, [v if v is not None else 0 for v in soft], 0.4, label="softmax_sum", color="#4C72B0")
     ax.bar(pos + 0.2, [v if v is not None else 0 for v in sumv], 0.4, label="sum_v", color="#DD8452")
     for p, v in zip(pos, soft):
-        ax.text(p - 0.2, (v or 0) + 0.01, "n/a" if v is None else f"{100 * v:.1f}", ha="center", fontsize=7)
+        ax.text(p - 0.2, min((v or 0) + 0.01, 1.15), "n/a" if v is None else f"{100 * v:.1f}", ha="center",
+                fontsize=7, clip_on=True)
     lava_n = c["lava"]["samples"] if c["lava"]["status"] == "ok" else 0
     ax.set_xticks(pos, [f"float\n(n={c['samples']})", f"hwsim\n(n={c['samples']})", f"Lava\n(n={lava_n})"])
     ax.set_ylim(0, 1.25)
@@ -433,9 +459,9 @@ def plot_comparison(result: dict[str, Any]) -> bytes:
     fig.suptitle(f"{result['source']['model']} on {result['source']['task']}: float vs fixed point vs Lava",
                  fontsize=10)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    return buf.getvalue()
+    from silava.hwsim.plots import figure_bytes
+
+    return figure_bytes(fig, fmt)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -453,33 +479,17 @@ def quant_config(args: argparse.Namespace, ckpt: dict[str, Any]):
 def quant_config_for(ckpt: dict[str, Any], *, weight_bits: Optional[int] = None, decay_bits: Optional[int] = None,
                      state_frac_bits: Optional[int] = None, layer_decay_bits: Optional[dict[int, int]] = None,
                      layer_state_frac_bits: Optional[dict[int, int]] = None):
-    """The :class:`export.quantize.QuantConfig` to use: given values > the checkpoint's QAT settings > defaults."""
-    from silava.export.quantize import QuantConfig, QuantError, check_decay_bits, check_state_frac_bits, check_weight_bits
+    """The :class:`export.quantize.QuantConfig` to use: given values > the checkpoint's QAT settings > defaults
+    (:func:`silava.export.to_lava.quant_config_for`, the same rule as ``silava export``)."""
+    from silava.export.quantize import QuantError
+    from silava.export.to_lava import ExportError
+    from silava.export.to_lava import quant_config_for as export_config
 
-    qat = (ckpt.get("train_config") or {}).get("qat")
-    base: dict[str, Any] = {}
-    if isinstance(qat, dict):
-        for key in ("weight_bits", "decay_bits", "state_frac_bits"):
-            if isinstance(qat.get(key), int):
-                base[key] = int(qat[key])
-        for key in ("layer_decay_bits", "layer_state_frac_bits"):
-            if isinstance(qat.get(key), dict):
-                base[key] = {int(k): int(v) for k, v in qat[key].items()}
-    for key, value in (("weight_bits", weight_bits), ("decay_bits", decay_bits), ("state_frac_bits", state_frac_bits)):
-        if value is not None:
-            base[key] = int(value)
-    if layer_decay_bits is not None:
-        base["layer_decay_bits"] = {int(k): int(v) for k, v in layer_decay_bits.items()}
-    if layer_state_frac_bits is not None:
-        base["layer_state_frac_bits"] = {int(k): int(v) for k, v in layer_state_frac_bits.items()}
-    config = QuantConfig(**base)
     try:
-        check_weight_bits(config.weight_bits)
-        check_decay_bits("--decay-bits", config.decay_bits)
-        check_state_frac_bits("--state-frac-bits", config.state_frac_bits)
-    except QuantError as exc:
+        return export_config(ckpt, weight_bits=weight_bits, decay_bits=decay_bits, state_frac_bits=state_frac_bits,
+                             layer_decay_bits=layer_decay_bits, layer_state_frac_bits=layer_state_frac_bits)
+    except (QuantError, ExportError) as exc:
         raise CompareError(str(exc)) from None
-    return config
 
 
 def quantize_in_memory(ckpt_path: Path, config) -> tuple[Any, dict[str, Any]]:
@@ -504,21 +514,34 @@ def check_net_matches(net, model, net_path: str) -> None:
                            f"checkpoint with `silava export` or drop --net")
 
 
-def write_outputs(result: dict[str, Any], json_path: Path, png_path: Optional[Path]) -> list[Path]:
-    """Render everything in memory, then write compare.json (+ compare.png), each atomically."""
+def write_outputs(result: dict[str, Any], json_path: Path, png_path: Optional[Path], fmt: str = "png") -> list[Path]:
+    """Render everything in memory, then write compare.json (+ compare.png) as one
+    :class:`silava.core.fileio.atomic_group`: both are replaced or neither is (a full disk, Ctrl-C).
+
+    A ``--json`` that is a device or FIFO (``/dev/stdout``) is written through, after the group.
+    Raises ``OSError`` (named after the file) if a write fails.
+    """
+    from silava.core.fileio import atomic_group, atomic_write, is_special, name_output
+
     files = {json_path: (json.dumps(json_safe(result), indent=1, allow_nan=False) + "\n").encode("utf-8")}
     if png_path is not None:
-        files[png_path] = plot_comparison(result)
-    written = []
+        files[png_path] = plot_comparison(result, fmt)
+    regular = {p: d for p, d in files.items() if not is_special(p)}
+    path = None
     try:
-        for path, data in files.items():
-            write_bytes_atomic(path, data)
-            written.append(path)
+        with atomic_group() as group:
+            for path, data in regular.items():
+                with open(group.path(path), "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
     except OSError as exc:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise CompareError(f"cannot write {path}: {exc.strerror or exc}; choose a writable --out/--json") from None
-    return written
+        name_output(exc, path)
+        raise
+    for path, data in files.items():
+        if path not in regular:
+            atomic_write(path, lambda fh, data=data: fh.write(data))
+    return list(files)
 
 
 # --------------------------------------------------------------------------- the command
@@ -678,7 +701,7 @@ def compare(ckpt_path: str | os.PathLike, *, task: Optional[str] = None, split: 
         t0 = time.perf_counter()
         net, quant_report = quantize_in_memory(ckpt_path, config)
         c = config
-        fixed_src = (f"quantized in memory as export/to_lava.py would (weight bits {c.weight_bits}, decay bits "
+        fixed_src = (f"quantized in memory as silava export would (weight bits {c.weight_bits}, decay bits "
                      f"{c.decay_bits}, state fraction bits {c.state_frac_bits})")
         say(f"quantized the checkpoint in {time.perf_counter() - t0:.1f} s")
 
@@ -718,7 +741,7 @@ def compare(ckpt_path: str | os.PathLike, *, task: Optional[str] = None, split: 
         say(f"Lava fixed_pt: {k} samples, {lava.status}" + (f" in {lava.wall_s:.1f} s" if lava.status == "ok" else ""))
     else:
         lava = LavaRun(status="skipped", note="--lava-samples 0")
-    comparison = build_comparison(net, y, flt, sim, lava)
+    comparison = build_comparison(net, y, flt, sim, lava, x_lava=x[:lava.samples] if lava.status == "ok" else None)
     metrics = ckpt.get("metrics") or {}
     stored_acc = {"test": metrics.get("test_acc"), "valid": metrics.get("best_valid_acc")}.get(split)
     mc = ckpt["model_config"]
@@ -750,57 +773,62 @@ def compare(ckpt_path: str | os.PathLike, *, task: Optional[str] = None, split: 
     return Comparison(data=data, network=net)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> int:
     """Command-line entry (``silava compare``, ``python -m silava compare``); returns the exit status."""
-    prog = PROG
+    prog = command_name("compare", prog)
+    return run_command(prog, lambda: _main(argv, prog), (CompareError,),
+                       interrupted="no output written; compare.json and compare.png are as they were")
+
+
+def _main(argv: Optional[Sequence[str]], prog: str) -> int:
+    args = build_parser(prog).parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.net and any(getattr(args, k) is not None for k in
+                        ("weight_bits", "decay_bits", "state_frac_bits", "layer_decay_bits",
+                         "layer_state_frac_bits")):
+        raise CompareError("quantization flags apply when compare quantizes the checkpoint itself; drop them or "
+                           "drop --net")
+    if args.batch_size < 1:
+        raise CompareError(f"--batch-size {args.batch_size}: must be at least 1")
+    if args.threads is not None and args.threads < 1:
+        raise CompareError(f"--threads {args.threads}: must be at least 1")
+    if math.isnan(args.lava_timeout) or not args.lava_timeout > 0:
+        raise CompareError(f"--lava-timeout {args.lava_timeout:g}: must be a positive number of seconds "
+                           f"(inf: no limit)")
+    ckpt_path = Path(args.checkpoint)
+    base = ckpt_path if ckpt_path.is_dir() else ckpt_path.parent
+    out = Path(args.out) if args.out else base
+    if out.exists() and not out.is_dir():
+        raise CompareError(f"--out {out}: exists and is not a directory; choose another folder")
+    json_path = check_writable_file(Path(args.json) if args.json else out / "compare.json", "--json", CompareError,
+                                    create_parents=True)
+    png_path = None if args.no_plot else check_writable_file(out / f"compare.{args.plot_format}", "--out",
+                                                              CompareError, create_parents=True, seekable=True)
+    real_ckpt = ckpt_path / "ckpt.pt" if ckpt_path.is_dir() else ckpt_path
+    check_outputs({"--json": json_path, "--out compare.png": png_path},
+                  {"checkpoint": real_ckpt, "--net network": args.net}, CompareError)
+    from silava.train.checkpoint import CheckpointError, read_checkpoint
+
     try:
-        try:
-            args = build_parser(prog).parse_args(list(sys.argv[1:] if argv is None else argv))
-        except SystemExit as exc:  # --help
-            return int(exc.code or 0)
-        if args.net and any(getattr(args, k) is not None for k in
-                            ("weight_bits", "decay_bits", "state_frac_bits", "layer_decay_bits",
-                             "layer_state_frac_bits")):
-            raise CompareError("quantization flags apply when compare quantizes the checkpoint itself; drop them or "
-                               "drop --net")
-        if args.batch_size < 1:
-            raise CompareError(f"--batch-size {args.batch_size}: must be at least 1")
-        if args.threads is not None and args.threads < 1:
-            raise CompareError(f"--threads {args.threads}: must be at least 1")
-        ckpt_path = Path(args.checkpoint)
-        base = ckpt_path if ckpt_path.is_dir() else ckpt_path.parent
-        out = Path(args.out) if args.out else base
-        if out.exists() and not out.is_dir():
-            raise CompareError(f"--out {out}: exists and is not a directory; choose another folder")
-        json_path = check_writable_file(Path(args.json) if args.json else out / "compare.json", "--json", CompareError,
-                                        create_parents=True)
-        png_path = None if args.no_plot else check_writable_file(out / "compare.png", "--out", CompareError,
-                                                                  create_parents=True)
-        from silava.train.checkpoint import CheckpointError, read_checkpoint
+        ckpt = read_checkpoint(ckpt_path)
+    except CheckpointError as exc:
+        raise CompareError(str(exc)) from None
+    config = None if args.net else quant_config(args, ckpt)
+    import torch
 
-        try:
-            ckpt = read_checkpoint(ckpt_path)
-        except CheckpointError as exc:
-            raise CompareError(str(exc)) from None
-        config = None if args.net else quant_config(args, ckpt)
-        import torch
+    from silava.core.cliutil import progress_enabled
+    from silava.train.train import default_threads
 
-        from silava.train.train import default_threads
-
-        torch.set_num_threads(args.threads or default_threads())
-        progress = (not args.no_progress) and sys.stderr.isatty()
-        lava_samples = DEFAULT_LAVA_SAMPLES if args.lava_samples is None else args.lava_samples
-        result = compare(ckpt_path, task=args.task, split=args.split, samples=args.samples,
-                         lava_samples=lava_samples, lava_required=args.lava_samples is not None,
-                         lava_timeout=args.lava_timeout, net_path=args.net, config=config,
-                         batch_size=args.batch_size, progress=progress,
-                         log=(lambda m: print(f"  {m}", file=sys.stderr)) if progress else None)
-        sys.stdout.write(result.table)
-        for path in write_outputs(result.data, json_path, png_path):
-            print(f"wrote {path}")
-    except CompareError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
+    torch.set_num_threads(args.threads or default_threads())
+    progress = progress_enabled(False if args.no_progress else None)
+    lava_samples = DEFAULT_LAVA_SAMPLES if args.lava_samples is None else args.lava_samples
+    result = compare(ckpt_path, task=args.task, split=args.split, samples=args.samples,
+                     lava_samples=lava_samples, lava_required=args.lava_samples is not None,
+                     lava_timeout=args.lava_timeout, net_path=args.net, config=config,
+                     batch_size=args.batch_size, progress=progress,
+                     log=(lambda m: print(f"  {m}", file=sys.stderr)) if progress else None)
+    sys.stdout.write(result.table)
+    for path in write_outputs(result.data, json_path, png_path, args.plot_format):
+        print(f"wrote {path}")
     lava = result.data["comparison"]["lava"]
     if lava["status"] == "failed":
         print(f"{prog}: {lava['note']}", file=sys.stderr)

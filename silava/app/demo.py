@@ -40,7 +40,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from silava.core.cliutil import one_line_parser
+from silava.core.cliutil import command_name, one_line_parser, run_command
 
 PROG = "silava demo"
 TASKS = ("randman", "spoken-digits")
@@ -197,7 +197,9 @@ def hardware_summary(report: dict[str, Any]) -> str:
     return "\n".join([
         f"Loihi 2 hardware estimate (hwsim, {counts['samples']} test samples x {counts['steps']} steps; {label}):",
         f"  cores {report['mapping']['cores_used']} on {report['mapping']['chips_used']} chip(s); "
-        f"{report['network']['parameters']:,} parameters; {report['memory']['total_bytes']:,} bytes at deployed widths",
+        f"{report['network']['parameters']:,} deployed parameters (weights, biases, neuron constants after "
+        f"folding BatchNorm: fewer than the trainable parameters training reports); "
+        f"{report['memory']['total_bytes']:,} bytes at deployed widths",
         f"  synaptic ops per sample: {per['effective_sops']:,.0f} effective (of {per['dense_sops']:,.0f} dense); "
         f"spikes per sample {per['spikes']:,.1f}; activation sparsity {counts['activation_sparsity_spiking_layers']:.3f}",
         f"  state buffers: {buf['hidden_layers']:,} in the hidden layers, {buf['all_layers']:,} in all layers",
@@ -275,7 +277,7 @@ def run_demo(args: argparse.Namespace) -> int:
                   "--epochs", str(epochs), "--batch-size", str(preset.batch_size), "--seed", str(args.seed),
                   "--out", str(out)] + [f"--data-opt={k}={v}" for k, v in preset.data.items()]
     train_argv += ["--threads", str(args.threads)]
-    cfg = config_from_args(train_parser("train.py").parse_args(train_argv))
+    cfg = config_from_args(train_parser("silava train").parse_args(train_argv))
     summary = train_run(cfg, overwrite=True, progress=False, quiet=False)
     ckpt_path = out / "ckpt.pt"
     stages.end(f"best valid acc {summary['best_valid_acc']:.4f} (epoch {summary['best_epoch']}), test acc "
@@ -364,36 +366,36 @@ def run_demo(args: argparse.Namespace) -> int:
               f"total runtime: {total:.1f} s"]
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
-    (out / "summary.txt").write_text(text.lstrip("\n"), encoding="utf-8")
+    from silava.core.fileio import write_text_atomic
+
+    write_text_atomic(out / "summary.txt", text.lstrip("\n"))
     if lava.status == "failed":
         print(f"{PROG}: {lava.note}", file=sys.stderr)
         return 1
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> int:
     """Command-line entry (``silava demo``, ``make demo``); returns the exit code."""
+    from silava.core.data import DataError
     from silava.export.quantize import QuantError
     from silava.export.to_lava import ExportError
     from silava.app.compare import CompareError
     from silava.train.config import ConfigError
-    from silava.train.train import SetupError
+    from silava.train.train import SetupError, TrainingError
 
-    try:
-        try:
-            args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-        except SystemExit as exc:  # --help
-            return int(exc.code or 0)
+    prog = command_name("demo", prog)
+
+    def body() -> int:
+        args = build_parser(prog).parse_args(list(sys.argv[1:] if argv is None else argv))
         _check_args(args)
         if args.smoke:
             return smoke(args.steps)
         return run_demo(args)
-    except (DemoError, CompareError, ExportError, QuantError, ConfigError, SetupError) as exc:
-        print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+
+    return run_command(prog, body, (DemoError, CompareError, ExportError, QuantError, ConfigError, SetupError,
+                                    TrainingError, DataError),
+                       interrupted="the files of the stages that finished are in the output folder")
 
 
 if __name__ == "__main__":

@@ -63,7 +63,9 @@ class LavaResult:
 
     ``readout`` ``[N, T, C]`` (int64 V under ``fixed_pt``, float under ``floating_pt``), ``predictions``
     / ``predictions_sum_v`` int64 ``[N]`` (``decision`` names the rule), ``spikes`` per hidden layer
-    uint8 ``[N, T, H]`` when recorded, wall time and throughput.
+    uint8 ``[N, T, H]`` when recorded, wall time and throughput. ``counters``: the Lava models' overflow
+    counters ``{"layer/i" | "total": {name: count}}`` (``saturate``, ``wrap``, ``int32_overflow``,
+    ``input_clip``; the in-window steps, as hwsim's logical-timeline counters; empty under ``floating_pt``).
     """
 
     readout: np.ndarray
@@ -75,13 +77,15 @@ class LavaResult:
     wall_s: float = 0.0
     sample_steps_per_s: float = 0.0
     global_steps: int = 0
+    counters: dict = field(default_factory=dict)
 
     @classmethod
     def from_run(cls, res: dict[str, Any], tag: str) -> "LavaResult":
         """From the dict of :func:`silava.lava_models.network.run_samples`."""
         return cls(readout=res["readout"], predictions=res["predictions"], predictions_sum_v=res["predictions_sum_v"],
                    decision=res["decision"], tag=tag, spikes=res.get("spikes"), wall_s=float(res["wall_s"]),
-                   sample_steps_per_s=float(res["sample_steps_per_s"]), global_steps=int(res["global_steps"]))
+                   sample_steps_per_s=float(res["sample_steps_per_s"]), global_steps=int(res["global_steps"]),
+                   counters=dict(res.get("counters") or {}))
 
     def accuracy(self, y: np.ndarray) -> float:
         """Fraction of ``predictions`` equal to the labels ``y``."""

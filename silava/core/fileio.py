@@ -42,10 +42,34 @@ def _special(path: Path) -> bool:
     return not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode))
 
 
+def is_special(path: str | os.PathLike) -> bool:
+    """True if ``path`` exists and is a device, FIFO or socket (after following symlinks): written through."""
+    return _special(Path(path))
+
+
 def resolve_output(path: str | os.PathLike) -> Path:
     """The file an output path really names: a symlink's final target (the link itself is kept)."""
     path = Path(path)
     return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def _make_parents(parent: Path) -> list[Path]:
+    """``parent.mkdir(parents=True)``; returns the folders it created, deepest first (to remove on failure)."""
+    created = []
+    probe = parent
+    while not probe.exists() and probe != probe.parent:
+        created.append(probe)
+        probe = probe.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def _file_mode() -> int:
@@ -68,21 +92,34 @@ def atomic_path(path: str | os.PathLike, *, make_parents: bool = True) -> Iterat
         raise OutputPathError(f"{path}: not a regular file (a device, FIFO or socket); this output needs a "
                               f"seekable file: choose a file path")
     parent = path.parent if str(path.parent) else Path(".")
-    if make_parents:
-        parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    created = _make_parents(parent) if make_parents else []
+    try:
+        fd, name = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    except BaseException as exc:
+        _remove_empty(created)
+        name_output(exc, path)
+        raise
     os.close(fd)
     tmp = Path(name)
     try:
         yield tmp
         os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        _remove_empty(created)      # folders made for this output only
+        name_output(exc, path)
         raise
+
+
+def name_output(exc: BaseException, path: str | os.PathLike) -> None:
+    """Give an ``OSError`` without a file name (a ``write`` that hit a full disk) the output's ``path``,
+    so that its one-line message says which file could not be written."""
+    if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None and exc.strerror:
+        exc.filename = os.fspath(path)
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], *, binary: bool = True) -> Path:
@@ -90,8 +127,12 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], *, binar
     path = Path(path)
     text_args = {} if binary else {"encoding": "utf-8", "newline": ""}
     if _special(path):   # /dev/null, a pipe, a terminal: write through, never replace it
-        with open(path, "wb" if binary else "w", **text_args) as fh:
-            write(fh)
+        try:
+            with open(path, "wb" if binary else "w", **text_args) as fh:
+                write(fh)
+        except OSError as exc:
+            name_output(exc, path)
+            raise
         return path
     with atomic_path(path) as tmp:
         with open(tmp, "wb" if binary else "w", **text_args) as fh:
@@ -189,6 +230,7 @@ class atomic_group:
 
     def __init__(self) -> None:
         self._items: list[tuple[Path, Path]] = []   # (temp, destination)
+        self._created: list[Path] = []              # folders made for the outputs (removed on failure)
 
     def __enter__(self) -> "atomic_group":
         return self
@@ -199,7 +241,7 @@ class atomic_group:
             raise OutputPathError(f"{dest}: not a regular file (a device, FIFO or socket); choose a file path")
         parent = dest.parent if str(dest.parent) else Path(".")
         if make_parents:
-            parent.mkdir(parents=True, exist_ok=True)
+            self._created += _make_parents(parent)
         fd, name = tempfile.mkstemp(dir=parent, prefix=f".{dest.name}.", suffix=".tmp")
         os.close(fd)
         self._items.append((Path(name), dest))
@@ -216,6 +258,7 @@ class atomic_group:
         temps = [t for t, _ in self._items]
         if exc_type is not None:
             self._cleanup(temps)
+            _remove_empty(self._created)
             return False
         backups: list[tuple[Path, Path]] = []    # (backup, destination)
         done: list[Path] = []
@@ -246,6 +289,7 @@ class atomic_group:
                     self._cleanup([dest])
             self._cleanup(temps)
             self._cleanup([b for b, _ in backups])
+            _remove_empty(self._created)
             raise
         self._cleanup([b for b, _ in backups])
         return False

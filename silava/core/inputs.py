@@ -6,6 +6,10 @@ import numpy as np
 from silava.core.netfile import Network
 
 
+#: largest |input| accepted: a spike message's payload is an int32 (Lava ``SpikeDataloader`` / ports)
+INPUT_LIMIT = 2**31 - 1
+
+
 class InputError(ValueError):
     """Inputs that do not fit the network (one-line message naming the problem and the fix)."""
 
@@ -29,9 +33,14 @@ def check_inputs(net: Network, x) -> np.ndarray:
         raise InputError(f"inputs have {t} steps but the network runs {meta.steps}; crop them to {meta.steps}")
     if b == 0:
         raise InputError("inputs hold no samples; pass at least one")
+    if t == 0:
+        raise InputError("inputs have 0 steps; pass at least one step per sample")
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
             raise InputError("inputs must be integers (spikes or spike counts); round or bin them first")
     elif arr.dtype.kind not in "biu":
         raise InputError(f"inputs must be integers (spikes or spike counts), got dtype {arr.dtype}")
+    if arr.dtype.kind != "b" and arr.size and (arr.max() > INPUT_LIMIT or arr.min() < -INPUT_LIMIT):
+        raise InputError(f"inputs hold values up to {max(abs(arr.max()), abs(arr.min())):g}, beyond what a spike "
+                         f"message carries (|x| <= {INPUT_LIMIT}); pass spikes or spike counts")
     return arr

@@ -31,6 +31,7 @@ from typing import ClassVar, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from . import native
 from .base import Neuron
 from .surrogate import SpikeFn, boxcar_spike, surrogate_grads_reversed
 
@@ -83,10 +84,16 @@ class AdLIFScan(torch.autograd.Function):
     gradients are accumulated per step into ``[·, B, H]`` buffers (no full-size
     temporaries; ``Σ gu_t·w_t`` is formed from the ``Σ gu_t·(u, w, s)_{t−1}`` sums via
     ``w_t = β·w_{t−1} + a·u_{t−1} + b·s_{t−1}``), the surrogate derivative in chunks.
+
+    float32 on the CPU runs the same loops in C (:mod:`.native`, ``adlif_forward`` /
+    ``adlif_backward`` in ``fused.c``) when they are available.
     """
 
     @staticmethod
     def forward(ctx, I, alpha, beta, a, b, u0, w0, s0, kind: str, scale: float):  # type: ignore[override]
+        ctx.native = kind in native.SURROGATE_CODES and native.usable(I, alpha, beta, a, b, u0, w0, s0)
+        if ctx.native:
+            return AdLIFScan._native_forward(ctx, I, alpha, beta, a, b, u0, w0, s0, kind, scale)
         B, T, H = I.shape
         one = I.new_ones(())
         oma = 1 - alpha
@@ -120,7 +127,34 @@ class AdLIFScan(torch.autograd.Function):
         return S, Z[1:, 0].transpose(0, 1), Z[1:, 1].transpose(0, 1)
 
     @staticmethod
+    def _native_forward(ctx, I, alpha, beta, a, b, u0, w0, s0, kind, scale):
+        B, T, H = I.shape
+        I, alpha, beta, a, b = (native.c(t) for t in (I, alpha, beta, a, b))
+        u0, w0, s0 = (native.c(t.expand(B, H)) for t in (u0, w0, s0))
+        oma = 1 - alpha
+        U, W, S = I.new_empty(B, T, H), I.new_empty(B, T, H), I.new_empty(B, T, H)
+        native.call("adlif_forward", B, B * T * H, T, H, I, alpha, oma, beta, a, b, u0, w0, s0, U, W, S)
+        ctx.save_for_backward(I, alpha, oma, beta, a, b, u0, w0, s0, U, W, S)
+        ctx.kind, ctx.scale = kind, scale
+        ctx.set_materialize_grads(False)
+        return S, U, W
+
+    @staticmethod
+    def _native_backward(ctx, gS, gU, gW):
+        I, alpha, oma, beta, a, b, u0, w0, s0, U, W, S = ctx.saved_tensors
+        B, T, H = I.shape
+        gI, acc, work = torch.empty_like(I), I.new_empty(B, 4, H), I.new_empty(B, 3, H)
+        native.call("adlif_backward", B, B * T * H, T, H, native.SURROGATE_CODES[ctx.kind], ctx.scale, I, alpha,
+                    oma, beta, a, b, u0, w0, s0, U, W, S, native.c(gS), native.c(gU), native.c(gW), I.new_zeros(H), gI, acc, work)
+        need = ctx.needs_input_grad
+        r = acc.sum(0)
+        grads = (gI, r[0], r[1], r[2], r[3], work[:, 0], work[:, 1], work[:, 2])
+        return (*(g if n else None for g, n in zip(grads, need)), None, None)
+
+    @staticmethod
     def backward(ctx, gS, gU_ext, gW_ext):  # type: ignore[override]
+        if ctx.native:
+            return AdLIFScan._native_backward(ctx, gS, gU_ext, gW_ext)
         I, alpha, beta, a, b, Z = ctx.saved_tensors
         B, T, H = I.shape
         oma = 1 - alpha

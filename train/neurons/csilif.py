@@ -31,6 +31,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from . import native
 from .base import Neuron
 from .surrogate import SpikeFn, boxcar_spike, surrogate_grads_reversed
 
@@ -88,10 +89,16 @@ class CSiLIFScan(torch.autograd.Function):
         gy_t = ∂L/∂y_t + λ_re·gy_{t+1} − λ_im·gx_{t+1}
         ∂L/∂I_t = b·gx_t;  ∂L/∂b = Σ gx_t·I_t
         ∂L/∂λ_re = Σ gx_t·x'_t + gy_t·y_{t−1};  ∂L/∂λ_im = Σ gy_t·x'_t − gx_t·y_{t−1}
+
+    float32 on the CPU runs the same loops in C (:mod:`.native`, ``csilif_forward`` /
+    ``csilif_backward`` in ``fused.c``) when they are available.
     """
 
     @staticmethod
     def forward(ctx, I, lam_re, lam_im, b, x0, y0, s0, kind: str, scale: float):  # type: ignore[override]
+        ctx.native = kind in native.SURROGATE_CODES and native.usable(I, lam_re, lam_im, b, x0, y0, s0)
+        if ctx.native:
+            return CSiLIFScan._native_forward(ctx, I, lam_re, lam_im, b, x0, y0, s0, kind, scale)
         B, T, H = I.shape
         half = I.new_full((), 0.5)
         bI = b * I
@@ -120,7 +127,34 @@ class CSiLIFScan(torch.autograd.Function):
         return S, X[1:].transpose(0, 1), F[1:, 1].transpose(0, 1)
 
     @staticmethod
+    def _native_forward(ctx, I, lam_re, lam_im, b, x0, y0, s0, kind, scale):
+        B, T, H = I.shape
+        I, lam_re, lam_im, b = (native.c(t) for t in (I, lam_re, lam_im, b))
+        x0, y0, s0 = (native.c(t.expand(B, H)) for t in (x0, y0, s0))
+        bI = b * I
+        X, Y, XP, S = (I.new_empty(B, T, H) for _ in range(4))
+        native.call("csilif_forward", B, B * T * H, T, H, bI, lam_re, lam_im, x0, y0, s0, X, Y, XP, S)
+        ctx.save_for_backward(I, lam_re, lam_im, b, y0, X, Y, XP)
+        ctx.kind, ctx.scale = kind, scale
+        ctx.set_materialize_grads(False)
+        return S, X, Y
+
+    @staticmethod
+    def _native_backward(ctx, gS, gX, gY):
+        I, lam_re, lam_im, b, y0, X, Y, XP = ctx.saved_tensors
+        B, T, H = I.shape
+        gI, acc, work = torch.empty_like(I), I.new_empty(B, 3, H), I.new_empty(B, 3, H)
+        native.call("csilif_backward", B, B * T * H, T, H, native.SURROGATE_CODES[ctx.kind], ctx.scale, I, lam_re,
+                    lam_im, b, y0, X, Y, XP, native.c(gS), native.c(gX), native.c(gY), I.new_zeros(H), gI, acc, work)
+        need = ctx.needs_input_grad
+        r = acc.sum(0)
+        grads = (gI, r[0], r[1], r[2], work[:, 0], work[:, 1], work[:, 2])
+        return (*(g if n else None for g, n in zip(grads, need)), None, None)
+
+    @staticmethod
     def backward(ctx, gS, gX_ext, gY_ext):  # type: ignore[override]
+        if ctx.native:
+            return CSiLIFScan._native_backward(ctx, gS, gX_ext, gY_ext)
         I, lam_re, lam_im, b, X, F = ctx.saved_tensors
         B, T, H = I.shape
         SG = surrogate_grads_reversed(X[1:], 2.0, 1.0, ctx.kind, ctx.scale)  # 2σ'(2x_t − 1)

@@ -28,6 +28,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from . import native
 from .base import Neuron
 from .surrogate import SpikeFn, boxcar_spike, surrogate_grads_reversed
 
@@ -76,10 +77,16 @@ class CubaLIFScan(torch.autograd.Function):
         gu_t  = ∂L/∂u_t + c_u·gu_{t+1} + gv'_t
         ∂L/∂I_t = gu_t;  ∂L/∂bias = Σ gv'_t
         ∂L/∂δv = −Σ gv'_t·v_{t−1};  ∂L/∂δu = −Σ gu_t·u_{t−1}
+
+    float32 on the CPU runs the same loops in C (:mod:`.native`, ``lif_forward`` / ``lif_backward``
+    in ``fused.c``) when they are available.
     """
 
     @staticmethod
     def forward(ctx, I, cur_decay, vol_decay, bias, u0, v0, kind: str, scale: float):  # type: ignore[override]
+        ctx.native = kind in native.SURROGATE_CODES and native.usable(I, cur_decay, vol_decay, bias, u0, v0)
+        if ctx.native:
+            return CubaLIFScan._native_forward(ctx, I, cur_decay, vol_decay, bias, u0, v0, kind, scale)
         B, T, H = I.shape
         one = I.new_ones(())
         cu, cv = 1 - cur_decay, 1 - vol_decay
@@ -105,7 +112,34 @@ class CubaLIFScan(torch.autograd.Function):
         return S, U[1:].transpose(0, 1), V[1:].transpose(0, 1)
 
     @staticmethod
+    def _native_forward(ctx, I, cur_decay, vol_decay, bias, u0, v0, kind, scale):
+        B, T, H = I.shape
+        I, bias = native.c(I), native.c(bias.expand(H))
+        u0, v0 = native.c(u0.expand(B, H)), native.c(v0.expand(B, H))
+        cu, cv = native.c(1 - cur_decay), native.c(1 - vol_decay)
+        U, V, P, S = (I.new_empty(B, T, H) for _ in range(4))
+        native.call("lif_forward", B, B * T * H, T, H, I, cu, cv, bias, u0, v0, U, V, P, S)
+        ctx.save_for_backward(cu, cv, u0, v0, U, V, P, S)
+        ctx.kind, ctx.scale = kind, scale
+        ctx.set_materialize_grads(False)
+        return S, U, V
+
+    @staticmethod
+    def _native_backward(ctx, gS, gU, gV):
+        cu, cv, u0, v0, U, V, P, S = ctx.saved_tensors
+        B, T, H = U.shape
+        gI, acc, work = torch.empty_like(U), U.new_empty(B, 3, H), U.new_empty(B, 2, H)
+        native.call("lif_backward", B, B * T * H, T, H, native.SURROGATE_CODES[ctx.kind], ctx.scale, cu, cv, u0, v0,
+                    U, V, P, S, native.c(gS), native.c(gU), native.c(gV), U.new_zeros(H), gI, acc, work)
+        need = ctx.needs_input_grad
+        r = acc.sum(0)
+        grads = (gI, r[0], r[1], r[2], work[:, 0], work[:, 1])
+        return (*(g if n else None for g, n in zip(grads, need)), None, None)
+
+    @staticmethod
     def backward(ctx, gS, gU_ext, gV_ext):  # type: ignore[override]
+        if ctx.native:
+            return CubaLIFScan._native_backward(ctx, gS, gU_ext, gV_ext)
         cur_decay, vol_decay, U, V, P, NS = ctx.saved_tensors
         T, B, H = P.shape
         cu, cv = 1 - cur_decay, 1 - vol_decay

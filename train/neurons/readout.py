@@ -17,6 +17,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from . import native
 from .base import Neuron
 
 ALPHA_RANGE = (math.exp(-1 / 5), math.exp(-1 / 25))
@@ -98,6 +99,33 @@ class LIScan(torch.autograd.Function):
         return g_z, g_alpha, g_v0
 
 
+class LINativeScan(torch.autograd.Function):
+    """:class:`LIScan` on batch-major ``z[B,T,C]`` in C (``li_forward`` / ``li_backward`` in ``fused.c``,
+    float32 CPU): the same forward operations (``(1 − α)·z`` first, then ``α·v + ·``) and backward."""
+
+    @staticmethod
+    def forward(ctx, Z, alpha, v0):  # type: ignore[override]
+        B, T, C = Z.shape
+        Z, alpha = native.c(Z), native.c(alpha)
+        v0 = native.c(v0.expand(B, C))
+        oma = 1 - alpha
+        Zs = oma * Z
+        V = torch.empty_like(Z)
+        native.call("li_forward", B, B * T * C, T, C, Zs, alpha, v0, V)
+        ctx.save_for_backward(Z, alpha, oma, v0, V)
+        ctx.set_materialize_grads(False)
+        return V
+
+    @staticmethod
+    def backward(ctx, gV):  # type: ignore[override]
+        Z, alpha, oma, v0, V = ctx.saved_tensors
+        B, T, C = Z.shape
+        gz, acc, g0, work = torch.empty_like(Z), Z.new_empty(B, C), Z.new_empty(B, C), Z.new_empty(B, C)
+        native.call("li_backward", B, B * T * C, T, C, alpha, oma, Z, v0, V, native.c(gV), Z.new_zeros(C), gz, acc, g0, work)
+        need = ctx.needs_input_grad
+        return gz if need[0] else None, acc.sum(0) if need[1] else None, g0 if need[2] else None
+
+
 class LI(Neuron):
     """Leaky-integrator readout layer (output = membrane ``v``); see the module docstring."""
 
@@ -119,6 +147,9 @@ class LI(Neuron):
         return step(I_t, state, params)
 
     def _scan(self, I: Tensor, p: LIParams, state0: LIState) -> tuple[Tensor, dict[str, Tensor]]:
+        if native.usable(I, *p, *state0):
+            out = LINativeScan.apply(I, *p, *state0)
+            return out, {"v": out}
         V = LIScan.apply(_time_major(I), *p, *state0)
         out = _batch_major(V)
         return out, {"v": out}

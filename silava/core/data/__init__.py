@@ -10,8 +10,13 @@ Tasks (see ``train/data/README.md``):
   espeak-ng, converted to spikes, stored in the SHD HDF5 format, read with SHD binning.
 * ``shd`` / ``ssc`` — Heidelberg spiking data sets (HDF5 files in ``data_dir``).
 * ``gsc`` — Google Speech Commands v0.02 folder -> 40 log-mel filterbank features.
+* ``digits-image`` — scikit-learn's 8×8 digits (shipped), 8-bit images; ``cifar10`` / ``cifar100`` —
+  the CIFAR binary files in ``data_dir`` (:mod:`silava.core.data.images`).
 * ``folder`` — your own data: ``train/valid/test.npz`` (x [N, T, F], y [N]) or SHD-format ``.h5``
   files in ``data_dir`` (:mod:`silava.core.data.folder`).
+
+Every task also takes ``encode`` (``"none"``, default, or ``"bitplane"``: graded features as binary
+bit-plane spikes, 8 steps per frame, :mod:`silava.core.data.bitplane_task`).
 
 ``get_task(**task.config)`` rebuilds the same data.
 """
@@ -22,7 +27,7 @@ import importlib
 import inspect
 from typing import Any, Callable
 
-from .task import ENCODINGS, Task
+from .task import ENCODINGS, DataError, MissingDataError, Task
 
 # name -> "module:function" (imported lazily, so `import silava.core.data` stays cheap)
 TASKS: dict[str, str] = {
@@ -32,12 +37,16 @@ TASKS: dict[str, str] = {
     "ssc": "shd:ssc_task",
     "gsc": "gsc:gsc_task",
     "folder": "folder:folder_task",
+    "digits-image": "images:digits_image_task",
+    "cifar10": "images:cifar10_task",
+    "cifar100": "images:cifar100_task",
 }
 
 #: the task name a checkpoint records for data given as a Python ``Dataset`` (``silava.fit``)
 PYTHON_DATASET = "dataset"
 
-__all__ = ["TASKS", "ENCODINGS", "PYTHON_DATASET", "Task", "get_task", "task_builder", "task_arguments"]
+__all__ = ["TASKS", "ENCODINGS", "PYTHON_DATASET", "DataError", "MissingDataError", "Task", "get_task", "task_builder",
+           "task_arguments"]
 
 
 def task_builder(name: str) -> Callable[..., Task]:
@@ -89,9 +98,17 @@ def get_task(name: str, **overrides: Any) -> Task:
     """
     builder = task_builder(name)
     args = task_arguments(name)
+    encode = overrides.pop("encode", "none")
+    if encode not in ("none", "bitplane", None):
+        raise ValueError(f"task {name!r}: encode must be none or bitplane, got {encode!r}")
     unknown = sorted(set(overrides) - set(args))
     if unknown:
         raise ValueError(f"task {name!r} has no argument(s) {', '.join(unknown)}; "
                          f"valid arguments: {', '.join(args)}")
     kwargs = {k: _coerce(name, k, v, args[k]) for k, v in overrides.items()}
-    return builder(**kwargs)
+    task = builder(**kwargs)
+    if encode == "bitplane":
+        from .bitplane_task import bitplane_task
+
+        task = bitplane_task(task)
+    return task

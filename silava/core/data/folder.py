@@ -33,7 +33,7 @@ from typing import Optional
 
 import numpy as np
 
-from .task import ArrayDataset, MissingDataError, SubsetDataset, Task, split_indices
+from .task import ArrayDataset, DataError, MissingDataError, SubsetDataset, Task, split_indices
 
 SPLITS = ("train", "valid", "test")
 FORMATS = (".npz", ".h5")
@@ -44,8 +44,8 @@ H5_DEFAULTS = {"n_steps": 100, "max_time": 1.0, "spatial_bin": 1}
 LAYOUT_HINT = "put train.npz (arrays x [N, T, F] and y [N]) or train.h5 (SHD format) in it"
 
 
-def _fail(message: str) -> ValueError:
-    return ValueError("folder: " + " ".join(message.split()))
+def _fail(message: str) -> DataError:
+    return DataError("folder: " + " ".join(message.split()))
 
 
 def find_files(data_dir: str) -> tuple[str, dict[str, str]]:
@@ -143,30 +143,6 @@ def _npz_splits(files: dict[str, str], n_steps, max_time, spatial_bin, n_channel
 
 # --------------------------------------------------------------------------- .h5 (SHD format)
 
-def _h5_check(path: str) -> int:
-    """Check one SHD-format file; returns its largest unit id (-1 without events)."""
-    import h5py
-
-    name = os.path.basename(path)
-    try:
-        with h5py.File(path, "r") as f:
-            missing = [k for k in ("spikes/times", "spikes/units", "labels") if k not in f]
-            if missing:
-                raise _fail(f"{name} is not in the SHD format (no {', '.join(missing)}); write it with "
-                            f"silava.core.data.shd.write_spike_h5 (datasets spikes/times, spikes/units, labels)")
-            units = f["spikes/units"][:]
-            n_times, n_labels = len(f["spikes/times"]), len(f["labels"])
-    except OSError as exc:
-        raise _fail(f"{name} is not a readable HDF5 file ({str(exc).splitlines()[0]}); write it with "
-                    f"silava.core.data.shd.write_spike_h5") from None
-    if not len(units) == n_times == n_labels:
-        raise _fail(f"{name}: spikes/times, spikes/units and labels hold {n_times}, {len(units)} and {n_labels} "
-                    f"samples; write one entry per sample in each")
-    if n_labels == 0:
-        raise _fail(f"{name} holds no samples; add samples or remove the file")
-    return max((int(u.max()) for u in units if len(u)), default=-1)
-
-
 def _h5_splits(files: dict[str, str], n_steps, max_time, spatial_bin, n_channels, dt):
     from .shd import SpikeH5Dataset
 
@@ -182,10 +158,14 @@ def _h5_splits(files: dict[str, str], n_steps, max_time, spatial_bin, n_channels
         raise _fail(f"max_time must be > 0 seconds, got {max_time!r}")
     if int(spatial_bin) != spatial_bin or spatial_bin < 1:
         raise _fail(f"spatial_bin must be a positive integer, got {spatial_bin!r}")
-    top = max(_h5_check(path) for path in files.values())
-    sets = {split: SpikeH5Dataset(path, n_steps=int(n_steps), max_time=float(max_time),
-                                  spatial_bin=int(spatial_bin), n_channels=top + 1)
-            for split, path in files.items()}
+    sets = {}
+    for split, path in files.items():     # each file is read and checked once (check_spike_h5)
+        try:
+            sets[split] = SpikeH5Dataset(path, n_steps=int(n_steps), max_time=float(max_time),
+                                         spatial_bin=int(spatial_bin), n_channels=None)
+        except DataError as exc:
+            raise _fail(str(exc)) from None
+    top = max(ds.max_unit for ds in sets.values())
     if n_channels is None:
         n_channels = top + 1
     elif int(n_channels) != n_channels or n_channels < 1 or top >= n_channels:

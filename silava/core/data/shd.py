@@ -14,6 +14,8 @@ bin width is ``max_time / (n_steps - 1)`` and events with ``t >= max_time``
 (which the reference writes out of range) are dropped explicitly. Events in
 the same (step, channel) are summed (counts). Channels are then summed in
 groups of ``spatial_bin`` (channel ``i`` = raw ``spatial_bin*i ... +spatial_bin-1``).
+``binning="frames"`` bins as the hybrid work's tonic pipeline instead (:func:`bin_frames`:
+``n_steps`` frames of ``max_time / n_steps`` from the first event).
 
 SHD ships no validation file: as in the reference, ``valid`` is the test set
 unless ``valid_fraction > 0`` holds out a deterministic part of the train file.
@@ -31,7 +33,7 @@ import numpy as np
 
 from silava.core.fileio import atomic_path
 
-from .task import Dataset, MissingDataError, SubsetDataset, Task, default_data_dir, split_indices
+from .task import DataError, Dataset, MissingDataError, SubsetDataset, Task, default_data_dir, split_indices
 
 N_CHANNELS = 700
 
@@ -62,6 +64,37 @@ def bin_events(times: np.ndarray, units: np.ndarray, n_steps: int, max_time: flo
     chans = units[keep] // spatial_bin
     n_out = math.ceil(n_channels / spatial_bin)
     counts = np.bincount(steps * n_out + chans, minlength=n_steps * n_out)
+    return counts.reshape(n_steps, n_out).astype(np.float32)
+
+
+#: temporal binnings of SHD-format events: the SpArch/SiLIF one (:func:`bin_events`) and the hybrid
+#: work's tonic pipeline (:func:`bin_frames`)
+BINNINGS = ("sparch", "frames")
+
+
+def bin_frames(times: np.ndarray, units: np.ndarray, n_steps: int, max_time: float,
+               spatial_bin: int = 1, n_channels: int = N_CHANNELS) -> np.ndarray:
+    """Dense spike counts ``float32[n_steps, ceil(n_channels / spatial_bin)]``, the hybrid work's binning.
+
+    Spec ``neurons.md`` §7.3 ([HYB] ``maren_data/helpers.py``): tonic ``Downsample`` (channel
+    ``floor(unit / spatial_bin)``) → ``CropTime(max=max_time)`` (keep ``0 <= t <= max_time``) →
+    ``ToFrame(time_window=Δt, include_incomplete=True)`` with ``Δt = max_time / n_steps``: frames
+    start at the sample's first kept event, ``step = floor((t − t_first) / Δt)``; the frames are
+    zero-padded to ``n_steps`` (tonic pads per batch; a fixed length is what the chip runs). Events
+    of the same (step, channel) are summed (counts).
+    """
+    times = np.asarray(times, dtype=np.float64)
+    units = np.asarray(units, dtype=np.int64)
+    keep = (times >= 0) & (times <= max_time)
+    times, units = times[keep], units[keep]
+    n_out = math.ceil(n_channels / spatial_bin)
+    if times.size == 0:
+        return np.zeros((n_steps, n_out), dtype=np.float32)
+    dt = float(max_time) / n_steps
+    steps = np.floor((times - times.min()) / dt).astype(np.int64)
+    inside = steps < n_steps
+    chans = units[inside] // spatial_bin
+    counts = np.bincount(steps[inside] * n_out + chans, minlength=n_steps * n_out)
     return counts.reshape(n_steps, n_out).astype(np.float32)
 
 
@@ -130,6 +163,68 @@ def read_spike_h5(path: str | os.PathLike) -> dict[str, object]:
     return out
 
 
+def check_spike_h5(path: str | os.PathLike, n_channels: int | None = None,
+                   n_classes: int | None = None) -> dict[str, object]:
+    """Read and check a whole SHD-format file; returns ``labels`` (int64), ``keys``, ``max_unit`` (−1 if no events).
+
+    Raises :class:`DataError` (one line naming the file, the sample and the fix) for a file that is
+    not HDF5, lacks a dataset, holds no samples, has ``spikes/times``, ``spikes/units`` and ``labels``
+    of different lengths, a sample whose times and units differ in length, unit ids that are
+    negative, fractional or ``>= n_channels``, or labels that are negative, fractional or
+    ``>= n_classes``.
+    """
+    name = os.path.basename(os.fspath(path))
+    fix = "write it with silava.core.data.shd.write_spike_h5"
+    try:
+        with h5py.File(path, "r") as f:
+            for key in ("spikes/times", "spikes/units", "labels"):
+                if key not in f or not isinstance(f[key], h5py.Dataset):
+                    raise DataError(f"{name} is not in the SHD format (no dataset '{key}'); {fix} "
+                                    f"(datasets spikes/times, spikes/units, labels)")
+            times, units, labels = f["spikes/times"][:], f["spikes/units"][:], f["labels"][:]
+            keys = [_to_str(k) for k in f["extra/keys"][:]] if "extra/keys" in f else []
+    except DataError:
+        raise
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{name} is not a readable HDF5 file ({detail}); {fix}") from None
+    if not len(times) == len(units) == len(labels):
+        raise DataError(f"{name}: spikes/times, spikes/units and labels hold {len(times)}, {len(units)} and "
+                        f"{len(labels)} samples; write one entry per sample in each")
+    if len(labels) == 0:
+        raise DataError(f"{name} holds no samples; add samples or remove the file")
+    labels = np.asarray(labels).reshape(-1)
+    if labels.dtype.kind not in "iuf" or (labels.dtype.kind == "f" and not np.all(labels == np.round(labels))):
+        raise DataError(f"{name}: labels must be integer classes 0..C-1, got dtype {labels.dtype}; {fix}")
+    labels = labels.astype(np.int64)
+    if labels.min() < 0:
+        i = int(np.argmin(labels))
+        raise DataError(f"{name}: sample {i} has label {int(labels[i])}; labels are classes 0..C-1")
+    if n_classes is not None and labels.max() >= n_classes:
+        i = int(np.argmax(labels))
+        raise DataError(f"{name}: sample {i} has label {int(labels[i])} but the task has {n_classes} classes "
+                        f"(0..{n_classes - 1}); fix the labels or use the folder task for your own classes")
+    top = -1
+    for i, (t, u) in enumerate(zip(times, units)):
+        t, u = np.asarray(t).reshape(-1), np.asarray(u).reshape(-1)
+        if t.shape != u.shape:
+            raise DataError(f"{name}: sample {i} has {t.size} spike times but {u.size} unit ids; write one unit id "
+                            f"per spike time")
+        if u.size == 0:
+            continue
+        if u.dtype.kind == "f" and not np.all(u == np.round(u)):
+            raise DataError(f"{name}: sample {i} has fractional unit ids; unit ids are channel numbers 0..N-1")
+        low, high = int(u.min()), int(u.max())
+        if low < 0:
+            raise DataError(f"{name}: sample {i} has unit id {low}; unit ids are channel numbers 0..N-1")
+        if n_channels is not None and high >= n_channels:
+            raise DataError(f"{name}: sample {i} has unit id {high} but the task has {n_channels} channels "
+                            f"(0..{n_channels - 1}); fix the file or use the folder task (its channel count "
+                            f"follows the data)")
+        top = max(top, high)
+    return {"labels": labels, "keys": keys, "max_unit": top}
+
+
 def _to_str(k: object) -> str:
     return k.decode("utf-8") if isinstance(k, bytes) else str(k)
 
@@ -142,18 +237,20 @@ class SpikeH5Dataset(Dataset):
     """
 
     def __init__(self, path: str | os.PathLike, n_steps: int, max_time: float, spatial_bin: int = 1,
-                 n_channels: int = N_CHANNELS, in_memory: bool = False) -> None:
+                 n_channels: int = N_CHANNELS, in_memory: bool = False, n_classes: int | None = None,
+                 binning: str = "sparch") -> None:
+        if binning not in BINNINGS:
+            raise ValueError(f"binning must be one of {', '.join(BINNINGS)}, got {binning!r}")
+        self.binning = binning
         self.path = str(path)
         self.n_steps = n_steps
         self.max_time = max_time
         self.spatial_bin = spatial_bin
         self.n_channels = n_channels
-        with h5py.File(self.path, "r") as f:
-            for key in ("spikes/times", "spikes/units", "labels"):
-                if key not in f:
-                    raise ValueError(f"{self.path}: not an SHD-format file (no '{key}')")
-            self.labels = f["labels"][:].astype(np.int64)
-            self.keys = [_to_str(k) for k in f["extra/keys"][:]] if "extra/keys" in f else []
+        info = check_spike_h5(self.path, n_channels, n_classes)   # the whole file, once: no surprise mid-training
+        self.labels = info["labels"]
+        self.keys = info["keys"]
+        self.max_unit = int(info["max_unit"])
         self._events = None
         if in_memory:
             data = read_spike_h5(self.path)
@@ -180,8 +277,9 @@ class SpikeH5Dataset(Dataset):
         i %= len(self)
         times, units = self.events(i)
         if len(units) and (int(np.min(units)) < 0 or int(np.max(units)) >= self.n_channels):
-            raise ValueError(f"{self.path}: sample {i} has unit ids outside [0, {self.n_channels})")
-        x = bin_events(times, units, self.n_steps, self.max_time, self.spatial_bin, self.n_channels)
+            raise DataError(f"{self.path}: sample {i} has unit ids outside [0, {self.n_channels}); fix the file")
+        binner = bin_frames if getattr(self, "binning", "sparch") == "frames" else bin_events
+        x = binner(times, units, self.n_steps, self.max_time, self.spatial_bin, self.n_channels)
         return x, int(self.labels[i])
 
     def __getstate__(self) -> dict:
@@ -194,7 +292,7 @@ class SpikeH5Dataset(Dataset):
 def spike_files_task(name: str, files: dict[str, str], config: dict, n_steps: int, max_time: float,
                      spatial_bin: int, n_classes: int | None = None, valid_fraction: float = 0.0,
                      valid_seed: int = 0, in_memory: bool = False, notes: str = "",
-                     missing_hint: str = "") -> Task:
+                     missing_hint: str = "", binning: str = "sparch") -> Task:
     """A Task over SHD-format files ``files = {'train': path, 'test': path[, 'valid': path]}``.
 
     Without a ``valid`` file, ``valid`` is the test set (reference behaviour)
@@ -212,8 +310,10 @@ def spike_files_task(name: str, files: dict[str, str], config: dict, n_steps: in
     for split, path in files.items():
         if not os.path.isfile(path):
             raise MissingDataError(f"{name}: {split} file not found: {path}. {missing_hint}".rstrip())
+    if binning not in BINNINGS:
+        raise ValueError(f"{name}: binning must be one of {', '.join(BINNINGS)}, got {binning!r}")
     kw = dict(n_steps=int(n_steps), max_time=float(max_time), spatial_bin=int(spatial_bin),
-              in_memory=in_memory)
+              in_memory=in_memory, n_classes=n_classes, binning=binning)
     train = SpikeH5Dataset(files["train"], **kw)
     test = SpikeH5Dataset(files["test"], **kw)
     if valid_fraction > 0:
@@ -231,13 +331,14 @@ def spike_files_task(name: str, files: dict[str, str], config: dict, n_steps: in
         n_classes = max(len(base.keys), int(base.labels.max()) + 1 if len(base) else 0)
     return Task(name=name, train=train, valid=valid, test=test,
                 n_inputs=math.ceil(N_CHANNELS / spatial_bin), n_classes=n_classes, n_steps=int(n_steps),
-                dt=float(max_time) / (n_steps - 1), encoding="counts", config=config,
+                dt=float(max_time) / (n_steps if binning == "frames" else n_steps - 1), encoding="counts",
+                config=config,
                 class_names=list(base.keys), notes=notes.strip())
 
 
 def shd_task(data_dir: str | None = None, n_steps: int = 250, max_time: float = 1.0,
              spatial_bin: int = 5, valid_fraction: float = 0.0, valid_seed: int = 0,
-             in_memory: bool = False) -> Task:
+             in_memory: bool = False, binning: str = "sparch") -> Task:
     """Spiking Heidelberg Digits (20 classes), 4 ms bins on 140 channels by default.
 
     Files ``data_dir/shd_{train,test}.h5`` (default ``data_dir``: ``$SILAVA_DATA/shd``
@@ -249,15 +350,15 @@ def shd_task(data_dir: str | None = None, n_steps: int = 250, max_time: float = 
     files = {s: os.path.join(data_dir, f"shd_{s}.h5") for s in ("train", "test")}
     config = dict(name="shd", data_dir=data_dir, n_steps=int(n_steps), max_time=float(max_time),
                   spatial_bin=int(spatial_bin), valid_fraction=float(valid_fraction),
-                  valid_seed=int(valid_seed), in_memory=bool(in_memory))
+                  valid_seed=int(valid_seed), in_memory=bool(in_memory), binning=binning)
     return spike_files_task("shd", files, config, n_steps, max_time, spatial_bin, n_classes=20,
-                            valid_fraction=valid_fraction, valid_seed=valid_seed, in_memory=in_memory,
+                            valid_fraction=valid_fraction, valid_seed=valid_seed, in_memory=in_memory, binning=binning,
                             notes="SHD.", missing_hint=SOURCES["shd"])
 
 
 def ssc_task(data_dir: str | None = None, n_steps: int = 300, max_time: float = 1.2,
              spatial_bin: int = 5, valid_fraction: float = 0.0, valid_seed: int = 0,
-             in_memory: bool = False) -> Task:
+             in_memory: bool = False, binning: str = "sparch") -> Task:
     """Spiking Speech Commands (35 classes), 4 ms bins on 140 channels by default.
 
     Files ``data_dir/ssc_{train,valid,test}.h5`` (default ``data_dir``:
@@ -269,7 +370,7 @@ def ssc_task(data_dir: str | None = None, n_steps: int = 300, max_time: float = 
     files = {s: os.path.join(data_dir, f"ssc_{s}.h5") for s in splits}
     config = dict(name="ssc", data_dir=data_dir, n_steps=int(n_steps), max_time=float(max_time),
                   spatial_bin=int(spatial_bin), valid_fraction=float(valid_fraction),
-                  valid_seed=int(valid_seed), in_memory=bool(in_memory))
+                  valid_seed=int(valid_seed), in_memory=bool(in_memory), binning=binning)
     return spike_files_task("ssc", files, config, n_steps, max_time, spatial_bin, n_classes=35,
-                            valid_fraction=valid_fraction, valid_seed=valid_seed, in_memory=in_memory,
+                            valid_fraction=valid_fraction, valid_seed=valid_seed, in_memory=in_memory, binning=binning,
                             notes="SSC.", missing_hint=SOURCES["ssc"])

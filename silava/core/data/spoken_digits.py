@@ -297,7 +297,7 @@ def spoken_digits_task(data_dir: str | None = None, n_samples: int = 200, seed: 
                        split: tuple[float, float, float] = (0.6, 0.2, 0.2),
                        snr_db: tuple[float, float] = (15.0, 35.0), split_by: str = "sample",
                        n_steps: int = 250, max_time: float = 1.0, spatial_bin: int = 5,
-                       n_workers: int = 0, progress: bool = True) -> Task:
+                       n_workers: int = 0, progress: bool = True, binning: str = "sparch") -> Task:
     """The ``spoken-digits`` task: 20 classes, SHD binning (default 4 ms x 140 channels).
 
     ``n_samples`` is the total over the three splits (stratified by class):
@@ -307,7 +307,8 @@ def spoken_digits_task(data_dir: str | None = None, n_samples: int = 200, seed: 
     ``split_by="speaker"`` keeps whole voice variants out of train (like
     SHD's unseen test speakers; split sizes then vary a little);
     the default ``"sample"`` splits each class's samples at random.
-    ``n_workers``/``progress`` only affect generation speed and display.
+    ``n_workers``/``progress`` only affect generation speed and display. ``binning="frames"``:
+    the hybrid work's tonic binning (:func:`silava.core.data.shd.bin_frames`).
     """
     if split_by not in ("sample", "speaker"):
         raise ValueError(f"spoken-digits: split_by must be 'sample' or 'speaker', got {split_by!r}")
@@ -325,7 +326,7 @@ def spoken_digits_task(data_dir: str | None = None, n_samples: int = 200, seed: 
     ensure_generated(folder, gen_config, n_workers=int(n_workers), progress=bool(progress))
     config = dict(name="spoken-digits", data_dir=data_dir, n_samples=int(n_samples), seed=int(seed),
                   split=list(split), snr_db=list(snr_db), split_by=split_by, n_steps=int(n_steps),
-                  max_time=float(max_time), spatial_bin=int(spatial_bin))
+                  max_time=float(max_time), spatial_bin=int(spatial_bin), binning=binning)
     return spike_files_task("spoken-digits", split_files(folder), config, n_steps, max_time, spatial_bin,
-                            n_classes=N_CLASSES,
+                            n_classes=N_CLASSES, binning=binning,
                             notes=f"espeak-ng spoken digits (English 0-9, German 10-19) in {folder}.")

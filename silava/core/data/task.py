@@ -7,7 +7,7 @@ splits as torch Datasets, so the simulators read task data without importing tor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -99,6 +99,8 @@ class Task:
     config: dict[str, Any]
     class_names: list[str] = field(default_factory=list)
     notes: str = ""
+    #: (C, H, W) of image tasks, whose samples are the flattened 8-bit image ``[1, C·H·W]``; else None
+    image_shape: Optional[tuple[int, int, int]] = None
 
     def __post_init__(self) -> None:
         if self.encoding not in ENCODINGS:
@@ -108,6 +110,10 @@ class Task:
         return (f"Task({self.name}: {self.n_inputs} inputs, {self.n_classes} classes, "
                 f"{self.n_steps} steps x {self.dt * 1e3:g} ms, {self.encoding}; "
                 f"{len(self.train)}/{len(self.valid)}/{len(self.test)} train/valid/test)")
+
+
+class DataError(ValueError):
+    """A data file that cannot be used as it is (one line: the file, the problem, the fix)."""
 
 
 class MissingDataError(FileNotFoundError):

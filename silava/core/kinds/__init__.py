@@ -1,7 +1,8 @@
 """Neuron kinds: one declaration per model.net neuron type, read by every stage (numpy-free).
 
 A *kind* is what a layer's ``neuron/type`` names in model.net (``CUBA``, ``SILIF``, ``CSILIF``,
-``LI``). Its declaration (one module per kind in this package, :data:`KINDS` collects them)
+``LI``, and lava-dl's sigma-delta units ``DELTA``, ``SIGMA_DELTA``, ``SIGMA``, which the file
+names ``SDNN`` as netx does). Its declaration (one module per kind in this package, :data:`KINDS` collects them)
 holds the facts every stage needs and nothing else:
 
 * the state names (with their widths: a 24-bit state or the 1-bit previous spike);
@@ -37,9 +38,9 @@ STATE_BITS = 24
 #: bits of the bias mantissa (13-bit signed, [-4096, 4095])
 BIAS_BITS = 13
 
-ROLES = ("constant", "threshold", "decay_bits", "state_frac_bits", "fixed", "dim")
-GRIDS = ("decay", "state")
-OUTPUTS = ("binary", "graded")
+ROLES = ("constant", "threshold", "decay_bits", "state_frac_bits", "fixed", "dim", "integer", "setting")
+GRIDS = ("decay", "state", "unit")
+OUTPUTS = ("binary", "graded", "mixed")
 RESETS = ("subtract", "zero", "none", "learned")
 #: the input gain folded into a layer's rows: none, ``1 − alpha``, or a float constant of the kind
 #: named here (``b``: C-SiLIF's input gain and the multi-output neuron's, ``dt``: RF's Euler step)
@@ -47,6 +48,11 @@ GAINS = ("1", "1-alpha", "b", "dt")
 #: what a range violation of a constant does in the quantizers: clip it (counted in the report), or
 #: refuse the layer (a one-line error naming the fix) — for values whose clipping changes the model
 ON_RANGE = ("clip", "error")
+#: model.net layer types (docs/fixed_point.md §7): a Dense, a Dense plus a recurrent Dense from the
+#: layer's own output, a convolution, or an input layer (the neurons take the source payload as is)
+LAYER_TYPES = ("dense", "dense_rec", "conv", "input")
+#: the layer types with synapses of their own (all but ``input``)
+SYNAPTIC_LAYER_TYPES = ("dense", "dense_rec", "conv")
 
 
 @dataclass(frozen=True)
@@ -86,16 +92,25 @@ class Param:
     ``role``:
 
     * ``constant`` — a per-neuron constant, ``clip(rnd(source · 2^G), range)`` with ``G = D``
-      (``grid="decay"``) or ``G = s`` (``grid="state"``); ``source`` names the float constant;
+      (``grid="decay"``), ``G = s`` (``grid="state"``) or ``G = 0`` (``grid="unit"``: an integer
+      code of the model, e.g. a hybrid unit's type); ``source`` names the float constant;
     * ``threshold`` — ``vThMant = threshold · 2^s / 64`` (must be an integer in range);
     * ``decay_bits`` / ``state_frac_bits`` — the layer's D and s (one value per layer);
-    * ``fixed`` — a value netx expects (``value``), one per layer;
+    * ``fixed`` — a value netx expects (``value``: an int, a bool, or a string; the string ``""``
+      accepts any string, e.g. slayer's ``activation`` name that netx ignores), one per layer;
     * ``dim`` — a size of the layer (one value per layer) named by the letter ``dim`` (e.g. ``N``
-      states per neuron); the quantizers read it off the first constant whose ``shape`` has it.
+      states per neuron); the quantizers read it off the first constant whose ``shape`` has it;
+    * ``setting`` — a layer setting the exporter chooses (e.g. a graded layer's payload fraction
+      bits), one per layer, passed to :meth:`Kind.integer_params` in ``settings``;
+    * ``integer`` — an integer read from the file as it is (kinds trained elsewhere, e.g. the
+      sigma-delta threshold ``vThMant`` written by lava-dl); no float source.
 
     ``shape``: a constant or state holds, per neuron, an array of these sizes (dim letters), e.g.
     ``("N", "N")`` for a transition matrix: the layer's array is ``(n, N, N)``. Empty (the default):
     one value per neuron. ``required=False``: the key may be absent (a constant then reads as zero).
+
+    ``per_layer``: one value for the layer even for a ``threshold``/``constant``/``integer`` key
+    (where Lava's Process holds a single value, e.g. ``Delta.vth``).
     """
 
     key: str
@@ -104,7 +119,7 @@ class Param:
     range: Range
     source: str = ""
     grid: str = "decay"
-    value: Union[int, bool] = 0
+    value: Union[int, bool, str] = 0
     required: bool = True
     doc: str = ""
     #: a constant on the decay grid whose value 1.0 (2^D) changes the neuron's nature: the
@@ -119,6 +134,7 @@ class Param:
     on_range: str = "clip"
     #: a per-neuron square matrix that must be strictly lower triangular (entries j ≥ i are zero)
     strictly_lower: bool = False
+    per_layer: bool = False
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -139,11 +155,15 @@ class Param:
     @property
     def per_neuron(self) -> bool:
         """True if the key may hold one value per neuron (else one value per layer)."""
-        return self.role in ("constant", "threshold")
+        return self.role in ("constant", "threshold", "integer") and not self.per_layer
 
     @property
     def is_bool(self) -> bool:
         return isinstance(self.value, bool)
+
+    @property
+    def is_str(self) -> bool:
+        return isinstance(self.value, str)
 
     def bits(self, decay_bits: int) -> int:
         """Stored width of one value at decay grid width ``D`` (the D and s fields are always 5 bits,
@@ -153,6 +173,10 @@ class Param:
         if self.role == "state_frac_bits":
             return STATE_FRAC_BITS_RANGE.bits(0)
         return self.range.bits(decay_bits)
+
+    def scale_bits(self, decay_bits: int, state_frac_bits: int) -> int:
+        """``G`` of a constant: the exponent of its grid (``D``, ``s`` or 0)."""
+        return {"decay": int(decay_bits), "state": int(state_frac_bits), "unit": 0}[self.grid]
 
 
 @dataclass(frozen=True)
@@ -213,6 +237,20 @@ class Kind:
     #: how ``silava export --dt-scale`` re-discretises the kind (a rule of ``silava.export.dtscale``;
     #: "" = the kind has no continuous-time parametrisation)
     dt_rule: str = ""
+    #: what the file's ``neuron/type`` holds (default: ``name``); several kinds may share one
+    #: (lava-dl's ``SDNN``), told apart by the layer type and their ``fixed`` keys
+    file_type: str = ""
+    #: the layer types this kind may sit in (:data:`LAYER_TYPES`)
+    layer_types: tuple[str, ...] = LAYER_TYPES
+    #: trained by silava (a torch neuron in ``train/neurons`` names it); False for kinds that are
+    #: only read from lava-dl files (the sigma-delta units)
+    trainable: bool = True
+    #: the netx-native kind this kind can be written as when that is exact (LI -> ``CUBA``, see
+    #: :mod:`silava.core.netxform`); None: only silava's netx extension loads it
+    netx_form: Optional[str] = None
+    #: 2^s of a kind without a ``stateFracBits`` key or threshold scale (the sigma-delta units:
+    #: slayer's state scale 2^12 of an activation 1.0)
+    default_state_frac_bits: int = 12
     equations: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
@@ -224,8 +262,8 @@ class Kind:
             raise ValueError(f"{self.name}: input_gain must be one of {GAINS}")
         if self.membrane not in self.state_names:
             raise ValueError(f"{self.name}: membrane {self.membrane!r} is not a state")
-        if (self.threshold is None) == self.spiking:
-            raise ValueError(f"{self.name}: a binary-output kind has a threshold, a graded one has none")
+        if (self.threshold is None) != (self.output == "graded"):
+            raise ValueError(f"{self.name}: a binary- or mixed-output kind has a threshold, a graded one has none")
         keys = [p.key for p in self.params]
         if len(set(keys)) != len(keys) or len({p.var for p in self.params}) != len(keys):
             raise ValueError(f"{self.name}: duplicate parameter keys or Var names")
@@ -240,11 +278,25 @@ class Kind:
         for letter in letters:
             if not any(letter in p.shape for p in self.params if p.required):
                 raise ValueError(f"{self.name}: dim {letter} is not the size of any required constant")
+        if not self.layer_types or any(t not in LAYER_TYPES for t in self.layer_types):
+            raise ValueError(f"{self.name}: layer_types must be a non-empty subset of {LAYER_TYPES}")
 
     # ------------------------------------------------------------------ derived facts
     @property
+    def netx_type(self) -> str:
+        """The file's ``neuron/type`` string."""
+        return self.file_type or self.name
+
+    @property
+    def markers(self) -> dict[str, Any]:
+        """The ``fixed`` keys set to True that a file of this kind holds (how kinds sharing a type are
+        told apart, e.g. ``sigma_output``)."""
+        return {p.key: p.value for p in self.params if p.role == "fixed" and p.value is True and p.required}
+
+    @property
     def spiking(self) -> bool:
-        """True if the output is a binary spike (else a graded value sent every step)."""
+        """True if the output is a binary spike (else a graded value sent every step; a ``mixed``
+        kind — the hybrid layer — sends graded payloads, its spiking units a constant one)."""
         return self.output == "binary"
 
     @property
@@ -338,22 +390,24 @@ class Kind:
         return self.threshold * 2.0 ** int(state_frac_bits) / 64
 
     def integer_params(self, decay_bits: int, state_frac_bits: int,
-                       constant: Callable[[Param, int, int, int], Any]) -> dict[str, Any]:
+                       constant: Callable[[Param, int, int, int], Any],
+                       settings: Optional[dict[str, int]] = None) -> dict[str, Any]:
         """A quantized layer's ``neuron`` keys, in declaration order.
 
         ``constant(param, G, lo, hi)`` quantizes one float constant (``clip(rnd(source · 2^G), lo,
         hi)``, with ``G = D`` on the decay grid or ``s`` in state units): the exporter (numpy) and
         QAT (torch) each pass their own rounding; it returns None for an optional constant the
         layer does not have (the key is left out). The rest is set here: ``vThMant`` from the
-        threshold, the layer settings D and s (an optional D is left out), netx's fixed keys, and
-        each ``dim`` from the shape of the first constant that has it.
+        threshold, the layer settings D and s (an optional D is left out), netx's fixed keys, the
+        exporter's ``settings`` (role ``setting``; a missing one is an error), and each ``dim`` from
+        the shape of the first constant that has it.
         """
         D, s = int(decay_bits), int(state_frac_bits)
         out: dict[str, Any] = {}
         for p in self.params:
             if p.role == "constant":
                 lo, hi = p.range.at(D)
-                value = constant(p, D if p.grid == "decay" else s, lo, hi)
+                value = constant(p, p.scale_bits(D, s), lo, hi)
                 if value is not None:
                     out[p.key] = value
             elif p.role == "dim":
@@ -367,6 +421,10 @@ class Kind:
                 out[p.key] = s
             elif p.role == "decay_bits" and p.required:
                 out[p.key] = D
+            elif p.role == "setting":
+                if not settings or p.key not in settings:
+                    raise ValueError(f"{self.name}: the layer setting {p.key!r} ({p.doc}) is needed")
+                out[p.key] = int(settings[p.key])
         for p in self.params:
             if p.role == "dim":
                 _, owner, axis = out[p.key]
@@ -387,7 +445,7 @@ def _prod(shape: tuple[int, ...]) -> int:
 
 # --------------------------------------------------------------------------- registry
 #: the modules of this package that declare a kind (each defines ``KIND``)
-_MODULES = ("cuba", "silif", "csilif", "li", "rf", "multiout")
+_MODULES = ("cuba", "silif", "csilif", "li", "rf", "multiout", "delta", "sigma_delta", "sigma", "hybrid", "li2")
 
 
 def _load() -> dict[str, Kind]:
@@ -404,6 +462,20 @@ def _load() -> dict[str, Kind]:
 KINDS: dict[str, Kind] = _load()
 
 
+def folds_exponent(types: "list[str] | tuple[str, ...]", i: int) -> bool:
+    """Whether layer ``i`` of a network with neuron types ``types`` may have its weight exponent
+    folded into its state scale (``s <- s - e``, ``e <- 0``): a netx-native kind always (netx derives
+    its own exponent), and a kind with a netx-native form (the LI readout) behind netx-native layers,
+    so that an all-CUBA network, readout included, loads in plain netx. For the readout the
+    quantizers fold only when it refines the state (``e <= 0``: the same weight mantissas, no floor
+    after the sum) and the folded layer provably stays below the CUBA threshold (and so never
+    saturates; :func:`silava.core.netxform.readout_bound_problem`); docs/fixed_point.md §4, §7."""
+    kind = KINDS[types[i]]
+    if kind.netx_native:
+        return True
+    return kind.netx_form is not None and i > 0 and all(KINDS[t].netx_native for t in types[:i])
+
+
 def get_kind(name: str) -> Kind:
     """The declaration of ``name``; ``KeyError`` with the list of kinds if unknown."""
     try:
@@ -416,10 +488,26 @@ def spiking_kinds() -> tuple[str, ...]:
     return tuple(k.name for k in KINDS.values() if k.spiking)
 
 
+def kind_for_file(file_type: str, layer_type: str, keys: Any = ()) -> Optional[Kind]:
+    """The kind a file's layer holds: its ``neuron/type`` string, the layer type and its neuron keys.
+
+    Kinds that share a file type (lava-dl's ``SDNN``: ``DELTA`` in an input layer, ``SIGMA`` with
+    ``sigma_output``, ``SIGMA_DELTA`` otherwise, as netx decides) are told apart by the layer
+    types they allow and their marker keys; the one with the most markers present wins.
+    None if no kind matches.
+    """
+    keys = set(keys)
+    found = [k for k in KINDS.values() if k.netx_type == file_type and layer_type in k.layer_types
+             and set(k.markers) <= keys]
+    if not found:
+        return None
+    return max(found, key=lambda k: (len(k.markers), -len(k.layer_types)))
+
+
 def iter_kinds() -> Iterator[Kind]:
     return iter(KINDS.values())
 
 
-__all__ = ["BIAS_BITS", "Cost", "KINDS", "Kind", "Param", "Range", "State", "STATE_BITS", "get_kind",
-           "iter_kinds", "spiking_kinds", "RETENTION", "SIGNED_UNIT", "STATE_RANGE", "THRESHOLD_RANGE",
+__all__ = ["BIAS_BITS", "Cost", "KINDS", "Kind", "LAYER_TYPES", "Param", "Range", "State", "STATE_BITS",
+           "SYNAPTIC_LAYER_TYPES", "folds_exponent", "get_kind", "iter_kinds", "kind_for_file", "spiking_kinds", "RETENTION", "SIGNED_UNIT", "STATE_RANGE", "THRESHOLD_RANGE",
            "DECAY_BITS_RANGE", "STATE_FRAC_BITS_RANGE"]

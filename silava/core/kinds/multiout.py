@@ -81,6 +81,8 @@ def cost_of(neuron: dict) -> Cost:
 
 
 KIND = Kind(
+    # M outputs per neuron feed a Dense (in = M x n); no conv or recurrent form
+    layer_types=("dense",),
     name="MULTIOUT",
     summary="multi-output neuron: N-word linear state, M spike readouts, learnable reset condition and action",
     states=(State("X", label="x", shape=("N",)), State("P", bits=1, label="previous outputs", shape=("M",)),
