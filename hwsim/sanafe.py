@@ -57,8 +57,9 @@ SANAFE_TILE_HEIGHT = 4                  # loihi.yaml: height 4 (tiles numbered a
 NEVER = 1e30                            # a threshold the readout never reaches
 #: how each model.net kind becomes a SANA-FE soma (None: not expressible, with the reason)
 SOMA = {"CUBA": "lif", "LI": "li", "SILIF": None, "CSILIF": None}
-NOT_EXPRESSIBLE = ("SANA-FE's built-in soma models (leaky_integrate_fire, truenorth, input) have no adaptation "
-                   "state or complex membrane, and a plug-in needs a C++ build against its headers")
+NOT_EXPRESSIBLE = ("SANA-FE's built-in soma models (leaky_integrate_fire, truenorth, input) are single-state LIF "
+                   "variants with binary spikes (no adaptation, complex or multi-word state, no graded payload), and a "
+                   "plug-in needs a C++ build against its headers")
 
 
 class SanafeError(ValueError):
