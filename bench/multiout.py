@@ -220,13 +220,14 @@ def print_tables(paths: list[str]) -> None:
 
 def dt_scale_eval(ckpt_path: str, rhos: list[float], out: Path) -> list[dict]:
     """Accuracy of a checkpoint on its task re-binned at ρ× the training bin width: the model run unchanged
-    against the model exported with ``--dt-scale ρ`` (hwsim, fixed point, whole test split)."""
+    against the model exported with ``--dt-scale ρ`` — the analytic rule (``--dt-calibrate 0``) and the
+    default, event ratios measured on 200 training samples — (hwsim, fixed point, whole test split)."""
     import numpy as np
 
     from silava.core.data import get_task
     from silava.core.tasks import load_task_arrays
     from silava.export.dtscale import rescaled_steps
-    from silava.export.to_lava import quantize_model
+    from silava.export.to_lava import quantize_checkpoint, quantize_model
     from silava.hwsim.simulate import simulate
     from silava.train.checkpoint import load_checkpoint
 
@@ -243,22 +244,25 @@ def dt_scale_eval(ckpt_path: str, rhos: list[float], out: Path) -> list[dict]:
         task = get_task(name, **cfg)
         x, y = load_task_arrays(name, dict(task.config), split="test", steps=steps, n_inputs=task.n_inputs)
         row = {"rho": rho, "steps": steps, "bin_ms": 1e3 * float(cfg.get("max_time", 1.0)) / (steps - 1)}
-        for label, scale in (("unchanged", 1.0), ("dt_scaled", rho)):
-            q = quantize_model(model, steps=T if scale == 1.0 else T, dt=facts["dt"], encoding=facts["encoding"],
-                               dt_scale=scale)
+        for label, scale, cal in (("unchanged", 1.0, 0), ("dt_scaled", rho, 0), ("dt_calibrated", rho, 200)):
+            if rho == 1.0 and scale != 1.0:
+                continue
+            q = quantize_checkpoint(ckpt_path, dt_scale=scale, dt_calibrate=cal) if cal else \
+                quantize_model(model, steps=T, dt=facts["dt"], encoding=facts["encoding"], dt_scale=scale)
             net = q.network
             net.meta.steps = steps              # run on the re-binned inputs (same duration)
             sim = simulate(net, x)
             row[label] = float(np.mean(sim.predictions == y))
         if rho == 1.0:
-            row["dt_scaled"] = row["unchanged"]
+            row["dt_scaled"] = row["dt_calibrated"] = row["unchanged"]
         with __import__("torch").no_grad():
             import torch
             xt = torch.from_numpy(x.astype(np.float32))
             row["float_unchanged"] = float((model(xt).argmax(1).numpy() == y).mean())
         rows.append(row)
         print(f"rho {rho:g}: {steps} steps of {row['bin_ms']:.1f} ms: unchanged {row['unchanged']:.4f}, "
-              f"--dt-scale {row['dt_scaled']:.4f} (float unchanged {row['float_unchanged']:.4f})", flush=True)
+              f"--dt-scale analytic {row['dt_scaled']:.4f}, calibrated {row['dt_calibrated']:.4f} "
+              f"(float unchanged {row['float_unchanged']:.4f})", flush=True)
     write_json_atomic(out / "dt_scale.json", rows)
     return rows
 

@@ -31,11 +31,21 @@ constant BatchNorm shift injected every step)::
   the normalised B are recomputed), rows / ρ; C, ρ, R, c_r are state-space quantities and stay.
 
 A kind without a rule (CUBA) is refused (:class:`DtScaleError`, one line).
+
+**Event ratios (calibration).** ``W → G W / ρ`` assumes a bin holds ρ× the events. That holds for
+spike counts of the source (``counts`` encoding), not for the spikes of a hidden layer: a neuron sends
+at most one spike per bin and its rate changes with the bins, and on spoken digits at ρ = 2 the hidden
+layers sent only 1.1–1.5× (not 2×) the spikes per bin; dividing their rows by 2 starved the next layer
+(bench/README "multiout"). :func:`calibrate_event_ratios` measures, layer by layer on training samples
+binned both ways, the ratio ``κ_l`` = events per new bin / events per trained bin that layer l receives
+(after the layers before it were re-discretised), and :func:`rescale` then uses ``W → G W / κ_l``
+(``silava export --dt-scale ρ``, default 200 training samples; ``--dt-calibrate 0``: κ = ρ, the
+analytic rule). Layer 0's ratio needs no simulation: the source's payload sums at both bin widths.
 """
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -153,14 +163,67 @@ def rescaled_steps(steps: int, rho: float) -> int:
     return max(1, int(round((int(steps) - 1) / float(rho))) + 1)
 
 
-def rescale(folded: FoldedNetwork, rho: float) -> FoldedNetwork:
-    """The folded network re-discretised for bins ``ρ = Δ_T / Δ_S`` times as wide (ρ > 0)."""
+def rescale(folded: FoldedNetwork, rho: float, event_ratios: Optional[Sequence[float]] = None) -> FoldedNetwork:
+    """The folded network re-discretised for bins ``ρ = Δ_T / Δ_S`` times as wide (ρ > 0).
+
+    ``event_ratios[l]`` (κ_l, :func:`calibrate_event_ratios`): events per new bin / per trained bin that
+    layer l receives; its rows are scaled by ``G/κ_l`` instead of ``G/ρ``. None: κ = ρ for every layer.
+    """
     rho = float(rho)
     if not np.isfinite(rho) or rho <= 0:
         raise DtScaleError(f"--dt-scale {rho!r}: must be a positive finite ratio of bin widths (new / trained)")
     if rho == 1.0:
         return folded                       # the same bins: nothing changes (exactly)
-    layers = [rescale_layer(fl, rho, f"layer {i} ({fl.neuron_type})") for i, fl in enumerate(folded.layers)]
+    if event_ratios is not None and len(event_ratios) != len(folded.layers):
+        raise ValueError(f"event_ratios: {len(event_ratios)} values for {len(folded.layers)} layers")
+    layers = []
+    for i, fl in enumerate(folded.layers):
+        new = rescale_layer(fl, rho, f"layer {i} ({fl.neuron_type})")
+        kappa = rho if event_ratios is None else float(event_ratios[i])
+        if kappa != rho:
+            if not np.isfinite(kappa) or kappa <= 0:
+                raise DtScaleError(f"layer {i} ({fl.neuron_type}): event ratio {kappa!r} is not a positive number "
+                                   f"(the layer receives no events at one of the bin widths); use --dt-calibrate 0")
+            new = replace(new, weight=new.weight * (rho / kappa))
+        layers.append(new)
+    how = "" if event_ratios is None else ", event ratios " + " ".join(f"{k:.3g}" for k in event_ratios)
     return FoldedNetwork(layers=layers, source_neuron=folded.source_neuron,
                          notes=[*folded.notes, f"re-discretised for bins {rho:g}x the training bin width "
-                                               f"(--dt-scale {rho:g})"])
+                                               f"(--dt-scale {rho:g}{how})"])
+
+
+def events_per_bin(values: np.ndarray, graded: bool) -> float:
+    """Mean events per sample and bin of ``values [B, T, n]``: the payload sum of graded counts, else the
+    number of non-zero entries (spikes)."""
+    v = np.asarray(values)
+    if v.size == 0 or v.shape[1] == 0:
+        return 0.0
+    total = float(np.abs(v).sum(dtype=np.float64)) if graded else float(np.count_nonzero(v))
+    return total / (v.shape[0] * v.shape[1])
+
+
+def calibrate_event_ratios(folded: FoldedNetwork, rho: float, x_old: np.ndarray, x_new: np.ndarray, *,
+                           graded_input: bool,
+                           build: Callable[[FoldedNetwork], Any],
+                           outputs: Callable[[Any, np.ndarray], Sequence[np.ndarray]]) -> list[float]:
+    """κ_l for every layer (see the module docstring), measured on the same samples binned both ways.
+
+    ``x_old [B, T, F]`` / ``x_new [B, T', F]``: the samples at the trained and the new bin width.
+    ``build(folded)``: the deployable network of a folded one (quantization); ``outputs(net, x)``: every
+    layer's output ``[B, T, n]`` (an integer simulation). Layer 0: the source's ratio; layer l > 0: the
+    events of layer l − 1 in the network whose layers < l are already re-discretised with their κ.
+    """
+    rho = float(rho)
+    ratios = [rho] * len(folded.layers)
+    old_src, new_src = events_per_bin(x_old, graded_input), events_per_bin(x_new, graded_input)
+    if old_src <= 0:
+        raise DtScaleError("--dt-calibrate: the calibration samples carry no input events; use --dt-calibrate 0")
+    ratios[0] = new_src / old_src
+    old_out = outputs(build(folded), x_old)
+    for layer in range(1, len(folded.layers)):
+        new_out = outputs(build(rescale(folded, rho, ratios)), x_new)
+        before = events_per_bin(old_out[layer - 1], False)
+        if before <= 0:                    # a silent layer: nothing to measure, keep the analytic ratio
+            continue
+        ratios[layer] = events_per_bin(new_out[layer - 1], False) / before
+    return ratios

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+import numpy as np
+
 if __name__ == "__main__" and __package__ in (None, ""):
     # Run as a file (`python export/to_lava.py`): Python put this folder first on sys.path, but its
     # modules are parts of the `silava` package (installed by scripts/bootstrap.sh), not
@@ -81,6 +83,10 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--dt-scale", type=float, default=1.0, metavar="RHO",
                    help="re-discretise for input bins RHO times as wide as in training (new/trained bin width; "
                         "export/dtscale.py): A -> A^RHO with the matching input gains, steps and dt rescaled")
+    p.add_argument("--dt-calibrate", type=int, default=None, metavar="N",
+                   help="with --dt-scale: measure each layer's events per bin at both bin widths on N training "
+                        "samples of the checkpoint's task (default 200; 0: assume a bin holds RHO times the "
+                        "events, the analytic rule)")
     p.add_argument("--report-dir", help="folder for model.quant.json / model.quant.txt (default: next to model.net)")
     p.add_argument("--to", choices=("net", "nir", "onnx", "onnx-int"), default="net",
                    help="output format: net (model.net + quantization report, default), nir (the float network as a "
@@ -305,12 +311,16 @@ class Exported(Quantized):
 def quantize_model(model, *, steps: int, dt: float, encoding: str, config: Optional[QuantConfig] = None,
                    task: Optional[dict[str, Any]] = None, checkpoint: str = "", checkpoint_sha256: str = "",
                    float_accuracy: float = math.nan, versions: Optional[dict[str, Any]] = None,
-                   dt_scale: float = 1.0, created: Optional[str] = None) -> Quantized:
+                   dt_scale: float = 1.0, created: Optional[str] = None,
+                   calibration: Optional[tuple[np.ndarray, np.ndarray]] = None) -> Quantized:
     """Fold and quantize a trained ``SpArchNet`` (in memory): the core of :func:`export_checkpoint`.
 
     ``steps`` / ``dt`` / ``encoding`` (``binary`` | ``counts``) describe the inputs; ``task`` (the
     task config) and the checkpoint fields go into ``meta``; ``created`` (default :func:`created_time`) is
-    ``meta/created``. Raises :class:`ExportError` (one line).
+    ``meta/created``. ``dt_scale``: re-discretise for bins that many times as wide (export/dtscale.py);
+    ``calibration = (x_old, x_new)``: the same samples at the trained and the new bin width, to measure
+    the event ratios (:func:`silava.export.dtscale.calibrate_event_ratios`; None: the analytic rule).
+    Raises :class:`ExportError` (one line).
     """
     config = config or QuantConfig()
     if encoding not in INPUT_MESSAGE_BITS:
@@ -320,11 +330,14 @@ def quantize_model(model, *, steps: int, dt: float, encoding: str, config: Optio
         folded = fold_model(model)
     except FoldError as exc:
         raise ExportError(f"{checkpoint + ': ' if checkpoint else ''}{exc}") from None
+    ratios = None
     if dt_scale != 1.0:     # zero-shot change of the bin width (export/dtscale.py)
         from silava.export.dtscale import DtScaleError, rescale, rescaled_steps
 
         try:
-            folded = rescale(folded, dt_scale)
+            if calibration is not None:
+                ratios = _event_ratios(folded, dt_scale, calibration, config, encoding)
+            folded = rescale(folded, dt_scale, ratios)
         except DtScaleError as exc:
             raise ExportError(str(exc)) from None
         steps, dt = rescaled_steps(steps, dt_scale), float(dt) * float(dt_scale)
@@ -345,6 +358,10 @@ def quantize_model(model, *, steps: int, dt: float, encoding: str, config: Optio
     versions = versions or _versions({})
     if dt_scale != 1.0:
         net.meta.quantization["dt_scale"] = float(dt_scale)
+        net.meta.quantization["dt_scale_event_ratios"] = (
+            [round(float(k), 6) for k in ratios] if ratios is not None else "analytic (rho per layer)")
+        if calibration is not None:
+            net.meta.quantization["dt_scale_calibration_samples"] = int(len(calibration[0]))
     net.meta.silava_version = versions["silava"]
     net.meta.quantization["versions"] = versions
     report = build_report(folded, net, stats, config)
@@ -352,11 +369,70 @@ def quantize_model(model, *, steps: int, dt: float, encoding: str, config: Optio
     return Quantized(network=net, report=report)
 
 
+def _event_ratios(folded, rho: float, calibration: tuple[np.ndarray, np.ndarray], config: QuantConfig,
+                  encoding: str) -> list[float]:
+    """The per-layer event ratios of ``--dt-scale`` measured with the torch integer simulation."""
+    from silava.export.dtscale import calibrate_event_ratios
+    from silava.export.quantize import quantize_network
+    from silava.train import intsim
+
+    x_old, x_new = (np.asarray(x) for x in calibration)
+    bits = INPUT_MESSAGE_BITS[encoding]
+
+    def build(f):
+        meta = netfile.Meta(steps=max(x_old.shape[1], x_new.shape[1]), n_inputs=f.n_inputs, n_classes=f.n_classes,
+                            input_encoding=encoding)
+        return quantize_network(f, config, input_message_bits=bits, meta=meta)[0]
+
+    def outputs(net, x):
+        return [o.numpy() for o in intsim.simulate(net, x, record=False).outputs]
+
+    try:
+        return calibrate_event_ratios(folded, rho, x_old, x_new, graded_input=bits > 0, build=build, outputs=outputs)
+    except QuantError as exc:
+        raise ExportError(f"--dt-calibrate: {exc}") from None
+
+
+#: training samples ``silava export --dt-scale`` measures the event ratios on (``--dt-calibrate N``)
+DT_CALIBRATE_SAMPLES = 200
+
+
+def calibration_arrays(ckpt: dict, steps: int, rho: float, samples: int) -> tuple[Optional[tuple], str]:
+    """``((x_old, x_new), "")``: the first ``samples`` training samples of the checkpoint's task binned at
+    the trained width (``steps`` bins) and ρ× as wide, or ``(None, why)`` when the task cannot be re-binned."""
+    from silava.core.data import task_arguments
+    from silava.core.tasks import TaskError, load_task_arrays
+    from silava.export.dtscale import rescaled_steps
+
+    data = dict(ckpt.get("data_config") or {})
+    name = data.get("name")
+    try:
+        rebinnable = bool(name) and "n_steps" in task_arguments(name)
+    except ValueError:
+        rebinnable = False
+    if not rebinnable:
+        return None, f"task {name!r} has no n_steps setting to re-bin its data"
+    new_steps = rescaled_steps(steps, rho)
+    try:
+        x_old, _ = load_task_arrays(name, dict(data, n_steps=int(steps)), split="train", max_samples=samples,
+                                    steps=int(steps))
+        x_new, _ = load_task_arrays(name, dict(data, n_steps=new_steps), split="train", max_samples=samples,
+                                    steps=new_steps)
+    except TaskError as exc:
+        return None, f"the task data cannot be rebuilt here ({exc})"
+    if not len(x_old):
+        return None, "the task has no training samples"
+    return (x_old, x_new), ""
+
+
 def quantize_checkpoint(ckpt_path: str | os.PathLike, config: Optional[QuantConfig] = None,
-                        dt_scale: float = 1.0, *, created: Optional[str] = None) -> Quantized:
+                        dt_scale: float = 1.0, *, created: Optional[str] = None,
+                        dt_calibrate: int = DT_CALIBRATE_SAMPLES) -> Quantized:
     """Load a checkpoint (file or run directory) and quantize it in memory; nothing is written.
 
     ``config``: default :func:`quant_config_for` (the checkpoint's QAT settings, else 8/12/12).
+    ``dt_scale`` ≠ 1: re-discretise, with the event ratios measured on ``dt_calibrate`` training samples
+    of the checkpoint's task (0, or a task that cannot be re-binned: the analytic rule, with a warning).
     What ``silava export`` (:func:`export_checkpoint`), ``silava compare`` and :func:`silava.quantize`
     run. Raises :class:`ExportError` (one-line message) for every bad input.
     """
@@ -389,11 +465,17 @@ def quantize_checkpoint(ckpt_path: str | os.PathLike, config: Optional[QuantConf
         net.meta.silava_version = versions["silava"]
         net.meta.quantization["versions"] = versions
         return Quantized(network=net, report=report, warnings=[w for w in [qat_mismatch(ckpt, config)] if w])
+    calibration, why = None, ""
+    if dt_scale != 1.0 and int(dt_calibrate) > 0:
+        calibration, why = calibration_arrays(ckpt, steps, dt_scale, int(dt_calibrate))
     result = quantize_model(model, steps=steps, dt=dt, encoding=encoding, config=config,
                             task=dict(ckpt["data_config"]), checkpoint=str(real_ckpt),
                             checkpoint_sha256=sha256_file(real_ckpt), float_accuracy=float_accuracy,
-                            versions=_versions(ckpt), dt_scale=dt_scale, created=created)
+                            versions=_versions(ckpt), dt_scale=dt_scale, created=created, calibration=calibration)
     result.warnings = [w for w in [qat_mismatch(ckpt, config)] if w]
+    if why:
+        result.warnings.append(f"--dt-scale: event ratios not calibrated ({why}); the analytic rule (a bin holds "
+                               f"{dt_scale:g}x the events) is used, which can be far off for spiking layers")
     return result
 
 
@@ -419,7 +501,8 @@ def write_export(q: Quantized, net_path: Path, json_path: Path, text_path: Path)
 
 def export_checkpoint(ckpt_path: str | os.PathLike, *, output: Optional[str] = None,
                       config: Optional[QuantConfig] = None, report_dir: Optional[str] = None,
-                      dt_scale: float = 1.0, created: Optional[str] = None) -> Exported:
+                      dt_scale: float = 1.0, created: Optional[str] = None,
+                      dt_calibrate: int = DT_CALIBRATE_SAMPLES) -> Exported:
     """Export ``ckpt_path``: :func:`quantize_checkpoint`, then write model.net and the report (all or nothing).
 
     The outputs are checked first (:func:`check_export_outputs`: none may be the checkpoint). Raises
@@ -427,7 +510,8 @@ def export_checkpoint(ckpt_path: str | os.PathLike, *, output: Optional[str] = N
     """
     paths = output_paths(Path(ckpt_path), output, report_dir)
     check_export_outputs(Path(ckpt_path), paths)
-    return write_export(quantize_checkpoint(ckpt_path, config, dt_scale=dt_scale, created=created), *paths)
+    return write_export(quantize_checkpoint(ckpt_path, config, dt_scale=dt_scale, created=created,
+                                            dt_calibrate=dt_calibrate), *paths)
 
 
 def config_from_args(args: argparse.Namespace, ckpt_path: str) -> QuantConfig:
@@ -455,6 +539,9 @@ def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> in
         if not math.isfinite(args.dt_scale) or args.dt_scale <= 0:
             raise ExportError(f"--dt-scale {args.dt_scale:g}: must be a positive finite ratio (new bin width / "
                               f"trained bin width), e.g. 2 for bins twice as wide")
+        if args.dt_calibrate is not None and (args.dt_calibrate < 0 or args.dt_scale == 1.0):
+            raise ExportError(f"--dt-calibrate {args.dt_calibrate}: " + ("give a number of samples >= 0 (0: no "
+                              "calibration)" if args.dt_calibrate < 0 else "only used with --dt-scale; drop it"))
         if args.to != "net" and args.dt_scale != 1.0:
             raise ExportError(f"--dt-scale applies to model.net exports only, not --to {args.to}; "
                               f"export a model.net with --dt-scale, or drop the option")
@@ -475,7 +562,8 @@ def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> in
         check_export_outputs(Path(args.checkpoint), paths)
         config = config_from_args(args, args.checkpoint)
         result = export_checkpoint(args.checkpoint, output=args.output, config=config, report_dir=args.report_dir,
-                                   dt_scale=args.dt_scale, created=created_time(args.no_timestamp))
+                                   dt_scale=args.dt_scale, created=created_time(args.no_timestamp),
+                                   dt_calibrate=DT_CALIBRATE_SAMPLES if args.dt_calibrate is None else args.dt_calibrate)
         for warning in result.warnings:
             print(f"{prog}: warning: {warning}", file=sys.stderr)
         if not args.quiet:

@@ -166,7 +166,8 @@ def quantize(source: Any, out: Optional[PathLike] = None, *, weight_bits: Option
              decay_bits: Optional[int] = None, state_frac_bits: Optional[int] = None,
              layer_decay_bits: Optional[Mapping[int, int]] = None,
              layer_state_frac_bits: Optional[Mapping[int, int]] = None, report_dir: Optional[PathLike] = None,
-             steps: Optional[int] = None, dt: float = 1e-3, encoding: Optional[str] = None) -> Network:
+             steps: Optional[int] = None, dt: float = 1e-3, encoding: Optional[str] = None,
+             dt_scale: float = 1.0, dt_calibrate: int = 200) -> Network:
     """Quantize a trained network to Loihi 2 fixed point (``silava export``); returns the ``Network``.
 
     ``source``: a checkpoint (``ckpt.pt`` or its run folder), a :class:`TrainResult`, or a trained
@@ -176,6 +177,9 @@ def quantize(source: Any, out: Optional[PathLike] = None, *, weight_bits: Option
     beside it (or in ``report_dir``), all or nothing; an ``out`` that is the checkpoint is refused before any work.
     Bit widths as ``silava export``'s flags: the given ones, else a QAT checkpoint's settings, else 8/12/12;
     a checkpoint fine-tuned with QAT under other settings gives a ``UserWarning``.
+    ``dt_scale``: re-discretise for input bins that many times as wide as in training (``--dt-scale``),
+    with the event ratios measured on ``dt_calibrate`` training samples of a checkpoint's task (0, or a
+    model without its task: the analytic rule).
     """
     from silava.export.to_lava import (check_export_outputs, output_paths, quant_config_for, quantize_checkpoint,
                                        quantize_model, write_export)
@@ -200,12 +204,13 @@ def quantize(source: Any, out: Optional[PathLike] = None, *, weight_bits: Option
             ckpt = read_checkpoint(path)
         except CheckpointError as exc:
             raise ExportError(str(exc)) from None
-        q = quantize_checkpoint(path, quant_config_for(ckpt, **widths))
+        q = quantize_checkpoint(path, quant_config_for(ckpt, **widths), dt_scale=dt_scale, dt_calibrate=dt_calibrate)
     elif hasattr(source, "layers") and hasattr(source, "readout"):
         if steps is None or encoding is None:
             raise ApiError("quantizing a model needs steps= (time steps per sample) and encoding= ('binary' or "
                            "'counts'); or pass its checkpoint, which knows both")
-        q = quantize_model(source, steps=steps, dt=dt, encoding=encoding, config=quant_config_for({}, **widths))
+        q = quantize_model(source, steps=steps, dt=dt, encoding=encoding, config=quant_config_for({}, **widths),
+                           dt_scale=dt_scale)
     else:
         raise ApiError(f"quantize: expected a checkpoint path, a TrainResult or a SpArchNet, got {type(source).__name__}")
     for warning in q.warnings:
