@@ -37,7 +37,7 @@ SILAVA = [sys.executable, "-m", "silava"]
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     ws = build_workspace(tmp_path_factory.mktemp("procs") / "base")
-    # a Lava run of several minutes (stopped by the tests long before it ends, even on a slow, loaded machine)
+    # a Lava run of about a minute (the tests stop it after about a second)
     x = (np.random.default_rng(5).random((2000, 30, 16)) < 0.2).astype(np.int8)
     np.savez(ws / "many.npz", x=x, y=np.arange(2000) % 4)
     return ws
@@ -84,6 +84,13 @@ def _wait_for_children(pid: int, want: int, timeout: float = 120.0) -> int:
     return n
 
 
+def _interactive_signals() -> None:
+    """In the child before exec: SIGINT as a terminal's foreground job has it. A suite started in the
+    background (``make test &``, CI runners, nohup) hands its children SIGINT ignored, and Python then
+    never installs its KeyboardInterrupt handler, so Ctrl-C could not be tested."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @needs_lava
 @pytest.mark.parametrize("how", ["sigint_group", "sigterm", "sigkill"])
 def test_signals_leave_no_processes_or_shared_memory(how, workspace, tmp_path):
@@ -91,7 +98,7 @@ def test_signals_leave_no_processes_or_shared_memory(how, workspace, tmp_path):
     proc = subprocess.Popen([*SILAVA, "run", str(workspace / "run" / "model.net"), "--inputs",
                              str(workspace / "many.npz"), "--json", str(out_json)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                            env={**os.environ, "PYTHONWARNINGS": "ignore"}, preexec_fn=_interactive_signals)
     try:
         started = _wait_for_children(proc.pid, 8)
         assert started >= 8, f"the Lava processes did not start ({started})"
