@@ -37,11 +37,12 @@
 typedef long long i64;
 typedef double f64;
 typedef float f32;
+typedef short v8s __attribute__((vector_size(16)));    /* 8 int16 (GCC/clang vector extensions) */
+typedef int v8i __attribute__((vector_size(32)));      /* 8 int32 */
 typedef unsigned char u8;
 
 #define MAX_STATE 8388607.0   /* 2^23 - 1 */
 #define ACT 64.0              /* a << 6 */
-#define HB 16                 /* outputs summed together in registers by the event-driven Dense */
 #define BLOCK 8               /* samples advanced together step by step (their state stays in cache) */
 
 static inline f64 sat(f64 x, i64 *R count) {   /* clip to +-(2^23 - 1), counting (this form vectorises) */
@@ -55,8 +56,8 @@ static inline f64 sat(f64 x, i64 *R count) {   /* clip to +-(2^23 - 1), counting
  * time-major acc [Tin, B, n], or of the batch-major acc [B, Tin, n] when bm. The Dense's weight
  * exponent, when the caller left it (escale = 2^e != 1): a = acc * 2^e, floored for e < 0 (efloor) --
  * exact, as in hwsim.kernels.dense_float. */
-static void act_row(i64 t, i64 b, i64 B, i64 n, i64 delay, i64 Tin, int bm, const void *acc, int acc64,
-                    const void *inp, int in64, i64 nin, const f64 *R wt, f64 escale, int efloor, f64 *R arow) {
+INLINE void act_row(i64 t, i64 b, i64 B, i64 n, i64 delay, i64 Tin, int bm, const void *acc, int acc64,
+                    const void *inp, int in64, i64 nin, const short *R wt, f64 escale, int efloor, f64 *R arow) {
     i64 k = t - delay;
     if (k < 0 || k >= Tin) {
         for (i64 h = 0; h < n; h++) arow[h] = 0.0;
@@ -66,35 +67,72 @@ static void act_row(i64 t, i64 b, i64 B, i64 n, i64 delay, i64 Tin, int bm, cons
         i64 o = (b * Tin + k) * nin, na = 0;
         i64 idx[nin];
         f64 val[nin];
-        for (i64 j = 0; j < nin; j++) {            /* the events of this step, without branches */
-            f64 v = in64 ? (f64)((const i64 *)inp)[o + j] : (f64)((const u8 *)inp)[o + j];
-            idx[na] = j;
-            val[na] = v;
-            na += v != 0.0;
-        }
-        /* float64 sums: exact integers */
-        i64 h0 = 0;
-        for (; h0 + HB <= n; h0 += HB) {           /* HB outputs at a time, in registers */
-            f64 r[HB];
-            for (int q = 0; q < HB; q++) r[q] = 0.0;
-            if (in64) {
-                for (i64 e = 0; e < na; e++) {
-                    const f64 *R wj = wt + idx[e] * n + h0;
-                    f64 v = val[e];
-                    for (int q = 0; q < HB; q++) r[q] += v * wj[q];
-                }
-            } else {                               /* spikes: every event counts 1 */
-                for (i64 e = 0; e < na; e++) {
-                    const f64 *R wj = wt + idx[e] * n + h0;
-                    for (int q = 0; q < HB; q++) r[q] += wj[q];
+        if (in64) {
+            for (i64 j = 0; j < nin; j++) {        /* the events of this step, without branches */
+                f64 v = (f64)((const i64 *)inp)[o + j];
+                idx[na] = j;
+                val[na] = v;
+                na += v != 0.0;
+            }
+        } else {                                   /* spikes: skip 8 silent inputs at a time */
+            const u8 *R row = (const u8 *)inp + o;
+            i64 j = 0;
+            for (; j + 8 <= nin; j += 8) {
+                uint64_t word;
+                __builtin_memcpy(&word, row + j, sizeof word);
+                if (!word)
+                    continue;
+                for (i64 q = j; q < j + 8; q++) {
+                    idx[na] = q;
+                    val[na] = 1.0;
+                    na += row[q] != 0;
                 }
             }
-            for (int q = 0; q < HB; q++) arow[h0 + q] = r[q];
+            for (; j < nin; j++) {
+                idx[na] = j;
+                val[na] = 1.0;
+                na += row[j] != 0;
+            }
+        }
+        /* int32 sums of the int16 weights (exact: the caller checked that no sum can pass int32, and the
+         * weights are even integers in [-256, 254]), 32 outputs at a time in four vector registers
+         * (independent sums, GCC vector extensions), then 8 at a time, then one by one */
+        i64 h0 = 0;
+        for (; h0 + 32 <= n; h0 += 32) {
+            v8i r0 = {0}, r1 = {0}, r2 = {0}, r3 = {0};
+            for (i64 e = 0; e < na; e++) {
+                const short *R wj = wt + idx[e] * n + h0;
+                v8s w0, w1, w2, w3;
+                __builtin_memcpy(&w0, wj, sizeof w0);
+                __builtin_memcpy(&w1, wj + 8, sizeof w1);
+                __builtin_memcpy(&w2, wj + 16, sizeof w2);
+                __builtin_memcpy(&w3, wj + 24, sizeof w3);
+                int v = in64 ? (int)val[e] : 1;
+                r0 += v * __builtin_convertvector(w0, v8i);
+                r1 += v * __builtin_convertvector(w1, v8i);
+                r2 += v * __builtin_convertvector(w2, v8i);
+                r3 += v * __builtin_convertvector(w3, v8i);
+            }
+            for (int q = 0; q < 8; q++) {
+                arow[h0 + q] = (f64)r0[q];
+                arow[h0 + 8 + q] = (f64)r1[q];
+                arow[h0 + 16 + q] = (f64)r2[q];
+                arow[h0 + 24 + q] = (f64)r3[q];
+            }
+        }
+        for (; h0 + 8 <= n; h0 += 8) {
+            v8i r = {0};
+            for (i64 e = 0; e < na; e++) {
+                v8s w;
+                __builtin_memcpy(&w, wt + idx[e] * n + h0, sizeof w);
+                r += (in64 ? (int)val[e] : 1) * __builtin_convertvector(w, v8i);
+            }
+            for (int q = 0; q < 8; q++) arow[h0 + q] = (f64)r[q];
         }
         for (i64 h = h0; h < n; h++) {
-            f64 r = 0.0;
-            for (i64 e = 0; e < na; e++) r += val[e] * wt[idx[e] * n + h];
-            arow[h] = r;
+            i64 r = 0;
+            for (i64 e = 0; e < na; e++) r += (i64)val[e] * wt[idx[e] * n + h];
+            arow[h] = (f64)r;
         }
     } else {
         i64 o = (bm ? b * Tin + k : k * B + b) * n;
@@ -114,11 +152,11 @@ static void act_row(i64 t, i64 b, i64 B, i64 n, i64 delay, i64 Tin, int bm, cons
     for (i64 h = 0; h < n; h++) arow[h] *= ACT;
 }
 
-static void spike_row(u8 *R o, i64 n, const f64 *R p) {
+INLINE void spike_row(u8 *R o, i64 n, const f64 *R p) {
     for (i64 h = 0; h < n; h++) o[h] = p[h] != 0.0;
 }
 
-static void feed_row(f32 *feed, i64 t, i64 b, i64 B, i64 n, const f64 *R v) {
+INLINE void feed_row(f32 *feed, i64 t, i64 b, i64 B, i64 n, const f64 *R v) {
     if (feed) {
         f32 *R f = feed + (t * B + b) * n;
         for (i64 h = 0; h < n; h++) f[h] = (f32)v[h];
@@ -145,7 +183,7 @@ INLINE void silif_step(i64 n, const f64 *R alpha, const f64 *R alpha_c, const f6
 }
 
 EXPORT void silif_loop(i64 b0, i64 b1, i64 T, i64 B, i64 n, i64 delay, i64 reset_at, i64 Tin, int bm,
-                       const void *acc, int acc64, const void *inp, int in64, i64 nin, const f64 *wt,
+                       const void *acc, int acc64, const void *inp, int in64, i64 nin, const short *wt,
                        f64 escale, int efloor,
                        const f64 *alpha, const f64 *alpha_c, const f64 *beta, const f64 *coupling,
                        const f64 *adapt, const f64 *vth, const f64 *bias, u8 *out, f32 *feed, i64 *events,
@@ -186,7 +224,7 @@ INLINE void csilif_step(i64 n, const f64 *R cosd, const f64 *R sind, const f64 *
 }
 
 EXPORT void csilif_loop(i64 b0, i64 b1, i64 T, i64 B, i64 n, i64 delay, i64 reset_at, i64 Tin, int bm,
-                       const void *acc, int acc64, const void *inp, int in64, i64 nin, const f64 *wt,
+                       const void *acc, int acc64, const void *inp, int in64, i64 nin, const short *wt,
                        f64 escale, int efloor,
                         const f64 *cosd, const f64 *sind, const f64 *vth, const f64 *bias, u8 *out, f32 *feed,
                         i64 *events, i64 *satn, f64 *work) {
@@ -222,7 +260,7 @@ INLINE void li_step(i64 n, const f64 *R alpha, const f64 *R bias, const f64 *R a
 }
 
 EXPORT void li_loop(i64 b0, i64 b1, i64 T, i64 B, i64 n, i64 delay, i64 reset_at, i64 Tin, int bm,
-                       const void *acc, int acc64, const void *inp, int in64, i64 nin, const f64 *wt,
+                       const void *acc, int acc64, const void *inp, int in64, i64 nin, const short *wt,
                        f64 escale, int efloor,
                     const f64 *alpha, const f64 *bias, i64 *out, f32 *feed, i64 *events, i64 *satn, f64 *work) {
     for (i64 blk = b0; blk < b1; blk += BLOCK) {

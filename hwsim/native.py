@@ -99,8 +99,8 @@ def run_layer(kind: str, prep: dict, acc: Optional[np.ndarray], delay: int, rese
 
     Event-driven Dense: with ``inputs [B, Tin, n_in]`` (uint8 spikes or int64 payloads, batch-major)
     and ``weight [n, n_in]`` instead of ``acc``, the loop sums the weight columns of the non-zero
-    inputs itself (exact integers; the caller checks that no sum can pass int32), so no ``[Tin, B, n]``
-    product is formed at all: the work follows the spikes."""
+    inputs itself (int16 weights, int32 sums: exact integers; the caller checks that no sum can pass
+    int32), so no ``[Tin, B, n]`` product is formed at all: the work follows the spikes."""
     fn_name, keys = LOOPS[kind]
     wt = None
     if inputs is not None:
@@ -108,7 +108,11 @@ def run_layer(kind: str, prep: dict, acc: Optional[np.ndarray], delay: int, rese
             inputs = inputs.astype(np.int64)
         inputs = np.ascontiguousarray(inputs)
         batch, t_in, n_in = inputs.shape
-        wt = np.ascontiguousarray(np.asarray(weight, dtype=np.float64).T)
+        w = np.asarray(weight)
+        if w.size and (w.min() < -32768 or w.max() > 32767 or np.any(w != np.round(w))):
+            raise ValueError("run_layer: the event-driven Dense takes integer weights within int16 "
+                             "(model.net weights are even integers in [-256, 254])")
+        wt = np.ascontiguousarray(w.astype(np.int16).T)      # int16: the whole matrix stays in cache
         n = wt.shape[1]
         acc = None
     else:
