@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from conftest import needs_lava
+from layer_equiv import lava_full
 
 pytestmark = [needs_lava, pytest.mark.lava]
 
@@ -84,23 +85,6 @@ def batches(nets: list, size: int) -> list[list[int]]:
 
 
 # ------------------------------------------------------------------ running both sides
-def lava_full(net, x: np.ndarray) -> tuple[list[np.ndarray], list[dict]]:
-    """Lava fixed_pt over all periods: per layer outputs [N, P, n] and states {name: [N, P, n]}."""
-    from silava import lava_models  # noqa: F401
-    from silava.lava_models.builder import build_network
-
-    lnet = build_network(net, "fixed_pt", inputs=x, record_spikes=True, record_states=True)
-    N, P = lnet.n_samples, lnet.period
-    with lnet.session(timeout_s=300) as session:
-        session.run(lnet.total_steps)
-        last, spikes = lnet.read(lnet.total_steps)
-        states = lnet.read_states()
-    outs = [s.astype(np.int64) for s in spikes] + [last]
-    outs = [o.reshape(N, P, -1) for o in outs]
-    states = [{k: v.reshape(N, P, -1) for k, v in layer.items()} for layer in states]
-    return outs, states
-
-
 def compare_with_hwsim(nets: list, xs: list, outs: list, states: list) -> int:
     """Assert every net's slice of the merged Lava run equals hwsim; returns the spike count."""
     from silava.hwsim.simulate import simulate

@@ -14,17 +14,11 @@ pytestmark = [needs_lava, pytest.mark.lava]
 def lava_vs_hwsim(net, x: np.ndarray) -> list[tuple[int, str]]:
     """(layer, output | state) pairs where Lava fixed_pt differs from hwsim's Lava timeline
     (sample 0 at every step, later samples from each layer's reset step on)."""
-    from silava import lava_models  # noqa: F401
+    from layer_equiv import lava_full
     from silava.hwsim.simulate import simulate
-    from silava.lava_models.builder import build_network
 
-    lnet = build_network(net, "fixed_pt", inputs=x, record_spikes=True, record_states=True)
-    N, P = lnet.n_samples, lnet.period
-    with lnet.session(timeout_s=300) as session:
-        session.run(lnet.total_steps)
-        last, spikes = lnet.read(lnet.total_steps)
-        states = lnet.read_states()
-    outs = [s.astype(np.int64).reshape(N, P, -1) for s in spikes] + [last.reshape(N, P, -1)]
+    outs, states = lava_full(net, x)
+    N, P = outs[0].shape[:2]
     ref = simulate(net, x, timeline="lava", record=True)
     ref_outs = [s.astype(np.int64) for s in ref.spikes] + ([ref.readout] if len(ref.spikes) < len(net.layers) else [])
     found = set()
