@@ -27,7 +27,7 @@ def onnx_numbers() -> None:
     from silava.export.fold import fold_model
     from silava.export.synth import full_range_inputs, full_range_network, random_inputs, random_network
     from silava.hwsim.simulate import simulate
-    from silava.train.model import SpArchNet
+    from silava.train.model import SpArchNet, active_batchnorm
 
     nets = []
     for kind in ("SILIF", "CSILIF", "CUBA"):
@@ -38,7 +38,7 @@ def onnx_numbers() -> None:
                                          readout=readout)
                     nets.append((net, random_inputs(net, 6, seed=seed + 50)))
     for seed in range(40):
-        net = full_range_network(seed)
+        net = full_range_network(seed, kinds=tuple(onnx_io.INTEGER_STEPS))   # the kinds ONNX holds
         nets.append((net, full_range_inputs(net, 4, seed + 100)))
     compared = bad = 0
     counters: dict = {}
@@ -60,15 +60,7 @@ def onnx_numbers() -> None:
         for seed in range(3):
             torch.manual_seed(seed)
             model = SpArchNet(12, [20, 14], 5, neuron)
-            gen = torch.Generator().manual_seed(seed + 1)
-            with torch.no_grad():
-                for layer in [*model.layers, model.readout]:
-                    n = layer.bn.num_features
-                    layer.bn.running_mean.copy_(torch.rand(n, generator=gen) - 0.5)
-                    layer.bn.running_var.copy_(torch.rand(n, generator=gen) * 2 + 0.2)
-                    layer.bn.weight.copy_(torch.rand(n, generator=gen) * 3 + 1)
-                    layer.bn.bias.copy_(torch.rand(n, generator=gen) * 0.8 - 0.2)
-            model.eval()
+            active_batchnorm(model, torch.Generator().manual_seed(seed + 1))
             x = (torch.rand(4, 40, 12, generator=torch.Generator().manual_seed(seed + 10)) < 0.3).float()
             with torch.no_grad():
                 ref = model(x, record=True)

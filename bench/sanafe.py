@@ -31,19 +31,11 @@ def exported_lif(sizes, steps, seed):
     from silava.core import netfile
     from silava.export.fold import fold_model
     from silava.export.quantize import quantize_network
-    from silava.train.model import SpArchNet
+    from silava.train.model import SpArchNet, active_batchnorm
 
     torch.manual_seed(seed)
     model = SpArchNet(sizes[0], list(sizes[1:-1]), sizes[-1], "lif")
-    gen = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for layer in [*model.layers, model.readout]:
-            n = layer.bn.num_features
-            layer.bn.running_mean.copy_(torch.rand(n, generator=gen) - 0.5)
-            layer.bn.running_var.copy_(torch.rand(n, generator=gen) * 2 + 0.2)
-            layer.bn.weight.copy_(torch.rand(n, generator=gen) * 3 + 1)
-            layer.bn.bias.copy_(torch.rand(n, generator=gen) * 0.8 - 0.2)
-    model.eval()
+    active_batchnorm(model, torch.Generator().manual_seed(seed + 1))
     meta = netfile.Meta(steps=steps, n_inputs=sizes[0], n_classes=sizes[-1], source_neuron="lif")
     net, _ = quantize_network(fold_model(model), meta=meta)
     return net

@@ -67,15 +67,7 @@ def one_thread():
 
 
 def active_batchnorm(model, gen):
-    """Give every BatchNorm of a SpArchNet random statistics and affine parameters drawn from the
-    ``torch.Generator`` ``gen`` (so every layer spikes and folding is non-trivial); returns it in eval mode."""
-    import torch
+    """``silava.train.model.active_batchnorm``: random BatchNorm statistics from ``gen``, eval mode."""
+    from silava.train.model import active_batchnorm as randomize
 
-    with torch.no_grad():
-        for layer in [*model.layers, model.readout]:
-            n = layer.bn.num_features
-            layer.bn.running_mean.copy_(torch.rand(n, generator=gen) - 0.5)
-            layer.bn.running_var.copy_(torch.rand(n, generator=gen) * 2 + 0.2)
-            layer.bn.weight.copy_(torch.rand(n, generator=gen) * 3 + 1)
-            layer.bn.bias.copy_(torch.rand(n, generator=gen) * 0.8 - 0.2)
-    return model.eval()
+    return randomize(model, gen)

@@ -197,6 +197,20 @@ class SpArchNet(nn.Module):
         return rec
 
 
+def active_batchnorm(model: "SpArchNet", gen: torch.Generator) -> "SpArchNet":
+    """Give every BatchNorm of a SpArchNet random statistics and affine parameters drawn from ``gen``
+    (mean U[−0.5, 0.5), variance U[0.2, 2.2), scale U[1, 4), shift U[−0.2, 0.6)), so that an untrained
+    network spikes in every layer and folding is not the identity (tests, benches); returns it in eval mode."""
+    with torch.no_grad():
+        for layer in [*model.layers, model.readout]:
+            n = layer.bn.num_features
+            layer.bn.running_mean.copy_(torch.rand(n, generator=gen) - 0.5)
+            layer.bn.running_var.copy_(torch.rand(n, generator=gen) * 2 + 0.2)
+            layer.bn.weight.copy_(torch.rand(n, generator=gen) * 3 + 1)
+            layer.bn.bias.copy_(torch.rand(n, generator=gen) * 0.8 - 0.2)
+    return model.eval()
+
+
 def build_model(model_config: dict) -> nn.Module:
     """Rebuild a model from ``model.config``: a :class:`SpArchNet` (``"arch"`` key optional), the hybrid
     recurrent network (``arch: hybrid``, :class:`~silava.train.hybrid.HybridNet`) or a HAS-8 network
