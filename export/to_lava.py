@@ -43,8 +43,8 @@ if __name__ == "__main__" and __package__ in (None, ""):
 
 from silava.core import netfile  # noqa: E402
 from silava.core.cliutil import command_name, parse_layer_bits, run_command  # noqa: E402
-from silava.core.fileio import (OutputPathError, atomic_group, check_outputs, check_writable_file,  # noqa: E402
-                                name_output, sha256_file)
+from silava.core.fileio import (OutputPathError, check_outputs, check_writable_file, sha256_file,  # noqa: E402
+                                write_group)
 from silava.export.fold import FoldError, fold_model  # noqa: E402
 from silava.export.quantize import QuantConfig, QuantError, check_decay_bits, check_state_frac_bits, check_weight_bits  # noqa: E402
 from silava.export.report import build_report, report_json, report_text  # noqa: E402
@@ -184,19 +184,10 @@ def write_outputs(net: netfile.Network, files: dict[Path, str | None]) -> None:
     as it was and no temp file left.
     """
     data = {path: netfile.to_bytes(net) if text is None else text.encode("utf-8") for path, text in files.items()}
-    path = None
     try:
-        with atomic_group() as group:
-            for path, content in data.items():
-                with open(group.path(path), "wb") as fh:
-                    fh.write(content)
-                    fh.flush()
-                    os.fsync(fh.fileno())
+        write_group(data)
     except OutputPathError as exc:
         raise ExportError(f"{exc}") from None
-    except OSError as exc:
-        name_output(exc, path if exc.filename is None else exc.filename)
-        raise
 
 
 def created_time(no_timestamp: bool = False) -> str:

@@ -32,7 +32,7 @@ from silava.hwsim.cost import estimate_cost, summarize_cost
 from silava.hwsim.counts import NEURON_COSTS, Counts, counts_from_sim, static_counts, summarize
 from silava.hwsim.mapper import CoreLimits, Mapping, MappingError, map_network
 from silava.core.cliutil import json_safe
-from silava.core.fileio import atomic_group
+from silava.core.fileio import write_group
 
 if TYPE_CHECKING:  # pragma: no cover
     from silava.core.netfile import Network
@@ -354,9 +354,7 @@ def _write_files(files: dict[str, bytes], out_dir: Path) -> list[Path]:
     except OSError as exc:
         raise ReportError(f"--report {out_dir}: cannot create ({exc.strerror or exc}); choose a writable path") from None
     try:
-        with atomic_group() as group:
-            for name, data in files.items():
-                group.path(out_dir / name).write_bytes(data)
+        write_group({out_dir / name: data for name, data in files.items()})
     except OSError as exc:
         raise ReportError(f"--report {out_dir}: cannot write ({exc.strerror or exc}); choose a writable path") from None
     return [out_dir / name for name in files]

@@ -521,23 +521,13 @@ def write_outputs(result: dict[str, Any], json_path: Path, png_path: Optional[Pa
     A ``--json`` that is a device or FIFO (``/dev/stdout``) is written through, after the group.
     Raises ``OSError`` (named after the file) if a write fails.
     """
-    from silava.core.fileio import atomic_group, atomic_write, is_special, name_output
+    from silava.core.fileio import atomic_write, is_special, write_group
 
     files = {json_path: (json.dumps(json_safe(result), indent=1, allow_nan=False) + "\n").encode("utf-8")}
     if png_path is not None:
         files[png_path] = plot_comparison(result, fmt)
     regular = {p: d for p, d in files.items() if not is_special(p)}
-    path = None
-    try:
-        with atomic_group() as group:
-            for path, data in regular.items():
-                with open(group.path(path), "wb") as fh:
-                    fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-    except OSError as exc:
-        name_output(exc, path)
-        raise
+    write_group(regular)
     for path, data in files.items():
         if path not in regular:
             atomic_write(path, lambda fh, data=data: fh.write(data))

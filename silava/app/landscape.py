@@ -354,7 +354,7 @@ def landscape(checkpoint: str | Path, *, out: Optional[str | Path] = None, setti
               data_dir: Optional[str] = None, plots: bool = True) -> dict[str, Any]:
     """Compute the landscape of ``checkpoint`` and write ``landscape.json`` (+ PNGs) into ``out``."""
     from silava.core.cliutil import json_safe
-    from silava.core.fileio import atomic_group
+    from silava.core.fileio import write_group
     from silava.train.checkpoint import CheckpointError, load_checkpoint
     from silava.train.data import get_task
 
@@ -388,11 +388,10 @@ def landscape(checkpoint: str | Path, *, out: Optional[str | Path] = None, setti
     files = {"json": out_dir / "landscape.json"}
     if plots:
         files.update(line=out_dir / "landscape_1d.png", surface=out_dir / "landscape_2d.png")
-    with atomic_group() as group:
-        group.path(files["json"]).write_text(json.dumps(json_safe(result), indent=1) + "\n")
-        if plots:
-            group.path(files["line"]).write_bytes(plot_line(result, title))
-            group.path(files["surface"]).write_bytes(plot_surface(result, title))
+    data = {files["json"]: (json.dumps(json_safe(result), indent=1) + "\n").encode("utf-8")}
+    if plots:
+        data.update({files["line"]: plot_line(result, title), files["surface"]: plot_surface(result, title)})
+    write_group(data)
     result["files"] = {k: str(v) for k, v in files.items()}
     return result
 

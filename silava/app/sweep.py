@@ -443,7 +443,7 @@ def plot(rows: list[dict[str, Any]], keys: list[str]) -> bytes:
 def write_table(out: Path, rows: list[dict[str, Any]], keys: list[str],
                 failed: Optional[dict[str, str]] = None) -> list[Path]:
     """``sweep.csv``, ``sweep.md`` and ``sweep.png`` in ``out``, all or nothing."""
-    from silava.core.fileio import atomic_group
+    from silava.core.fileio import write_group
 
     cols = ["run", *keys, "seed", *COLUMNS]
     buf = io.StringIO()
@@ -453,14 +453,8 @@ def write_table(out: Path, rows: list[dict[str, Any]], keys: list[str],
         writer.writerow(row)
     files = {out / "sweep.csv": buf.getvalue(), out / "sweep.md": table_text(rows, keys, failed),
              out / "sweep.png": plot(rows, keys)}
-    with atomic_group() as group:
-        for path, content in files.items():
-            tmp = group.path(path)
-            if isinstance(content, bytes):
-                tmp.write_bytes(content)
-            else:
-                tmp.write_text(content, encoding="utf-8")
-    return list(files)
+    return write_group({path: content if isinstance(content, bytes) else content.encode("utf-8")
+                        for path, content in files.items()})
 
 
 # ---------------------------------------------------------------------------- CLI

@@ -295,6 +295,24 @@ class atomic_group:
         return False
 
 
+def write_group(files: "dict[str | os.PathLike, bytes]") -> list[Path]:
+    """Write every ``path: bytes`` of ``files`` (rendered in memory first) as one :class:`atomic_group`:
+    each flushed and fsync'ed, then all of them replaced or none. An ``OSError`` from a write names the
+    file it hit (:func:`name_output`); a device or FIFO destination is an :class:`OutputPathError`."""
+    path = None
+    try:
+        with atomic_group() as group:
+            for path, data in files.items():
+                with open(group.path(path), "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+    except OSError as exc:
+        name_output(exc, path)
+        raise
+    return [Path(p) for p in files]
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     """Hex SHA-256 of a file's bytes (read in 1 MiB chunks)."""
     import hashlib
