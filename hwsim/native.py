@@ -15,9 +15,7 @@ record every state, and machines without a C compiler use the numpy loop. ``SILA
 """
 from __future__ import annotations
 
-import os
 import sys
-import threading
 from pathlib import Path
 from typing import Any, Optional
 
@@ -36,43 +34,14 @@ LOOPS: dict[str, tuple[str, tuple[str, ...]]] = {
 #: -fno-trapping-math lets the compiler vectorise trunc(); it changes no result (no trap is enabled)
 FLAGS = (*cbuild.FLAGS, "-fno-trapping-math")
 
-_lock = threading.Lock()
-_state: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet",
-                          "enabled": os.environ.get("SILAVA_NATIVE", "1") != "0"}
-
-
-def _load():
-    with _lock:
-        if not _state["tried"]:
-            _state["tried"] = True
-            try:
-                names = [fn for fn, _ in LOOPS.values()]
-                sigs = cbuild.signatures(SOURCE.read_text(), names, marker="EXPORT")
-                lib = cbuild.load_path(cbuild.build(SOURCE, flags=FLAGS), sigs)
-                _state.update(lib=lib, reason="")
-            except cbuild.BuildError as exc:
-                _state.update(lib=None, reason=f"{' '.join(str(exc).split())}; the numpy loop is used")
-        return _state["lib"]
-
-
-def set_enabled(flag: bool) -> bool:
-    """Use the C loops (True, the default unless ``SILAVA_NATIVE=0``) or the numpy loop; returns the
-    previous setting."""
-    old = _state["enabled"]
-    _state["enabled"] = bool(flag)
-    return old
-
-
-def available() -> bool:
-    """True when the C loops are enabled and loaded (compiling them on first use)."""
-    return _state["enabled"] and _load() is not None
-
-
-def status() -> str:
-    """One line: which loop runs and, for the numpy fallback, why."""
-    if not _state["enabled"]:
-        return "numpy loop (C loops disabled: SILAVA_NATIVE=0 or set_enabled(False))"
-    return "C loops" if _load() is not None else f"numpy loop ({_state['reason']})"
+_library = cbuild.Library(SOURCE, [fn for fn, _ in LOOPS.values()], marker="EXPORT", flags=FLAGS, kind="C loops",
+                          fallback="numpy loop", note="the numpy loop is used", show_path=False)
+#: switch the C loops on (True, the default unless ``SILAVA_NATIVE=0``) or off; returns the previous setting
+set_enabled = _library.set_enabled
+#: True when the C loops are enabled and loaded (compiling them on first use)
+available = _library.available
+#: one line: which loop runs and, for the numpy fallback, why
+status = _library.status
 
 
 def supports(kind: str) -> bool:
@@ -130,7 +99,7 @@ def run_layer(kind: str, prep: dict, acc: Optional[np.ndarray], delay: int, rese
     events = np.empty((batch, steps), dtype=np.int64)
     satn = np.zeros(batch, dtype=np.int64)
     work = np.empty((batch, 4, n), dtype=np.float64)
-    fn = getattr(_load(), fn_name)
+    fn = getattr(_library.load(), fn_name)
     ptr = lambda a: None if a is None else a.ctypes.data   # noqa: E731
     fn(0, batch, steps, batch, n, int(delay), -1 if reset_at is None else int(reset_at), t_in, int(batch_major),
        ptr(acc), int(acc is not None and acc.dtype == np.float64), ptr(inputs),

@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -124,3 +125,52 @@ def load_path(path: Path, sigs: dict[str, list[Any]]) -> ctypes.CDLL:
         fn.argtypes = types
         fn.restype = None
     return lib
+
+
+class Library:
+    """A C file built and loaded on first use, with an on/off switch: what the C loops of hwsim and the
+    fused training kernels share. ``SILAVA_NATIVE=0`` starts it switched off; ``fallback`` names what runs
+    instead in :meth:`status` ("numpy loop"), ``note`` the end of the reason it is used ("the numpy loop is
+    used"), ``kind`` what this is ("C loops")."""
+
+    def __init__(self, source: Path, names: Sequence[str], *, marker: str = "VEC", flags: Sequence[str] = FLAGS,
+                 kind: str = "C kernels", fallback: str = "python kernels",
+                 note: str = "the Python kernels are used", show_path: bool = True) -> None:
+        self.source, self.names, self.marker, self.flags = Path(source), tuple(names), marker, tuple(flags)
+        self.kind, self.fallback, self.note, self.show_path = kind, fallback, note, show_path
+        self.enabled = os.environ.get("SILAVA_NATIVE", "1") != "0"
+        self.path: Optional[Path] = None
+        self.reason = "not loaded yet"
+        self._lib: Optional[ctypes.CDLL] = None
+        self._tried = False
+        self._lock = threading.Lock()
+
+    def load(self) -> Optional[ctypes.CDLL]:
+        """The loaded library (compiling it on first use), or None when it cannot be built."""
+        with self._lock:
+            if not self._tried:
+                self._tried = True
+                try:
+                    sigs = signatures(self.source.read_text(), self.names, self.marker)
+                    self.path = build(self.source, flags=self.flags)
+                    self._lib, self.reason = load_path(self.path, sigs), ""
+                except BuildError as exc:
+                    self.reason = f"{' '.join(str(exc).split())}; {self.note}"
+            return self._lib
+
+    def set_enabled(self, flag: bool) -> bool:
+        """Switch the C code on (True) or off; returns the previous setting."""
+        old, self.enabled = self.enabled, bool(flag)
+        return old
+
+    def available(self) -> bool:
+        """True when switched on and loaded (compiling on first use)."""
+        return self.enabled and self.load() is not None
+
+    def status(self) -> str:
+        """One line: which code runs and, for the fallback, why."""
+        if not self.enabled:
+            return f"{self.fallback} ({self.kind} disabled: SILAVA_NATIVE=0 or set_enabled(False))"
+        if self.load() is None:
+            return f"{self.fallback} ({self.reason})"
+        return f"{self.kind} ({self.path})" if self.show_path else self.kind

@@ -20,9 +20,7 @@ threads (ctypes releases the GIL), when the work is large enough to pay for it.
 """
 from __future__ import annotations
 
-import os
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Optional
@@ -40,9 +38,14 @@ FUNCTIONS = ("adlif_forward", "adlif_backward", "csilif_forward", "csilif_backwa
 PARALLEL_MIN = 1 << 18
 SURROGATE_CODES = {"boxcar": 0, "fast-sigmoid": 1}
 
-_lock = threading.Lock()
-_state: dict[str, Any] = {"lib": None, "tried": False, "reason": "not loaded yet", "path": None,
-                          "enabled": os.environ.get("SILAVA_NATIVE", "1") != "0", "pool": None}
+_library = cbuild.Library(SOURCE, FUNCTIONS)
+_pool: dict[str, Any] = {"pool": None}
+#: use the C kernels (True, the default unless ``SILAVA_NATIVE=0``) or the Python ones; returns the previous setting
+set_enabled = _library.set_enabled
+#: True when the C kernels are enabled and loaded (compiling them on first use)
+available = _library.available
+#: one line: which kernels run and, for the Python fallback, why
+status = _library.status
 
 
 def build(force: bool = False) -> Path:
@@ -54,40 +57,6 @@ def build(force: bool = False) -> Path:
 def signatures(source: Optional[str] = None) -> dict[str, list[Any]]:
     """ctypes argument types of the exported functions, from their C declarations."""
     return cbuild.signatures(SOURCE.read_text() if source is None else source, FUNCTIONS)
-
-
-def _load():
-    with _lock:
-        if _state["tried"]:
-            return _state["lib"]
-        _state["tried"] = True
-        try:
-            _state.update(lib=cbuild.load(SOURCE, FUNCTIONS), path=build(), reason="")
-        except cbuild.BuildError as exc:
-            _state.update(lib=None, reason=f"{' '.join(str(exc).split())}; the Python kernels are used")
-        return _state["lib"]
-
-
-def set_enabled(flag: bool) -> bool:
-    """Use the C kernels (True, the default unless ``SILAVA_NATIVE=0``) or the Python ones; returns
-    the previous setting."""
-    old = _state["enabled"]
-    _state["enabled"] = bool(flag)
-    return old
-
-
-def available() -> bool:
-    """True when the C kernels are enabled and loaded (compiling them on first use)."""
-    return _state["enabled"] and _load() is not None
-
-
-def status() -> str:
-    """One line: which kernels run and, for the Python fallback, why."""
-    if not _state["enabled"]:
-        return "python kernels (C kernels disabled: SILAVA_NATIVE=0 or set_enabled(False))"
-    if _load() is None:
-        return f"python kernels ({_state['reason']})"
-    return f"C kernels ({_state['path']})"
 
 
 def usable(*tensors: Optional[torch.Tensor]) -> bool:
@@ -111,7 +80,7 @@ def call(name: str, batch: int, work: int, *args: Any) -> None:
     """``name(b0, b1, *args)`` over batch blocks ``[b0, b1)`` of ``batch`` items (``work`` element-steps
     in all), in parallel on up to ``torch.get_num_threads()`` threads when it pays off. Tensors are
     passed as pointers (they must be contiguous float32), ``None`` as NULL."""
-    fn = getattr(_load(), name)
+    fn = getattr(_library.load(), name)
     cargs = [_ptr(a) for a in args]
     if len(cargs) + 2 != len(fn.argtypes):
         raise TypeError(f"{name} takes {len(fn.argtypes) - 2} arguments after the batch block, got {len(cargs)}")
@@ -119,9 +88,9 @@ def call(name: str, batch: int, work: int, *args: Any) -> None:
     if threads <= 1:
         fn(0, batch, *cargs)
         return
-    pool = _state["pool"]
+    pool = _pool["pool"]
     if pool is None or pool._max_workers < threads:
-        pool = _state["pool"] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="silava-fused")
+        pool = _pool["pool"] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="silava-fused")
     edges = [batch * i // threads for i in range(threads + 1)]
     futures = [pool.submit(fn, edges[i], edges[i + 1], *cargs) for i in range(1, threads)]
     fn(edges[0], edges[1], *cargs)
