@@ -605,11 +605,12 @@ class LiKernel(NeuronKernel):
         return v, {"V": v}
 
 
-class RfKernel(NeuronKernel):
+class RfKernel(CsilifKernel):
     """RF (resonate-and-fire), docs/fixed_point.md §3.
 
-    Keys: ``cosDecay`` = rnd(re·2^D), ``sinDecay`` = rnd(im·2^D), ``vThMant``, ``decayBits``. State ``X``,
-    ``Y``, ``P``; the reset subtracts VTH after the rotation (``Y`` sees the un-reset ``X``)::
+    Keys and prepared constants as C-SiLIF's (inherited): ``cosDecay`` = rnd(re·2^D), ``sinDecay`` =
+    rnd(im·2^D), ``vThMant``, ``decayBits``. State ``X``, ``Y``, ``P``; unlike C-SiLIF the reset subtracts
+    VTH after the rotation (``Y`` sees the un-reset ``X``)::
 
         X' = sat( mul(cosDecay, X, D) − mul(sinDecay, Y, D) − P·VTH + A + B )
         Y' = sat( mul(sinDecay, X, D) + mul(cosDecay, Y, D) )
@@ -617,16 +618,6 @@ class RfKernel(NeuronKernel):
     """
 
     kind = KINDS["RF"]
-    _grid_keys = ("cos", "sin")
-
-    def _constants(self, params: dict) -> dict:
-        return {
-            "d": _scalar(params, "decayBits", LIF_DECAY_BITS),
-            "cos": _param(params, "cosDecay"),
-            "sin": _param(params, "sinDecay"),
-            "vth": _param(params, "vThMant") << ACT_SHIFT,
-            "b": self._bias(params),
-        }
 
     def step_prepared(self, a, state, prep, counters=None):
         d = prep["d"]
